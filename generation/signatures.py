@@ -1,0 +1,39 @@
+"""The content hash of everything that determines a render.
+
+Two requests with the same signature produce the same frames, so a finished take can be reused
+without GPU work. Reference images enter by the sha256 of their bytes, never by path, so moving
+media or re-uploading the same picture does not defeat the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from generation.backends.base import RenderRequest
+
+SIGNATURE_VERSION = 1
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def signature_payload(*, backend: str, model: str, revision: str, request: RenderRequest) -> dict:
+    data = request.to_dict()
+    for reference in data["references"]:
+        reference.pop("image_paths")
+    first_frame = data.pop("first_frame_path")
+    data["first_frame_sha256"] = file_sha256(first_frame) if first_frame else ""
+    return {"v": SIGNATURE_VERSION, "backend": backend, "model": model, "revision": revision, "request": data}
+
+
+def render_signature(*, backend: str, model: str, revision: str, request: RenderRequest) -> str:
+    payload = signature_payload(backend=backend, model=model, revision=revision, request=request)
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

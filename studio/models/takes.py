@@ -1,0 +1,83 @@
+from django.conf import settings
+from django.db import models
+
+from studio.models.base import Trashable
+from studio.models.script import Shot
+
+
+class TakeStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINAL_TAKE_STATUSES = frozenset({TakeStatus.SUCCEEDED, TakeStatus.FAILED, TakeStatus.CANCELLED})
+
+TAKE_TRANSITIONS: dict[str, frozenset[str]] = {
+    TakeStatus.QUEUED: frozenset({TakeStatus.RUNNING, TakeStatus.CANCELLED, TakeStatus.FAILED}),
+    # running -> queued: a worker died and the render is retried (attempts are counted).
+    TakeStatus.RUNNING: frozenset({TakeStatus.SUCCEEDED, TakeStatus.FAILED, TakeStatus.CANCELLED, TakeStatus.QUEUED}),
+    TakeStatus.SUCCEEDED: frozenset(),
+    TakeStatus.FAILED: frozenset(),
+    TakeStatus.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def take_media_path(take: "Take", name: str) -> str:
+    return f"projects/{take.shot.scene.project_id}/takes/{take.shot_id}/{name}"
+
+
+class Take(Trashable):
+    """One render of a shot. Immutable once finished: a re-render is a new take."""
+
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="takes")
+    number = models.PositiveIntegerField()
+    backend = models.CharField(max_length=40)
+    request = models.JSONField(help_text="The full render request, exactly as rendered.")
+    signature = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=TakeStatus.choices, default=TakeStatus.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    video = models.FileField(max_length=300, blank=True)
+    poster = models.FileField(max_length=300, blank=True)
+    last_frame = models.FileField(max_length=300, blank=True, help_text="Start frame for a shot that continues this one.")
+    frames = models.PositiveIntegerField(default=0)
+    duration_s = models.FloatField(default=0.0)
+    compute_seconds = models.FloatField(default=0.0)
+    provenance = models.JSONField(default=dict, blank=True)
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    worker = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["shot", "-number"]
+        constraints = [models.UniqueConstraint(fields=["shot", "number"], name="take_number_unique_per_shot")]
+        indexes = [models.Index(fields=["status", "created_at"], name="take_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.shot.code} take {self.number}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_TAKE_STATUSES
+
+    def can_transition(self, new_status: str) -> bool:
+        return new_status in TAKE_TRANSITIONS[self.status]
+
+    def check_transition(self, new_status: str) -> None:
+        if not self.can_transition(new_status):
+            raise InvalidTransition(f"A {self.status} take cannot become {new_status}.")

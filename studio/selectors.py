@@ -1,0 +1,195 @@
+"""Reads. Every list the studio shows comes from here, with its joins decided once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+
+from studio.models import (
+    AuditEvent, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
+    Scene, Shot, ShotCast, Take, TakeStatus,
+)
+
+ACTIVE_TAKE_STATUSES = (TakeStatus.QUEUED, TakeStatus.RUNNING)
+RECENT_TAKES_IN_SNAPSHOT = 30
+
+
+def projects_for_user(user) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    return (
+        Project.objects.alive()
+        .filter(memberships__user=user)
+        .annotate(shot_count=Count("scenes__shots", filter=Q(scenes__shots__deleted_at__isnull=True), distinct=True))
+        .order_by("name")
+    )
+
+
+def project_members(project: Project) -> QuerySet[Membership]:
+    return project.memberships.select_related("user").order_by("user__username")
+
+
+def project_progress(project: Project) -> dict[str, Any]:
+    shots = Shot.objects.alive().filter(scene__project=project, scene__deleted_at__isnull=True)
+    takes = Take.objects.filter(shot__scene__project=project)
+    return {
+        "scenes": Scene.objects.alive().filter(project=project, omitted=False).count(),
+        "shots": shots.count(),
+        "approved_shots": shots.filter(approved_take__isnull=False).count(),
+        "renders_running": takes.filter(status__in=ACTIVE_TAKE_STATUSES).count(),
+        "compute_seconds": takes.aggregate(total=Sum("compute_seconds"))["total"] or 0.0,
+    }
+
+
+def cast_library(project: Project) -> QuerySet[CastMember]:
+    return (
+        CastMember.objects.alive()
+        .filter(project=project)
+        .prefetch_related(Prefetch("images", queryset=ReferenceImage.objects.order_by("-is_primary", "order", "id")))
+        .annotate(shot_count=Count("shot_links", filter=Q(shot_links__shot__deleted_at__isnull=True), distinct=True))
+        .order_by("kind", "name")
+    )
+
+
+def shot_cast_in_order(shot: Shot) -> list[CastMember]:
+    return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
+
+
+def shot_board(project: Project) -> list[Scene]:
+    """Scenes in order with their shots, cast, approved take and latest take: a fixed number of queries."""
+    latest_takes = Take.objects.alive().order_by("shot_id", "-number")
+    shots = (
+        Shot.objects.alive()
+        .select_related("approved_take")
+        .prefetch_related(
+            Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")),
+            Prefetch("takes", queryset=latest_takes, to_attr="takes_newest_first"),
+        )
+        .order_by("order", "id")
+    )
+    return list(
+        Scene.objects.alive()
+        .filter(project=project)
+        .select_related("location_cast")
+        .prefetch_related(Prefetch("shots", queryset=shots, to_attr="board_shots"))
+        .order_by("order", "id")
+    )
+
+
+def shots_in_order(project: Project) -> QuerySet[Shot]:
+    return (
+        Shot.objects.alive()
+        .filter(scene__project=project, scene__deleted_at__isnull=True)
+        .select_related("scene", "approved_take")
+        .order_by("scene__order", "scene_id", "order", "id")
+    )
+
+
+def previous_shot(shot: Shot) -> Shot | None:
+    ordered = list(shots_in_order(shot.scene.project).values_list("id", flat=True))
+    index = ordered.index(shot.id)
+    return Shot.objects.select_related("approved_take").get(pk=ordered[index - 1]) if index > 0 else None
+
+
+def shot_takes(shot: Shot) -> QuerySet[Take]:
+    return (
+        Take.objects.alive()
+        .filter(shot=shot)
+        .select_related("requested_by")
+        .prefetch_related("decisions__decided_by")
+        .annotate(comment_count=Count("comments", filter=Q(comments__deleted_at__isnull=True)))
+        .order_by("-number")
+    )
+
+
+def take_comments(take: Take) -> QuerySet[Comment]:
+    return (
+        Comment.objects.alive()
+        .filter(take=take, parent__isnull=True)
+        .select_related("author", "resolved_by")
+        .prefetch_related(Prefetch("replies", queryset=Comment.objects.alive().select_related("author").order_by("created_at")))
+        .order_by("frame", "created_at")
+    )
+
+
+def cut_entries(cut: Cut) -> QuerySet[CutEntry]:
+    return (
+        CutEntry.objects.filter(cut=cut, shot__deleted_at__isnull=True)
+        .select_related("shot__scene", "shot__approved_take", "take")
+        .order_by("order", "id")
+    )
+
+
+def project_cuts(project: Project) -> QuerySet[Cut]:
+    return Cut.objects.alive().filter(project=project).annotate(entry_count=Count("entries")).order_by("name")
+
+
+def cut_exports(cut: Cut) -> QuerySet[Export]:
+    return Export.objects.filter(cut=cut).select_related("requested_by").order_by("-created_at", "-id")
+
+
+def project_activity(project: Project, limit: int = 200) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(project=project).select_related("actor").order_by("-created_at", "-id")[:limit]
+
+
+def finished_take_with_signature(project: Project, signature: str) -> Take | None:
+    return (
+        Take.objects.alive()
+        .filter(shot__scene__project=project, signature=signature, status=TakeStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def take_payload(take: Take) -> dict[str, Any]:
+    """How a take travels to browsers, in snapshots and in events alike."""
+    return {
+        "id": take.id,
+        "shot_id": take.shot_id,
+        "number": take.number,
+        "backend": take.backend,
+        "status": take.status,
+        "progress": round(take.progress, 4),
+        "step": take.step,
+        "total_steps": take.total_steps,
+        "attempts": take.attempts,
+        "error": take.error,
+        "video": take.video.url if take.video else "",
+        "poster": take.poster.url if take.poster else "",
+        "frames": take.frames,
+        "compute_seconds": round(take.compute_seconds, 2),
+    }
+
+
+def export_payload(export: Export) -> dict[str, Any]:
+    return {
+        "id": export.id,
+        "cut_id": export.cut_id,
+        "format": export.format,
+        "status": export.status,
+        "progress": round(export.progress, 4),
+        "error": export.error,
+        "warnings": export.warnings,
+        "file": export.file.name.rsplit("/", 1)[-1] if export.file else "",
+    }
+
+
+def project_snapshot(project: Project) -> dict[str, Any]:
+    """What a browser needs on (re)connect: the sequence number, then running and recent work."""
+    from studio import events
+
+    seq = events.current_sequence(project.id)
+    active = Take.objects.filter(shot__scene__project=project, status__in=ACTIVE_TAKE_STATUSES)
+    recent = (
+        Take.objects.filter(shot__scene__project=project)
+        .exclude(status__in=ACTIVE_TAKE_STATUSES)
+        .order_by("-finished_at", "-id")[:RECENT_TAKES_IN_SNAPSHOT]
+    )
+    exports = Export.objects.filter(cut__project=project).exclude(status__in=[ExportStatus.SUCCEEDED, ExportStatus.FAILED])
+    return {
+        "type": "snapshot",
+        "seq": seq,
+        "takes": [take_payload(t) for t in [*active.order_by("id"), *recent]],
+        "exports": [export_payload(e) for e in exports],
+    }

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+
+from studio import events
+from studio.images import clean_image
+from studio.models import CastKind, CastMember, Project, ReferenceImage, RightsStatus
+from studio.screenplay import slugify_handle
+from studio.services.audit import audit_record
+from studio.services.common import save_versioned, trash
+
+CAST_EDITABLE_FIELDS = {"kind", "name", "handle", "description", "rights_status", "rights_note"}
+MAX_IMAGES_PER_CAST_MEMBER = 24
+
+
+def _check_handle_free(project: Project, handle: str, *, excluding: int | None = None) -> None:
+    taken = CastMember.objects.alive().filter(project=project, handle=handle).exclude(pk=excluding)
+    if taken.exists():
+        raise ValidationError(f"@{handle} is already used in this project.")
+
+
+def unique_handle(project: Project, name: str) -> str:
+    base = slugify_handle(name) or "cast"
+    handle, n = base, 2
+    while CastMember.objects.alive().filter(project=project, handle=handle).exists():
+        handle, n = f"{base}_{n}", n + 1
+    return handle
+
+
+@transaction.atomic
+def cast_member_create(*, project: Project, actor, name: str, kind: str = CastKind.CHARACTER, handle: str = "",
+                       description: str = "", rights_status: str = RightsStatus.UNKNOWN, rights_note: str = "") -> CastMember:
+    handle = slugify_handle(handle) if handle else unique_handle(project, name)
+    _check_handle_free(project, handle)
+    member = CastMember(project=project, kind=kind, name=name.strip(), handle=handle, description=description,
+                        rights_status=rights_status, rights_note=rights_note)
+    member.full_clean(exclude=["project"])
+    member.save()
+    audit_record(actor=actor, project_id=project.id, verb="created", obj=member)
+    events.publish(project.id, "cast.changed", {"cast_member": member.id})
+    return member
+
+
+@transaction.atomic
+def cast_member_update(*, member: CastMember, actor, expected_version: int | None = None, **changes) -> CastMember:
+    if "handle" in changes:
+        changes["handle"] = slugify_handle(changes["handle"])
+        _check_handle_free(member.project, changes["handle"], excluding=member.pk)
+    diff = save_versioned(member, expected_version=expected_version, changes=changes, allowed=CAST_EDITABLE_FIELDS)
+    if diff:
+        audit_record(actor=actor, project_id=member.project_id, verb="updated", obj=member, changes=diff)
+        events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+    return member
+
+
+@transaction.atomic
+def cast_member_trash(*, member: CastMember, actor) -> None:
+    trash(member, actor=actor, project_id=member.project_id)
+    events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+
+
+@transaction.atomic
+def reference_image_add(*, member: CastMember, actor, data: bytes, label: str = "image") -> ReferenceImage:
+    """Validate and re-encode an uploaded image, then attach it; the first image becomes primary."""
+    clean = clean_image(data, label=label)
+    member = CastMember.objects.select_for_update().get(pk=member.pk)
+    existing = member.images.count()
+    if existing >= MAX_IMAGES_PER_CAST_MEMBER:
+        raise ValidationError(f"@{member.handle} already has {MAX_IMAGES_PER_CAST_MEMBER} reference images.")
+    duplicate = member.images.filter(sha256=clean.sha256).first()
+    if duplicate:
+        return duplicate
+    next_order = (member.images.aggregate(m=Max("order"))["m"] or 0) + 1
+    image = ReferenceImage(cast_member=member, sha256=clean.sha256, order=next_order, is_primary=existing == 0, uploaded_by=actor)
+    image.image.save(f"upload.{clean.extension}", ContentFile(clean.data), save=False)
+    image.save()
+    audit_record(actor=actor, project_id=member.project_id, verb="image added", obj=member, changes={"sha256": clean.sha256})
+    events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+    return image
+
+
+@transaction.atomic
+def reference_image_set_primary(*, image: ReferenceImage, actor) -> None:
+    ReferenceImage.objects.filter(cast_member_id=image.cast_member_id, is_primary=True).update(is_primary=False)
+    ReferenceImage.objects.filter(pk=image.pk).update(is_primary=True)
+    member = image.cast_member
+    audit_record(actor=actor, project_id=member.project_id, verb="primary image set", obj=member, changes={"image": image.pk})
+    events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+
+
+@transaction.atomic
+def reference_images_reorder(*, member: CastMember, actor, image_ids: list[int]) -> None:
+    current = set(member.images.values_list("id", flat=True))
+    if set(image_ids) != current:
+        raise ValidationError("The new order must list every image of this cast member exactly once.")
+    for order, image_id in enumerate(image_ids, start=1):
+        ReferenceImage.objects.filter(pk=image_id).update(order=order)
+    audit_record(actor=actor, project_id=member.project_id, verb="images reordered", obj=member, changes={"order": image_ids})
+    events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+
+
+@transaction.atomic
+def reference_image_delete(*, image: ReferenceImage, actor) -> None:
+    member = image.cast_member
+    was_primary = image.is_primary
+    image.delete()  # the file stays on disk: takes that used it keep their provenance by sha256
+    if was_primary:
+        successor = member.images.order_by("order", "id").first()
+        if successor:
+            ReferenceImage.objects.filter(pk=successor.pk).update(is_primary=True)
+    audit_record(actor=actor, project_id=member.project_id, verb="image removed", obj=member, changes={"sha256": image.sha256})
+    events.publish(member.project_id, "cast.changed", {"cast_member": member.id})

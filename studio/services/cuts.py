@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from studio import events, selectors
+from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take, TakeStatus
+from studio.services.audit import audit_record
+from studio.services.common import save_versioned, trash
+
+CUT_EDITABLE_FIELDS = {"name", "description"}
+
+
+@transaction.atomic
+def cut_create(*, project: Project, actor, name: str, description: str = "", from_board: bool = True) -> Cut:
+    """A new cut; by default every live shot in board order, each playing its approved take."""
+    if Cut.objects.alive().filter(project=project, name=name).exists():
+        raise ValidationError(f"There is already a cut named {name!r}.")
+    cut = Cut.objects.create(project=project, name=name.strip(), description=description, created_by=actor)
+    if from_board:
+        shots = selectors.shots_in_order(project).filter(scene__omitted=False)
+        CutEntry.objects.bulk_create([CutEntry(cut=cut, order=i, shot=s) for i, s in enumerate(shots, start=1)])
+    audit_record(actor=actor, project_id=project.id, verb="created", obj=cut)
+    events.publish(project.id, "cut.changed", {"cut": cut.id})
+    return cut
+
+
+@transaction.atomic
+def cut_update(*, cut: Cut, actor, expected_version: int | None = None, **changes) -> Cut:
+    diff = save_versioned(cut, expected_version=expected_version, changes=changes, allowed=CUT_EDITABLE_FIELDS)
+    if diff:
+        audit_record(actor=actor, project_id=cut.project_id, verb="updated", obj=cut, changes=diff)
+        events.publish(cut.project_id, "cut.changed", {"cut": cut.id})
+    return cut
+
+
+def _bump(cut: Cut, expected_version: int | None) -> None:
+    locked = Cut.objects.select_for_update().get(pk=cut.pk)
+    if expected_version is not None and locked.version != expected_version:
+        from studio.services.common import StaleVersion, snapshot_fields
+
+        raise StaleVersion(locked, snapshot_fields(locked, ["name", "description", "version"]))
+    locked.version += 1
+    locked.save(update_fields=["version", "updated_at"])
+    cut.version = locked.version
+
+
+@transaction.atomic
+def cut_entry_add(*, cut: Cut, actor, shot: Shot, take: Take | None = None, expected_version: int | None = None) -> CutEntry:
+    if shot.scene.project_id != cut.project_id or (take and take.shot_id != shot.id):
+        raise ValidationError("That shot or take is not part of this cut's project.")
+    _bump(cut, expected_version)
+    order = (cut.entries.aggregate(m=Max("order"))["m"] or 0) + 1
+    entry = CutEntry.objects.create(cut=cut, order=order, shot=shot, take=take)
+    audit_record(actor=actor, project_id=cut.project_id, verb="entry added", obj=cut, changes={"shot": shot.code})
+    events.publish(cut.project_id, "cut.changed", {"cut": cut.id})
+    return entry
+
+
+@transaction.atomic
+def cut_entry_update(*, entry: CutEntry, actor, take: Take | None = None, in_frame: int = 0, out_frame: int | None = None,
+                     expected_version: int | None = None) -> CutEntry:
+    """Swap the take ("None" means the approved one) and trim; frames are checked against the take."""
+    if take is not None and take.shot_id != entry.shot_id:
+        raise ValidationError("That take belongs to another shot.")
+    playing = take or entry.shot.approved_take
+    length = playing.frames if playing else None
+    if in_frame < 0 or (out_frame is not None and out_frame <= in_frame):
+        raise ValidationError("The out point must come after the in point.")
+    if length and (in_frame >= length or (out_frame or 0) > length):
+        raise ValidationError(f"The take has {length} frames; trim within 0–{length}.")
+    _bump(entry.cut, expected_version)
+    entry.take, entry.in_frame, entry.out_frame = take, in_frame, out_frame
+    entry.save(update_fields=["take", "in_frame", "out_frame"])
+    audit_record(actor=actor, project_id=entry.cut.project_id, verb="entry changed", obj=entry.cut,
+                 changes={"shot": entry.shot.code, "take": take.number if take else None, "in": in_frame, "out": out_frame})
+    events.publish(entry.cut.project_id, "cut.changed", {"cut": entry.cut_id})
+    return entry
+
+
+@transaction.atomic
+def cut_entry_remove(*, entry: CutEntry, actor, expected_version: int | None = None) -> None:
+    _bump(entry.cut, expected_version)
+    audit_record(actor=actor, project_id=entry.cut.project_id, verb="entry removed", obj=entry.cut, changes={"shot": entry.shot.code})
+    entry.delete()
+    events.publish(entry.cut.project_id, "cut.changed", {"cut": entry.cut_id})
+
+
+@transaction.atomic
+def cut_reorder(*, cut: Cut, actor, entry_ids: list[int], expected_version: int | None = None) -> None:
+    current = set(cut.entries.values_list("id", flat=True))
+    if set(entry_ids) != current or len(entry_ids) != len(current):
+        raise ValidationError("The new order must list every entry of the cut exactly once.")
+    _bump(cut, expected_version)
+    for order, entry_id in enumerate(entry_ids, start=1):
+        CutEntry.objects.filter(pk=entry_id).update(order=order)
+    audit_record(actor=actor, project_id=cut.project_id, verb="reordered", obj=cut, changes={"order": entry_ids})
+    events.publish(cut.project_id, "cut.changed", {"cut": cut.id})
+
+
+@transaction.atomic
+def cut_trash(*, cut: Cut, actor) -> None:
+    trash(cut, actor=actor, project_id=cut.project_id)
+    events.publish(cut.project_id, "cut.changed", {"cut": cut.id, "trashed": True})
+
+
+def entry_take(entry: CutEntry) -> Take | None:
+    """The take an entry plays: the chosen one, else the shot's approved one."""
+    take = entry.take or entry.shot.approved_take
+    return take if take and take.status == TakeStatus.SUCCEEDED else None
+
+
+@transaction.atomic
+def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) -> Export:
+    ExportFormat(fmt)
+    missing = [e.shot.code for e in selectors.cut_entries(cut) if entry_take(e) is None]
+    if missing:
+        raise ValidationError("These shots have no approved or chosen finished take: " + ", ".join(missing) + ".")
+    export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)
+    audit_record(actor=actor, project_id=cut.project_id, verb="export requested", obj=export,
+                 changes={"format": fmt, "rights_override": rights_override})
+    events.publish(cut.project_id, "export.changed", {"export": selectors.export_payload(export)})
+    transaction.on_commit(lambda: _enqueue_export(export.id))
+    return export
+
+
+def _enqueue_export(export_id: int) -> None:
+    from generation.tasks import export_cut
+
+    export_cut.apply_async(args=[export_id])

@@ -1,0 +1,57 @@
+"""The demo project a newcomer clicks through: a short script, a painted cast, a cut."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from studio.demo import artwork
+from studio.models import CastKind, Project, RightsStatus
+from studio.services.cast import cast_member_update, reference_image_add
+from studio.services.cuts import cut_create
+from studio.services.projects import project_create
+from studio.services.script import script_import
+
+DEMO_SLUG = "lighthouse-keeper"
+DEMO_USER, DEMO_PASSWORD = "demo", "continuity-demo"
+DEMO_SCRIPT = Path(__file__).resolve().parent.parent / "demo" / "lighthouse_keeper.fountain"
+
+
+@transaction.atomic
+def demo_project_ensure(*, backend: str = "animatic") -> tuple[Project, bool]:
+    """Create the demo user and project once; later calls return the existing project."""
+    existing = Project.objects.filter(slug=DEMO_SLUG).first()
+    if existing:
+        return existing, False
+    user = _demo_user()
+    project = project_create(owner=user, name="The Lighthouse Keeper", slug=DEMO_SLUG, default_backend=backend,
+                             description="A four-scene short to click through: cast, board, renders, review and a cut.")
+    script_import(project=project, actor=user, data=DEMO_SCRIPT.read_bytes(), filename=DEMO_SCRIPT.name)
+    _paint_cast(project, user)
+    cut_create(project=project, actor=user, name="Assembly")
+    return project, True
+
+
+def _demo_user():
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.com", "is_staff": True, "is_superuser": True})
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+    return user
+
+
+def _paint_cast(project: Project, user) -> None:
+    for member in project.cast.alive():
+        if member.kind == CastKind.LOCATION:
+            scene = member.scenes_located.first()
+            heading = scene.heading.upper() if scene else ""
+            data = artwork.location_png(member.name, interior=heading.startswith("INT"), night="NIGHT" in heading)
+        elif member.kind == CastKind.OBJECT:
+            data = artwork.object_png(member.name)
+        else:
+            data = artwork.character_png(member.name)
+        reference_image_add(member=member, actor=user, data=data, label=member.name)
+        cast_member_update(member=member, actor=user, rights_status=RightsStatus.OWNED, rights_note="Painted for the demo.")

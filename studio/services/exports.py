@@ -1,0 +1,142 @@
+"""Running an export: gather the cut's takes, check rights, write the file, record the result.
+
+MP4 is a stream-copy concat of house-format takes (generation/stitch.py); OTIO, EDL and FCP XML
+reference the take files (generation/timeline.py); the manifest says what made every take.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.text import slugify
+
+from generation import media
+from studio import events, selectors
+from studio.models import CastMember, Export, ExportFormat, ExportStatus, Take
+from studio.services.cuts import entry_take
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS = {ExportFormat.MP4: "mp4", ExportFormat.OTIO: "otio", ExportFormat.EDL: "edl",
+              ExportFormat.FCPXML: "xml", ExportFormat.MANIFEST: "json"}
+
+
+class ExportRefused(Exception):
+    pass
+
+
+def export_run(*, export_id: int) -> None:
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
+    if not claimed:
+        return
+    export = Export.objects.select_related("cut__project").get(pk=export_id)
+    _publish(export)
+    try:
+        name, warnings = _write(export)
+    except (ExportRefused, media.MediaError, ValueError, OSError) as exc:
+        _finish(export, ExportStatus.FAILED, error=str(exc))
+    except Exception as exc:
+        logger.exception("export %s failed", export_id)
+        _finish(export, ExportStatus.FAILED, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+    else:
+        _finish(export, ExportStatus.SUCCEEDED, file=name, warnings=warnings)
+
+
+def cut_plan(cut) -> list[dict[str, Any]]:
+    """Each entry of the cut with the take it plays, its trim, and its provenance."""
+    rights = dict(CastMember.objects.filter(project=cut.project).alive().values_list("handle", "rights_status"))
+    plan = []
+    for entry in selectors.cut_entries(cut):
+        take = entry_take(entry)
+        if take is None:
+            raise ExportRefused(f"Shot {entry.shot.code} has no approved or chosen finished take.")
+        out_frame = min(entry.out_frame or take.frames, take.frames)
+        plan.append({"entry": entry, "take": take, "in": entry.in_frame, "out": out_frame,
+                     "manifest": _manifest_entry(take, rights)})
+    if not plan:
+        raise ExportRefused("The cut is empty.")
+    return plan
+
+
+def _manifest_entry(take: Take, rights: dict[str, str]) -> dict[str, Any]:
+    request, provenance = take.request, take.provenance
+    references = []
+    for ref in request.get("references", []):
+        for path, sha in zip(ref.get("image_paths", []), ref.get("image_sha256s", [])):
+            references.append({"handle": ref["handle"], "kind": ref.get("kind"), "path": path, "sha256": sha,
+                               "rights_status": rights.get(ref["handle"], "unknown")})
+    return {
+        "shot_code": take.shot.code, "take_id": take.id, "take_number": take.number, "frames": take.frames,
+        "backend": take.backend, "model": provenance.get("model"), "revision": provenance.get("revision"),
+        "seed": request.get("seed"), "prompt": request.get("prompt"), "references": references,
+        "compute_seconds": take.compute_seconds,
+    }
+
+
+def _write(export: Export) -> tuple[str, list[str]]:
+    from generation import timeline
+
+    cut, project = export.cut, export.cut.project
+    plan = cut_plan(cut)
+    unknown = timeline.unknown_rights([p["manifest"] for p in plan])
+    warnings = [f"@{u['handle']} (used in {', '.join(map(str, u['shots']))}) has unknown rights status" for u in unknown]
+    if unknown and not export.rights_override:
+        raise ExportRefused("Refused: " + "; ".join(warnings) + ". Set the rights status, or ask an owner to override.")
+    name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}.{EXTENSIONS[export.format]}"
+    path = Path(settings.MEDIA_ROOT) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if export.format == ExportFormat.MP4:
+        _write_mp4(export, plan, path)
+    elif export.format == ExportFormat.MANIFEST:
+        timeline.write_manifest(timeline.provenance_manifest(cut.name, project.name, [p["manifest"] for p in plan]), path)
+    else:
+        clips = [_timeline_clip(p, project.fps) for p in plan]
+        timeline.write_timeline(timeline.build_timeline(cut.name, project.fps, clips), path, export.format)
+    return name, warnings
+
+
+def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path) -> None:
+    from generation import stitch
+
+    project = export.cut.project
+    spans = [stitch.ClipSpan(path=Path(p["take"].video.path), in_frame=p["in"], out_frame=p["out"], total_frames=p["take"].frames)
+             for p in plan]
+    house = media.HouseFormat(width=project.width, height=project.height, fps=project.fps)
+    cache_dir = Path(settings.MEDIA_ROOT) / f"projects/{project.id}/trims"
+    stitch.stitch(spans, house, path, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT)
+
+
+def _timeline_clip(item: dict[str, Any], fps: int):
+    from generation import timeline
+
+    take, shot = item["take"], item["entry"].shot
+    alternates = [
+        timeline.AlternateTake(take_number=t.number, media_path=Path(t.video.path), frames=t.frames,
+                               metadata={"take_id": t.id, "backend": t.backend})
+        for t in shot.takes.alive().filter(status="succeeded").exclude(pk=take.pk).order_by("number")
+    ]
+    manifest = item["manifest"]
+    return timeline.TimelineClip(
+        name=f"{shot.code} T{take.number}", shot_code=shot.code, take_number=take.number, media_path=Path(take.video.path),
+        fps=fps, in_frame=item["in"], out_frame=item["out"], available_frames=take.frames,
+        metadata={k: manifest[k] for k in ("prompt", "backend", "model", "seed", "take_id")}
+        | {"cast": [r["handle"] for r in take.request.get("references", [])]},
+        alternates=alternates,
+    )
+
+
+def _finish(export: Export, status: str, *, file: str = "", error: str = "", warnings: list[str] | None = None) -> None:
+    Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING).update(
+        status=status, file=file, error=error[:2000], warnings=warnings or [], finished_at=timezone.now(),
+        progress=1.0 if status == ExportStatus.SUCCEEDED else export.progress,
+    )
+    export.refresh_from_db()
+    _publish(export)
+
+
+def _publish(export: Export) -> None:
+    events.publish(export.cut.project_id, "export.changed", {"export": selectors.export_payload(export)})

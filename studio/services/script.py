@@ -1,0 +1,195 @@
+"""Screenplay import: a Fountain file becomes scenes and cast, and re-imports update in place.
+
+Matching on re-import, in this order: a scene whose heading (and scene number) is unchanged keeps
+its row; a new heading that sits where an unmatched old scene sat is that scene, changed; what is
+left of the new script is added, and what is left of the old one is marked omitted (its shots
+are kept, as production scripts keep OMITTED scenes rather than renumbering).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from studio import events
+from studio.models import CastKind, CastMember, Project, Scene, ScriptSource
+from studio.screenplay import ParsedCharacter, ParsedScene, ParsedScript, decode_script, parse_fountain
+from studio.services.audit import audit_record
+from studio.services.cast import unique_handle
+from studio.services.shots import shot_create
+
+SCENE_FIELDS_FROM_SCRIPT = ("heading", "interior_exterior", "location", "time_of_day", "scene_number", "synopsis", "action")
+DEFAULT_SHOT_SECONDS = 4
+
+
+@dataclass
+class ImportReport:
+    version: int
+    unchanged_script: bool = False
+    scenes_added: list[str] = field(default_factory=list)
+    scenes_changed: list[dict[str, Any]] = field(default_factory=list)
+    scenes_removed: list[str] = field(default_factory=list)
+    scenes_unchanged: int = 0
+    cast_added: list[str] = field(default_factory=list)
+    shots_created: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def script_import(*, project: Project, actor, data: bytes, filename: str = "", create_shots: bool = True) -> ImportReport:
+    """Parse first (outside the transaction), then apply everything in one transaction."""
+    text = decode_script(data)
+    parsed = parse_fountain(text)
+    return _apply(project=project, actor=actor, text=text, parsed=parsed, filename=filename, create_shots=create_shots)
+
+
+@transaction.atomic
+def _apply(*, project: Project, actor, text: str, parsed: ParsedScript, filename: str, create_shots: bool) -> ImportReport:
+    Project.objects.select_for_update().get(pk=project.pk)  # one import at a time per project
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    latest = project.scripts.order_by("-version").first()
+    if latest and latest.sha256 == sha:
+        return ImportReport(version=latest.version, unchanged_script=True)
+
+    version = (latest.version if latest else 0) + 1
+    report = ImportReport(version=version)
+    characters = _import_characters(project, actor, parsed.characters, report)
+    locations = _import_locations(project, actor, parsed.scenes, report)
+    new_scenes = _import_scenes(project, actor, parsed.scenes, locations, report)
+    if create_shots:
+        _create_first_shots(actor, new_scenes, characters, report)
+
+    ScriptSource.objects.create(
+        project=project, version=version, filename=filename[:200], text=text, sha256=sha,
+        title=parsed.title_page.get("title", "")[:200], report=report.as_dict(), imported_by=actor,
+    )
+    audit_record(actor=actor, project_id=project.id, verb="script imported", obj=project, changes=report.as_dict())
+    events.publish(project.id, "script.imported", {"version": version})
+    return report
+
+
+def _import_characters(project, actor, parsed: list[ParsedCharacter], report: ImportReport) -> dict[str, CastMember]:
+    existing = list(CastMember.objects.alive().filter(project=project, kind=CastKind.CHARACTER))
+    by_name = {c.name.lower(): c for c in existing}
+    by_handle = {c.handle: c for c in existing}
+    result = {}
+    for character in parsed:
+        member = by_name.get(character.name.lower()) or by_handle.get(character.handle)
+        if member is None:
+            member = CastMember.objects.create(
+                project=project, kind=CastKind.CHARACTER, name=character.name.title(),
+                handle=unique_handle(project, character.handle),
+            )
+            report.cast_added.append(member.handle)
+        result[character.handle] = member
+    return result
+
+
+def _import_locations(project, actor, scenes: list[ParsedScene], report: ImportReport) -> dict[str, CastMember]:
+    existing = {c.name.lower(): c for c in CastMember.objects.alive().filter(project=project, kind=CastKind.LOCATION)}
+    for scene in scenes:
+        name = _location_name(scene)
+        if name and name.lower() not in existing:
+            member = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=name, handle=unique_handle(project, name))
+            existing[name.lower()] = member
+            report.cast_added.append(member.handle)
+    return existing
+
+
+def _location_name(scene: ParsedScene) -> str:
+    # "LIGHTHOUSE - LAMP ROOM" is a place within a place: the plate is the most specific one.
+    return scene.location.title()[:120] if scene.location else ""
+
+
+def _scene_values(parsed: ParsedScene) -> dict[str, Any]:
+    return {
+        "heading": parsed.heading[:300],
+        "interior_exterior": parsed.interior_exterior,
+        "location": parsed.location[:200],
+        "time_of_day": parsed.time_of_day[:60],
+        "scene_number": parsed.scene_number[:20],
+        "synopsis": parsed.synopsis,
+        "action": parsed.action_summary,
+    }
+
+
+def _match_key(heading: str, number: str) -> tuple[str, str]:
+    return (" ".join(heading.upper().split()), number)
+
+
+def _pair_scenes(old: list[Scene], new: list[ParsedScene]) -> dict[int, Scene]:
+    """Map new scene index -> old scene: exact headings first, then unmatched neighbours by position."""
+    pairs: dict[int, Scene] = {}
+    unused = list(old)
+    for i, parsed in enumerate(new):
+        key = _match_key(parsed.heading, parsed.scene_number)
+        match = next((s for s in unused if _match_key(s.heading, s.scene_number) == key), None)
+        if match:
+            pairs[i] = match
+            unused.remove(match)
+    position = {s.pk: n for n, s in enumerate(old)}
+    for i in range(len(new)):
+        if i in pairs:
+            continue
+        lower = max((position[pairs[j].pk] for j in pairs if j < i), default=-1)
+        upper = min((position[pairs[j].pk] for j in pairs if j > i), default=len(old))
+        match = next((s for s in unused if lower < position[s.pk] < upper), None)
+        if match:
+            pairs[i] = match
+            unused.remove(match)
+    return pairs
+
+
+def _import_scenes(project, actor, parsed: list[ParsedScene], locations, report: ImportReport) -> list[tuple[Scene, ParsedScene]]:
+    old = list(Scene.objects.alive().filter(project=project).order_by("order", "id"))
+    pairs = _pair_scenes(old, parsed)
+    created = []
+    for order, scene_data in enumerate(parsed, start=1):
+        values = {**_scene_values(scene_data), "order": order, "omitted": False}
+        location = locations.get(_location_name(scene_data).lower())
+        scene = pairs.get(order - 1)
+        if scene is None:
+            scene = Scene.objects.create(project=project, location_cast=location, **values)
+            report.scenes_added.append(scene.heading)
+            created.append((scene, scene_data))
+            continue
+        changes = {k: [getattr(scene, k), v] for k, v in values.items() if getattr(scene, k) != v and k != "order"}
+        for name, value in values.items():
+            setattr(scene, name, value)
+        scene.location_cast = scene.location_cast or location
+        if changes:
+            scene.version += 1
+            report.scenes_changed.append({"heading": scene.heading, "changes": changes})
+        else:
+            report.scenes_unchanged += 1
+        scene.save()
+    _omit_unmatched(old, set(s.pk for s in pairs.values()), parsed_count=len(parsed), report=report)
+    return created
+
+
+def _omit_unmatched(old: list[Scene], matched: set[int], *, parsed_count: int, report: ImportReport) -> None:
+    next_order = parsed_count + 1
+    for scene in old:
+        if scene.pk in matched:
+            continue
+        if not scene.omitted:
+            report.scenes_removed.append(scene.heading)
+        scene.omitted, scene.order = True, next_order
+        next_order += 1
+        scene.save(update_fields=["omitted", "order", "updated_at"])
+
+
+def _create_first_shots(actor, new_scenes, characters: dict[str, CastMember], report: ImportReport) -> None:
+    """A first shot per new scene: its action as the prompt, its location and speakers as the cast."""
+    for scene, parsed in new_scenes:
+        mentions = [f"@{characters[h].handle}" for h in parsed.characters if h in characters]
+        if scene.location_cast:
+            mentions.insert(0, f"@{scene.location_cast.handle}")
+        prompt = " ".join([parsed.action_summary or parsed.heading, *mentions]).strip()
+        shot_create(scene=scene, actor=actor, prompt=prompt, duration_s=DEFAULT_SHOT_SECONDS)
+        report.shots_created += 1
+

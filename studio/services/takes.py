@@ -1,0 +1,219 @@
+"""Takes: asking for a render, and the worker's side of its lifecycle (claim, progress, finish).
+
+A take is requested with a snapshot of everything that determines it and a signature of that
+snapshot. A finished take with the same signature is reused without GPU work; otherwise a new,
+numbered take is queued and `render_take` is enqueued only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from generation.backends.base import Reference, RenderRequest
+from generation.signatures import render_signature
+from studio import events, selectors
+from studio.models import CastKind, Shot, Take, TakeStatus
+from studio.services.audit import audit_record
+
+DEFAULT_STEPS = {"animatic": 1, "wan": 30, "ltx": 40, "tiny": 3}
+REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
+
+
+@dataclass(frozen=True)
+class TakeRequestResult:
+    take: Take
+    dispatched: bool  # False when an existing take (finished or in flight) answers the request
+
+
+def backend_for(shot: Shot) -> str:
+    return shot.backend or shot.scene.project.default_backend
+
+
+def render_request_for(shot: Shot, *, prompt: str | None = None) -> RenderRequest:
+    project = shot.scene.project
+    prompt = shot.prompt if prompt is None else prompt
+    return RenderRequest(
+        prompt=prompt,
+        references=tuple(_references(shot)),
+        first_frame_path=_continuity_frame(shot),
+        seed=shot.seed,
+        frames=max(1, round(float(shot.duration_s) * project.fps)),
+        fps=project.fps,
+        width=project.width,
+        height=project.height,
+        steps=DEFAULT_STEPS.get(backend_for(shot), 20),
+        shot_size=shot.shot_size,
+        camera_move=shot.camera_move,
+        lens_mm=shot.lens_mm,
+        caption=_caption(prompt),
+        extra={"shot_code": shot.code, "scene": shot.scene.heading},
+    )
+
+
+def _caption(prompt: str) -> str:
+    return " ".join(word.lstrip("@").replace("_", " ") if word.startswith("@") else word for word in prompt.split())
+
+
+def _references(shot: Shot) -> list[Reference]:
+    cast = selectors.shot_cast_in_order(shot)
+    location = shot.scene.location_cast
+    if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
+        cast.append(location)
+    references = []
+    for member in cast:
+        images = list(member.images.order_by("-is_primary", "order", "id"))
+        references.append(Reference(
+            handle=member.handle, name=member.name, kind=member.kind, description=member.description,
+            image_paths=tuple(i.image.path for i in images), image_sha256s=tuple(i.sha256 for i in images),
+        ))
+    return references
+
+
+def _continuity_frame(shot: Shot) -> str | None:
+    if not shot.continue_from_previous:
+        return None
+    previous = selectors.previous_shot(shot)
+    if previous is None:
+        raise ValidationError(f"Shot {shot.code} continues from the previous shot, but it is the first shot.")
+    take = previous.approved_take
+    if take is None or not take.last_frame:
+        raise ValidationError(f"Shot {shot.code} continues from shot {previous.code}, which has no approved take yet.")
+    return take.last_frame.path
+
+
+def _signature(backend_name: str, request: RenderRequest) -> str:
+    from generation.backends.registry import build_backend
+
+    model, revision = build_backend(backend_name).describe_model(request)
+    return render_signature(backend=backend_name, model=model, revision=revision, request=request)
+
+
+@transaction.atomic
+def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False) -> TakeRequestResult:
+    """Reuse a take with the same signature, or queue a new one and enqueue it after commit."""
+    shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
+    backend_name = backend_for(shot)
+    request = render_request_for(shot, prompt=prompt)
+    signature = _signature(backend_name, request)
+    if not force:
+        existing = _answering_take(shot, signature)
+        if existing is not None:
+            return TakeRequestResult(existing, dispatched=False)
+    take = _new_take(shot, actor, backend_name, request, signature)
+    audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
+    events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
+    if take.status == TakeStatus.QUEUED:
+        transaction.on_commit(lambda: enqueue_render(take.id))
+        return TakeRequestResult(take, dispatched=True)
+    return TakeRequestResult(take, dispatched=False)
+
+
+def _answering_take(shot: Shot, signature: str) -> Take | None:
+    """A take of this shot already rendering or rendered with this signature answers the request."""
+    same = Take.objects.alive().filter(shot=shot, signature=signature)
+    return same.filter(status__in=[TakeStatus.QUEUED, TakeStatus.RUNNING, TakeStatus.SUCCEEDED]).order_by("-number").first()
+
+
+def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str) -> Take:
+    number = (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
+    take = Take(shot=shot, number=number, backend=backend_name, request=request.to_dict(), signature=signature,
+                requested_by=actor if getattr(actor, "is_authenticated", False) else None)
+    source = selectors.finished_take_with_signature(shot.scene.project, signature)
+    if source is not None:  # another shot rendered exactly this: share its files, no GPU work
+        for name in REUSE_FIELDS:
+            setattr(take, name, getattr(source, name))
+        take.status, take.progress, take.reused_from = TakeStatus.SUCCEEDED, 1.0, source
+        take.finished_at = timezone.now()
+    take.save()
+    return take
+
+
+def enqueue_render(take_id: int) -> None:
+    from generation.tasks import render_take
+
+    result = render_take.apply_async(args=[take_id])
+    Take.objects.filter(pk=take_id, task_id="").update(task_id=result.id or "")
+
+
+@transaction.atomic
+def take_cancel(*, take: Take, actor) -> Take:
+    """Queued takes are cancelled at once; running ones are flagged and stop at the next step."""
+    take = Take.objects.select_for_update().get(pk=take.pk)
+    if take.is_final:
+        raise ValidationError(f"Take {take.number} is already {take.status}.")
+    if take.status == TakeStatus.QUEUED:
+        _finish(take, TakeStatus.CANCELLED, error="Cancelled before it started.")
+    else:
+        Take.objects.filter(pk=take.pk).update(cancel_requested=True)
+        take.cancel_requested = True
+    audit_record(actor=actor, project_id=take.shot.scene.project_id, verb="render cancelled", obj=take)
+    return take
+
+
+# --- The worker's side ----------------------------------------------------------------------
+
+def take_claim(*, take_id: int, worker: str, max_attempts: int) -> Take | None:
+    """queued -> running with a conditional update: a duplicate delivery claims nothing."""
+    claimed = Take.objects.filter(pk=take_id, status=TakeStatus.QUEUED, attempts__lt=max_attempts).update(
+        status=TakeStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], started_at=timezone.now(),
+        step=0, progress=0.0,
+    )
+    if not claimed:
+        return None
+    take = Take.objects.select_related("shot__scene__project").get(pk=take_id)
+    _publish(take)
+    return take
+
+
+def take_record_progress(*, take: Take, step: int, total: int, publish: bool) -> bool:
+    """Save progress (the truth) and maybe publish it. Returns False if the take was cancelled."""
+    take.step, take.total_steps, take.progress = step, total, (step / total if total else 0.0)
+    Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING).update(step=step, total_steps=total, progress=take.progress)
+    if publish:
+        _publish(take)
+    return not Take.objects.filter(pk=take.pk, cancel_requested=True).exists()
+
+
+def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames: int, duration_s: float,
+                 compute_seconds: float, provenance: dict) -> bool:
+    """running -> succeeded, once. Returns False if the take was no longer running (e.g. cancelled)."""
+    done = Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING).update(
+        status=TakeStatus.SUCCEEDED, video=video, poster=poster, last_frame=last_frame, frames=frames,
+        duration_s=duration_s, compute_seconds=compute_seconds, provenance=provenance, progress=1.0,
+        step=F("total_steps"), finished_at=timezone.now(), error="",
+    )
+    take.refresh_from_db()
+    _publish(take)
+    return bool(done)
+
+
+def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: str = TakeStatus.FAILED) -> None:
+    Take.objects.filter(pk=take.pk, status__in=[TakeStatus.RUNNING, TakeStatus.QUEUED]).update(
+        status=status, error=error[:2000], compute_seconds=compute_seconds, finished_at=timezone.now(),
+    )
+    take.refresh_from_db()
+    _publish(take)
+
+
+def take_requeue(*, take: Take, reason: str) -> None:
+    """running -> queued after a crash, so the next delivery can claim it again."""
+    Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING).update(status=TakeStatus.QUEUED, error=reason[:2000])
+    take.refresh_from_db()
+    _publish(take)
+
+
+def _finish(take: Take, status: str, *, error: str = "") -> None:
+    take.check_transition(status)
+    take.status, take.error, take.finished_at = status, error, timezone.now()
+    take.save(update_fields=["status", "error", "finished_at"])
+    events.publish(take.shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
+
+
+def _publish(take: Take) -> None:
+    project_id = Take.objects.filter(pk=take.pk).values_list("shot__scene__project_id", flat=True).get()
+    events.publish(project_id, "take.changed", {"take": selectors.take_payload(take)})

@@ -1,0 +1,93 @@
+"""Shared fixtures: a project owned by alice, with bob as editor, carol as reviewer, dave as viewer
+and eve as an outsider, plus helpers for real services that must fail (not skip) in CI."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image, ImageDraw
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip when a real service is missing on a laptop; fail in CI, where everything must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not available")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    settings.CONTINUITY_MODELS_DIR = tmp_path / "models"
+    yield
+
+
+@pytest.fixture
+def users(db):
+    User = get_user_model()
+    return {name: User.objects.create_user(name, f"{name}@example.com", "pw-" + name) for name in ("alice", "bob", "carol", "dave", "eve")}
+
+
+@pytest.fixture
+def project(users):
+    from studio.models import Role
+    from studio.services.projects import membership_add, project_create
+
+    project = project_create(owner=users["alice"], name="Night Ferry")
+    for name, role in (("bob", Role.EDITOR), ("carol", Role.REVIEWER), ("dave", Role.VIEWER)):
+        membership_add(project=project, actor=users["alice"], user=users[name], role=role)
+    return project
+
+
+@pytest.fixture
+def alice(users):
+    return users["alice"]
+
+
+def png_bytes(size=(64, 48), color=(200, 40, 40), alpha: bool = False, fmt: str = "PNG") -> bytes:
+    image = Image.new("RGBA" if alpha else "RGB", size, (*color, 255) if alpha else color)
+    ImageDraw.Draw(image).ellipse([4, 4, size[0] - 4, size[1] - 4], fill=(20, 20, 20, 255) if alpha else (20, 20, 20))
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def scene(project, alice):
+    from studio.services.shots import scene_create
+
+    return scene_create(project=project, actor=alice, heading="INT. FERRY DECK - NIGHT", location="FERRY DECK", time_of_day="NIGHT")
+
+
+@pytest.fixture
+def cast(project, alice):
+    from studio.models import CastKind, RightsStatus
+    from studio.services.cast import cast_member_create, reference_image_add
+
+    mara = cast_member_create(project=project, actor=alice, name="Mara", rights_status=RightsStatus.OWNED)
+    reference_image_add(member=mara, actor=alice, data=png_bytes(color=(220, 30, 30)))
+    deck = cast_member_create(project=project, actor=alice, name="Ferry deck", kind=CastKind.LOCATION, handle="deck",
+                              rights_status=RightsStatus.OWNED)
+    reference_image_add(member=deck, actor=alice, data=png_bytes(size=(160, 90), color=(20, 60, 140)))
+    return {"mara": mara, "deck": deck}
+
+
+@pytest.fixture
+def ffmpeg_available():
+    from generation.media import ffmpeg_binary
+
+    try:
+        found = ffmpeg_binary()
+    except Exception:
+        found = None
+    require(bool(found) and shutil.which(found) is not None or (found and os.path.exists(found)), "ffmpeg")
+    return found
