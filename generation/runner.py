@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -32,8 +33,8 @@ def worker_name() -> str:
 class ProgressThrottle:
     """Decides which progress reports are published: the first, the last, and one per interval."""
 
-    def __init__(self, interval_s: float = PUBLISH_INTERVAL_S, clock=time.monotonic):
-        self.interval_s = interval_s
+    def __init__(self, interval_s: float | None = None, clock=time.monotonic):
+        self.interval_s = PUBLISH_INTERVAL_S if interval_s is None else interval_s
         self.clock = clock
         self.last_sent: float | None = None
 
@@ -114,6 +115,9 @@ def _render_and_encode(take: Take) -> dict:
         "references": [{"handle": r.handle, "sha256s": list(r.image_sha256s)} for r in request.references],
         **result.provenance,
     }
+    if "generation.pipeline_cache" in sys.modules:  # a diffusers backend ran in this worker
+        stats = sys.modules["generation.pipeline_cache"].get_cache().stats()
+        provenance["pipeline_cache"] = {"total_loads": stats["total_loads"], "evictions": stats["evictions"]}
     return {**names, "frames": encoded.frame_count, "duration_s": encoded.duration_s, "provenance": provenance}
 
 

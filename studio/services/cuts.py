@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from studio import events, selectors
+from studio import access, events, selectors
 from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take, TakeStatus
 from studio.services.audit import audit_record
 from studio.services.common import save_versioned, trash
@@ -106,17 +106,29 @@ def cut_trash(*, cut: Cut, actor) -> None:
 
 
 def entry_take(entry: CutEntry) -> Take | None:
-    """The take an entry plays: the chosen one, else the shot's approved one."""
-    take = entry.take or entry.shot.approved_take
-    return take if take and take.status == TakeStatus.SUCCEEDED else None
+    """The take an entry plays: the chosen one, else the approved one, else the newest finished
+    one (as a playlist shows the latest version until someone approves)."""
+    for take in (entry.take, entry.shot.approved_take):
+        if take is not None and take.status == TakeStatus.SUCCEEDED and not take.is_trashed:
+            return take
+    return entry.shot.takes.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number").first()
+
+
+def cut_render(*, cut: Cut, actor) -> list:
+    """Ask for a take of every shot in the cut; unchanged shots reuse their finished take."""
+    from studio.services.takes import take_request
+
+    return [take_request(shot=entry.shot, actor=actor) for entry in selectors.cut_entries(cut)]
 
 
 @transaction.atomic
 def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) -> Export:
     ExportFormat(fmt)
+    if rights_override and not access.can(actor, cut.project, access.Action.MANAGE):
+        raise PermissionDenied("Only an owner can override unknown rights.")
     missing = [e.shot.code for e in selectors.cut_entries(cut) if entry_take(e) is None]
     if missing:
-        raise ValidationError("These shots have no approved or chosen finished take: " + ", ".join(missing) + ".")
+        raise ValidationError("These shots have no finished take yet: " + ", ".join(missing) + ".")
     export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)
     audit_record(actor=actor, project_id=cut.project_id, verb="export requested", obj=export,
                  changes={"format": fmt, "rights_override": rights_override})
