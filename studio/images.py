@@ -28,7 +28,7 @@ def clean_image(data: bytes, *, label: str = "image") -> CleanImage:
     if len(data) > settings.CONTINUITY_MAX_IMAGE_BYTES:
         limit_mb = settings.CONTINUITY_MAX_IMAGE_BYTES // (1024 * 1024)
         raise ValidationError(f"{label} is larger than {limit_mb} MB.")
-    image = _open_strictly(data, label)
+    image = ImageOps.exif_transpose(_open_strictly(data, label))  # report the size as stored: upright
     encoded, extension = _reencode(image)
     return CleanImage(encoded, extension, image.width, image.height, hashlib.sha256(encoded).hexdigest())
 

@@ -31,7 +31,7 @@ def project_members(project: Project) -> QuerySet[Membership]:
 
 
 def project_progress(project: Project) -> dict[str, Any]:
-    shots = Shot.objects.alive().filter(scene__project=project, scene__deleted_at__isnull=True)
+    shots = Shot.objects.alive().filter(scene__project=project, scene__deleted_at__isnull=True, scene__omitted=False)
     takes = Take.objects.filter(shot__scene__project=project)
     return {
         "scenes": Scene.objects.alive().filter(project=project, omitted=False).count(),
@@ -193,3 +193,81 @@ def project_snapshot(project: Project) -> dict[str, Any]:
         "takes": [take_payload(t) for t in [*active.order_by("id"), *recent]],
         "exports": [export_payload(e) for e in exports],
     }
+
+
+# --- UI reads (studio/views) -------------------------------------------------------------------
+# Appended for the browser studio: one shot or scene as the board shows it (for live refreshes
+# of a single card), the cast as the prompt autocomplete and the library show it, and the cut
+# editor's entries with the takes each entry may swap to. Each is a fixed number of queries.
+
+def _board_shots() -> QuerySet[Shot]:
+    return (
+        Shot.objects.alive()
+        .select_related("approved_take")
+        .prefetch_related(
+            Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")),
+            Prefetch("takes", queryset=Take.objects.alive().order_by("shot_id", "-number"), to_attr="takes_newest_first"),
+        )
+        .order_by("order", "id")
+    )
+
+
+def board_scene(project: Project, scene_id: int) -> Scene | None:
+    return (
+        Scene.objects.alive()
+        .filter(project=project, pk=scene_id)
+        .select_related("location_cast")
+        .prefetch_related(Prefetch("shots", queryset=_board_shots(), to_attr="board_shots"))
+        .first()
+    )
+
+
+def board_shot(project: Project, shot_id: int) -> Shot | None:
+    return _board_shots().filter(scene__project=project, scene__deleted_at__isnull=True, pk=shot_id).select_related("scene").first()
+
+
+def cast_handles(project: Project) -> list[dict[str, str]]:
+    """What the prompt's @ autocomplete offers."""
+    return list(CastMember.objects.alive().filter(project=project).order_by("handle").values("handle", "name", "kind"))
+
+
+def cast_usage(project: Project) -> dict[int, list[dict[str, Any]]]:
+    """cast member id -> the live shots that use it, in board order."""
+    links = (
+        ShotCast.objects.filter(shot__scene__project=project, shot__deleted_at__isnull=True, shot__scene__deleted_at__isnull=True)
+        .order_by("shot__scene__order", "shot__order", "shot_id")
+        .values("cast_member_id", "shot_id", "shot__code")
+    )
+    usage: dict[int, list[dict[str, Any]]] = {}
+    for link in links:
+        usage.setdefault(link["cast_member_id"], []).append({"id": link["shot_id"], "code": link["shot__code"]})
+    return usage
+
+
+def active_takes(project: Project) -> QuerySet[Take]:
+    return (
+        Take.objects.filter(shot__scene__project=project, status__in=ACTIVE_TAKE_STATUSES)
+        .select_related("shot")
+        .order_by("created_at", "id")
+    )
+
+
+def latest_script(project: Project):
+    return project.scripts.order_by("-version").first()
+
+
+def live_scene_ids_by_heading(project: Project) -> dict[str, int]:
+    """Upper-cased, space-normalised scene heading -> scene id, for linking a script to the board."""
+    scenes = Scene.objects.alive().filter(project=project, omitted=False).order_by("order", "id").values_list("heading", "id")
+    result: dict[str, int] = {}
+    for heading, scene_id in scenes:
+        result.setdefault(" ".join(heading.upper().split()), scene_id)
+    return result
+
+
+def cut_editor_entries(cut: Cut) -> list[CutEntry]:
+    """The cut's entries with, on each, `finished_takes` (the shot's takes it may play, newest first)."""
+    finished = Take.objects.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number")
+    return list(
+        cut_entries(cut).prefetch_related(Prefetch("shot__takes", queryset=finished, to_attr="finished_takes"))
+    )

@@ -145,8 +145,9 @@ CHANNEL_LAYERS = {
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _celery_url(REDIS_URL))
 CELERY_RESULT_BACKEND = None  # the database is the truth; we never wait on task results
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"generation.tasks.render_take": {"queue": "gpu"}}
+# Renders go to GPU machines, everything else (exports) to the default queue.
+CONTINUITY_RENDER_QUEUE = os.environ.get("CONTINUITY_RENDER_QUEUE", "gpu")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CONTINUITY_DEFAULT_QUEUE", "default")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -91,3 +91,9 @@ def ffmpeg_available():
         found = None
     require(bool(found) and shutil.which(found) is not None or (found and os.path.exists(found)), "ffmpeg")
     return found
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 costs about a second per user on a small CI machine; the tests never need its strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

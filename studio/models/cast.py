@@ -50,7 +50,7 @@ def reference_upload_to(instance: "ReferenceImage", filename: str) -> str:
 
 class ReferenceImage(models.Model):
     cast_member = models.ForeignKey(CastMember, on_delete=models.CASCADE, related_name="images")
-    image = models.ImageField(upload_to=reference_upload_to, width_field="width", height_field="height", max_length=300)
+    image = models.ImageField(upload_to=reference_upload_to, max_length=300)
     sha256 = models.CharField(max_length=64, db_index=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)

@@ -74,7 +74,7 @@ def reference_image_add(*, member: CastMember, actor, data: bytes, label: str = 
     if duplicate:
         return duplicate
     next_order = (member.images.aggregate(m=Max("order"))["m"] or 0) + 1
-    image = ReferenceImage(cast_member=member, sha256=clean.sha256, order=next_order, is_primary=existing == 0, uploaded_by=actor)
+    image = ReferenceImage(cast_member=member, sha256=clean.sha256, width=clean.width, height=clean.height, order=next_order, is_primary=existing == 0, uploaded_by=actor)
     image.image.save(f"upload.{clean.extension}", ContentFile(clean.data), save=False)
     image.save()
     audit_record(actor=actor, project_id=member.project_id, verb="image added", obj=member, changes={"sha256": clean.sha256})

@@ -41,7 +41,9 @@ def apply_changes(obj: models.Model, changes: dict[str, Any], *, allowed: set[st
         if old != value:
             diff[name] = [_jsonable(old), _jsonable(value)]
             setattr(obj, name, value)
-    obj.full_clean(exclude=[f.name for f in obj._meta.fields if f.name not in changes] or None, validate_unique=False)
+    unchanged = [f.name for f in obj._meta.fields if f.name not in changes]
+    obj.full_clean(exclude=unchanged or None, validate_unique=False, validate_constraints=False)
+    obj.validate_constraints()  # all of them: a rename can collide through a field it did not touch
     return diff
 
 

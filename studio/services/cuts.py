@@ -15,6 +15,7 @@ CUT_EDITABLE_FIELDS = {"name", "description"}
 @transaction.atomic
 def cut_create(*, project: Project, actor, name: str, description: str = "", from_board: bool = True) -> Cut:
     """A new cut; by default every live shot in board order, each playing its approved take."""
+    name = name.strip()  # check the name that will be stored, or " A" slips past and hits the constraint
     if Cut.objects.alive().filter(project=project, name=name).exists():
         raise ValidationError(f"There is already a cut named {name!r}.")
     cut = Cut.objects.create(project=project, name=name.strip(), description=description, created_by=actor)
@@ -138,6 +139,8 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) 
 
 
 def _enqueue_export(export_id: int) -> None:
+    from django.conf import settings
+
     from generation.tasks import export_cut
 
-    export_cut.apply_async(args=[export_id])
+    export_cut.apply_async(args=[export_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)

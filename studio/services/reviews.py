@@ -23,7 +23,7 @@ def comment_create(*, take: Take, author=None, guest_name: str = "", body: str, 
         raise ValidationError("A comment needs some text.")
     if len(body) > MAX_COMMENT_CHARS:
         raise ValidationError(f"A comment is at most {MAX_COMMENT_CHARS} characters.")
-    if frame is not None and take.frames and not 0 <= frame < take.frames:
+    if frame is not None and (frame < 0 or (take.frames and frame >= take.frames)):
         raise ValidationError(f"Frame {frame} is outside this take (0–{take.frames - 1}).")
     if parent is not None and parent.take_id != take.id:
         raise ValidationError("A reply must be on the same take as its comment.")

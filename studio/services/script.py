@@ -9,6 +9,7 @@ are kept, as production scripts keep OMITTED scenes rather than renumbering).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,7 @@ def _import_characters(project, actor, parsed: list[ParsedCharacter], report: Im
         member = by_name.get(character.name.lower()) or by_handle.get(character.handle)
         if member is None:
             member = CastMember.objects.create(
-                project=project, kind=CastKind.CHARACTER, name=character.name.title(),
+                project=project, kind=CastKind.CHARACTER, name=proper_case(character.name),
                 handle=unique_handle(project, character.handle),
             )
             report.cast_added.append(member.handle)
@@ -100,9 +101,13 @@ def _import_locations(project, actor, scenes: list[ParsedScene], report: ImportR
     return existing
 
 
+def proper_case(name: str) -> str:
+    """ "KEEPER'S COTTAGE" -> "Keeper's Cottage" (str.title would give "Keeper'S")."""
+    return re.sub(r"'S\b", "'s", name.title())
+
+
 def _location_name(scene: ParsedScene) -> str:
-    # "LIGHTHOUSE - LAMP ROOM" is a place within a place: the plate is the most specific one.
-    return scene.location.title()[:120] if scene.location else ""
+    return proper_case(scene.location)[:120] if scene.location else ""
 
 
 def _scene_values(parsed: ParsedScene) -> dict[str, Any]:
@@ -160,7 +165,8 @@ def _import_scenes(project, actor, parsed: list[ParsedScene], locations, report:
         changes = {k: [getattr(scene, k), v] for k, v in values.items() if getattr(scene, k) != v and k != "order"}
         for name, value in values.items():
             setattr(scene, name, value)
-        scene.location_cast = scene.location_cast or location
+        if "location" in changes or scene.location_cast is None:
+            scene.location_cast = location
         if changes:
             scene.version += 1
             report.scenes_changed.append({"heading": scene.heading, "changes": changes})

@@ -134,9 +134,11 @@ def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, sign
 
 
 def enqueue_render(take_id: int) -> None:
+    from django.conf import settings
+
     from generation.tasks import render_take
 
-    result = render_take.apply_async(args=[take_id])
+    result = render_take.apply_async(args=[take_id], queue=settings.CONTINUITY_RENDER_QUEUE)
     Take.objects.filter(pk=take_id, task_id="").update(task_id=result.id or "")
 
 

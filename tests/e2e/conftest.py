@@ -84,11 +84,9 @@ def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float 
 def routed_to_worker(celery_worker_process, settings, worker_media):
     """Send this test's tasks to the worker's private queues and share its media folder."""
     suffix = celery_worker_process["queue_suffix"]
-    from studio.celery import app
-
-    old_routes, old_default = app.conf.task_routes, app.conf.task_default_queue
-    app.conf.task_routes = {"generation.tasks.render_take": {"queue": f"gpu{suffix}"}}
-    app.conf.task_default_queue = f"default{suffix}"
+    settings.CONTINUITY_RENDER_QUEUE = f"gpu{suffix}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"default{suffix}"
     settings.MEDIA_ROOT = worker_media
     yield celery_worker_process
-    app.conf.task_routes, app.conf.task_default_queue = old_routes, old_default
+    # Shown by pytest only when the test failed: what the worker said.
+    print(celery_worker_process["log"].read_text(errors="replace")[-4000:])

@@ -41,9 +41,10 @@ async def _events_until(communicator, done, timeout: float) -> list[dict]:
     deadline = loop.time() + timeout
     while not done(received):
         remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise AssertionError(f"timed out; last events: {received[-5:]}")
-        received.append(json.loads(await communicator.receive_from(timeout=remaining)))
+        try:
+            received.append(json.loads(await communicator.receive_from(timeout=max(0.1, remaining))))
+        except asyncio.TimeoutError:
+            raise AssertionError(f"timed out; last events: {received[-5:]}") from None
     return received
 
 

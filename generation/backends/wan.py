@@ -1,0 +1,107 @@
+"""Wan 2.1 through diffusers: VACE with the cast's reference images, or image-to-video when the
+shot continues from a first frame (the last frame of the previous shot's take).
+
+Wan wants a frame count of 4k+1 and sizes that are multiples of 16 (VAE factor 8 x patch 2); the
+request is rounded up to that and the extra frames are trimmed, and provenance records both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generation.backends.base import ProgressCallback, RenderError, RenderRequest, RenderResult
+from generation.backends.diffusion import (
+    DiffusersBackend,
+    RenderShape,
+    base_provenance,
+    cached_pipeline,
+    describe_local_model,
+    folder_revision,
+    frames_to_uint8,
+    load_rgb_image,
+    optional_call_arguments,
+    primary_reference_paths,
+    progress_callback,
+    require_model_folder,
+    run_pipeline,
+    seeded_generator,
+)
+
+DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
+DEFAULT_I2V_MODEL = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+VACE_PIPELINE = "WanVACEPipeline"
+I2V_PIPELINE = "WanImageToVideoPipeline"
+
+
+class WanBackend(DiffusersBackend):
+    name = "wan"
+
+    def __init__(
+        self,
+        models_dir: Path | str,
+        device: str | None = None,
+        *,
+        model: str = DEFAULT_VACE_MODEL,
+        i2v_model: str = DEFAULT_I2V_MODEL,
+        fixed_shape: RenderShape | None = None,
+    ):
+        super().__init__(models_dir, device, fixed_shape=fixed_shape)
+        self.model = model
+        self.i2v_model = i2v_model
+
+    def model_for(self, request: RenderRequest) -> str:
+        """request.model names the VACE weights; with a first frame, extra["i2v_model"] names the
+        image-to-video weights (they are a different checkpoint)."""
+        if request.first_frame_path:
+            return str(request.extra.get("i2v_model") or self.i2v_model)
+        return request.model or self.model
+
+    def describe_model(self, request: RenderRequest) -> tuple[str, str]:
+        return describe_local_model(self.model_for(request), self.models_dir)
+
+    def render(self, request: RenderRequest, on_progress: ProgressCallback) -> RenderResult:
+        model_id = self.model_for(request)
+        folder = require_model_folder(model_id, self.models_dir)
+        pipeline_name = I2V_PIPELINE if request.first_frame_path else VACE_PIPELINE
+        pipe = cached_pipeline(pipeline_name, folder, self.device)
+
+        size_multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
+        shape, keep = self.plan_shape(request, size_multiple=size_multiple, frame_step=pipe.vae_scale_factor_temporal)
+        conditioning, conditioning_notes = self._conditioning(request)
+        optional = optional_call_arguments(request)
+        output = run_pipeline(
+            pipe,
+            prompt=request.prompt,
+            height=shape.height,
+            width=shape.width,
+            num_frames=shape.frames,
+            num_inference_steps=max(1, request.steps),
+            generator=seeded_generator(request.seed),
+            callback_on_step_end=progress_callback(on_progress, max(1, request.steps)),
+            output_type="np",
+            **conditioning,
+            **optional,
+        )
+        frames = frames_to_uint8(output.frames)[:keep]
+        revision = folder_revision(folder)
+        provenance = base_provenance(
+            backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
+            device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
+        )
+        provenance.update(conditioning_notes)
+        return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
+
+    def _conditioning(self, request: RenderRequest) -> tuple[dict, dict]:
+        """(pipeline arguments, provenance notes) for the images the shot is conditioned on."""
+        if request.first_frame_path:
+            notes = {"first_frame": True, "reference_handles": []}
+            if request.references:
+                # The I2V checkpoint takes no reference images; say so rather than drop them silently.
+                notes["references_ignored"] = [ref.handle for ref in request.references]
+            return {"image": load_rgb_image(request.first_frame_path)}, notes
+        paths = primary_reference_paths(request)
+        images = [load_rgb_image(path) for path in paths]
+        handles = [ref.handle for ref in request.references if ref.primary_image]
+        if not images and not request.prompt.strip():
+            raise RenderError("Nothing to render from: the shot has no prompt and no cast reference images.")
+        return {"reference_images": images or None}, {"first_frame": False, "reference_handles": handles}

@@ -1,0 +1,386 @@
+"""Concatenate takes into a cut with ffmpeg's concat demuxer and stream copy.
+
+Every take is already in the house format (see media.py), so a cut is a copy of compressed
+packets, not an encode: seconds for a feature-length previs instead of minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from generation.media import X264_CRF, X264_PRESET, HouseFormat, MediaError, probe, run_ffmpeg
+
+# on_progress(step, total_steps): one step per trim that has to be encoded, one for the concat.
+ProgressCallback = Callable[[int, int], None]
+
+HOUSE_CODEC = "h264"
+HOUSE_PIX_FMT = "yuv420p"
+
+# ffmpeg opens every input at once (a file and, since ffmpeg 7, a thread each), so header checks
+# read at most this many clips per run.
+HEADER_BATCH = 64
+
+
+@dataclass(frozen=True)
+class ClipSpan:
+    """The part of a take used in the cut: frames in_frame..out_frame (out exclusive)."""
+
+    path: Path
+    in_frame: int
+    out_frame: int
+    total_frames: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.in_frame < self.out_frame <= self.total_frames:
+            raise ValueError(
+                f"span {self.in_frame}..{self.out_frame} must lie inside the clip's "
+                f"{self.total_frames} frames and be at least one frame long"
+            )
+
+    @property
+    def frame_count(self) -> int:
+        return self.out_frame - self.in_frame
+
+    @property
+    def is_trimmed(self) -> bool:
+        return self.in_frame != 0 or self.out_frame != self.total_frames
+
+    @classmethod
+    def whole(cls, path: Path, total_frames: int) -> "ClipSpan":
+        return cls(Path(path), 0, total_frames, total_frames)
+
+
+@dataclass(frozen=True)
+class StitchResult:
+    path: Path
+    frame_count: int
+    duration_s: float
+    reencoded_spans: int  # trims encoded by this call; trims found in the cache are not counted
+    cached_trims: int = 0  # trims reused from cache_dir
+
+
+def stitch(
+    spans: Iterable[ClipSpan],
+    fmt: HouseFormat,
+    output_path: Path,
+    *,
+    cache_dir: Path,
+    timeout: float = 600,
+    on_progress: ProgressCallback | None = None,
+) -> StitchResult:
+    """Write the spans, in order, to `output_path` as one house-format MP4.
+
+    Untrimmed spans are copied packet for packet. Trimmed spans are re-encoded once into
+    `cache_dir` (see trim_clip) and then copied like the rest. `timeout` bounds each ffmpeg run.
+    The output appears only when everything succeeded; nothing is left behind on failure.
+    """
+    spans = list(spans)
+    if not spans:
+        raise ValueError("a cut needs at least one clip")
+    output_path = Path(output_path)
+    sources = [Path(span.path) for span in spans]
+    _require_files(sources, clip_labels(sources))
+
+    total_steps = sum(span.is_trimmed for span in spans) + 1
+    copyable, encoded, cached = _replace_trims(spans, fmt, Path(cache_dir), timeout, on_progress, total_steps)
+    try:
+        _concat_by_copy(copyable, fmt, output_path, timeout=timeout, labels=clip_labels(sources))
+    except MediaError as copy_failed:
+        # Mixed formats can also make the copy itself fail; then say which clip is the odd one.
+        check_house_format(sources, fmt, timeout=timeout)
+        raise copy_failed
+    _report(on_progress, total_steps, total_steps)
+    frames = sum(span.frame_count for span in spans)
+    return StitchResult(output_path, frames, frames / fmt.fps, reencoded_spans=encoded, cached_trims=cached)
+
+
+def _replace_trims(
+    spans: list[ClipSpan], fmt: HouseFormat, cache_dir: Path, timeout: float,
+    on_progress: ProgressCallback | None, total_steps: int,
+) -> tuple[list[ClipSpan], int, int]:
+    """Swap each trimmed span for its whole trimmed clip; returns (spans, encoded now, from cache)."""
+    copyable: list[ClipSpan] = []
+    encoded = cached = 0
+    for span in spans:
+        if span.is_trimmed:
+            trimmed, was_encoded = cached_trim(span, fmt, cache_dir, timeout=timeout)
+            encoded += was_encoded
+            cached += not was_encoded
+            _report(on_progress, encoded + cached, total_steps)
+            span = ClipSpan.whole(trimmed, span.frame_count)
+        copyable.append(span)
+    return copyable, encoded, cached
+
+
+def _report(on_progress: ProgressCallback | None, step: int, total: int) -> None:
+    if on_progress is not None:
+        on_progress(step, total)
+
+
+# ---------------------------------------------------------------------------------------------
+# The concat list and the copy
+
+
+def build_concat_list(spans: Iterable[ClipSpan], workdir: Path) -> str:
+    """The ffconcat text for `spans`, after linking each source into `workdir` as clip_0001.mp4...
+
+    The list names only files we generated, never a path a user could influence, so no quoting,
+    newline or "'; rm -rf" in a file name can ever change what ffmpeg reads. That also lets the
+    concat demuxer keep its default safe mode (plain relative names only).
+    """
+    workdir = Path(workdir)
+    lines = ["ffconcat version 1.0"]
+    for number, span in enumerate(spans, start=1):
+        if span.is_trimmed:
+            raise ValueError("stream copy cannot cut at arbitrary frames: trim the span with trim_clip first")
+        source = Path(span.path)
+        if not source.is_file():
+            raise MediaError(f"clip {number} ({source.name}) does not exist")
+        name = f"clip_{number:04d}.mp4"
+        _link_or_copy(source, workdir / name)
+        lines.append(f"file {name}")
+    return "\n".join(lines) + "\n"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    # A hard link costs nothing and survives the source being renamed meanwhile; across file
+    # systems fall back to a symlink, and where those are not allowed, to a copy.
+    try:
+        os.link(source, target)
+        return
+    except OSError:
+        pass
+    try:
+        os.symlink(source.resolve(), target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _concat_by_copy(
+    spans: list[ClipSpan], fmt: HouseFormat, output_path: Path, *, timeout: float, labels: list[str]
+) -> None:
+    """Copy `spans` into `output_path`; `labels` name the user's clips in error messages."""
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    # The workdir sits next to the output so the final rename is atomic (same file system).
+    workdir = Path(tempfile.mkdtemp(prefix=".stitch-", dir=output_path.parent))
+    try:
+        list_path = workdir / "list.ffconcat"
+        list_path.write_text(build_concat_list(spans, workdir), encoding="utf-8")
+        clips = sorted(workdir.glob("clip_*.mp4"))
+        temp_output = workdir / "out.tmp.mp4"
+        if len(clips) > HEADER_BATCH:
+            _require_house_format(read_stream_formats(clips, timeout=timeout, labels=labels), labels, fmt)
+            run_ffmpeg(_concat_args([], list_path, temp_output, fmt), timeout=timeout)
+        else:
+            completed = run_ffmpeg(_concat_args(clips, list_path, temp_output, fmt), timeout=timeout)
+            formats = _parse_input_sections(completed.stderr.decode("utf-8", "replace"), len(clips))
+            _require_house_format(formats, labels, fmt)
+        os.replace(temp_output, output_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _concat_args(clips: list[Path], list_path: Path, output: Path, fmt: HouseFormat) -> list[str]:
+    # Each of `clips` is also opened as an input of its own, never mapped: ffmpeg prints its
+    # stream header, which is the house-format check, at no extra cost (one process, headers
+    # only; a separate probe run costs a quarter of the copy). "-f mp4": a take is an MP4,
+    # whatever its bytes claim to be (a playlist would make ffmpeg open other files or URLs).
+    headers = [arg for clip in clips for arg in ("-f", "mp4", "-i", str(clip.absolute()))]
+    return [
+        *headers,
+        "-f", "concat", "-i", str(list_path.absolute()),
+        "-map", f"{len(clips)}:v:0", "-c", "copy",
+        "-video_track_timescale", str(fmt.timescale),
+        "-movflags", "+faststart",
+        "-f", "mp4", str(output.absolute()),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Trims
+#
+# Stream copy can only start a clip on a keyframe: H.264 frames in between depend on earlier
+# ones, so the concat demuxer's inpoint/outpoint either drag in extra frames or leave frames that
+# cannot be decoded. A trimmed span is therefore re-encoded once, frame-exact, into a short
+# house-format clip with the same encoder settings as every take, cached by (source, in, out),
+# and then copied like an untrimmed take. Only the trimmed shots pay for an encode, and only the
+# first time they are exported.
+
+
+def trim_clip(span: ClipSpan, fmt: HouseFormat, output_path: Path, *, timeout: float = 600) -> Path:
+    """Encode frames in_frame..out_frame of `span.path` into a house-format clip at `output_path`."""
+    output_path = Path(output_path)
+    label = [Path(span.path).name]
+    _require_files([span.path], label)
+    _require_house_format(read_stream_formats([span.path], timeout=timeout, labels=label), label, fmt)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = output_path.with_name(f".{output_path.stem}.{uuid.uuid4().hex}.tmp.mp4")
+    try:
+        run_ffmpeg(_trim_args(span, fmt, temp_path), timeout=timeout)
+        frames = probe(temp_path, timeout=timeout).frame_count
+        if frames != span.frame_count:
+            raise MediaError(f"trimming {Path(span.path).name} gave {frames} frames instead of {span.frame_count}")
+        os.replace(temp_path, output_path)
+    finally:
+        temp_path.unlink(missing_ok=True)
+    return output_path
+
+
+def _trim_args(span: ClipSpan, fmt: HouseFormat, output: Path) -> list[str]:
+    # The same codec settings as media.encode_frames, so the trimmed clip's H.264 headers match
+    # the takes it is concatenated with.
+    return [
+        "-f", "mp4", "-i", str(Path(span.path).absolute()),
+        "-map", "0:v:0",
+        "-vf", f"trim=start_frame={span.in_frame}:end_frame={span.out_frame},setpts=PTS-STARTPTS",
+        "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
+        "-pix_fmt", HOUSE_PIX_FMT, "-r", str(fmt.fps), "-g", str(fmt.fps * 2),
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+        "-video_track_timescale", str(fmt.timescale),
+        "-movflags", "+faststart", "-an",
+        "-f", "mp4", str(output.absolute()),
+    ]
+
+
+def cached_trim(span: ClipSpan, fmt: HouseFormat, cache_dir: Path, *, timeout: float = 600) -> tuple[Path, bool]:
+    """(path of the trimmed clip, whether it had to be encoded now rather than found in the cache)."""
+    cached = Path(cache_dir) / f"trim_{trim_cache_key(span, fmt)}.mp4"
+    if cached.is_file():
+        return cached, False
+    return trim_clip(span, fmt, cached, timeout=timeout), True
+
+
+def trim_cache_key(span: ClipSpan, fmt: HouseFormat) -> str:
+    # Size and mtime guard against a file replaced under the same name (takes should be immutable,
+    # but a stale trim in a cut would be silent and wrong).
+    source = Path(span.path).resolve()
+    stat = source.stat()
+    identity = f"{source}\0{stat.st_size}\0{stat.st_mtime_ns}\0{span.in_frame}\0{span.out_frame}\0{fmt}"
+    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+# ---------------------------------------------------------------------------------------------
+# House-format check
+#
+# ffmpeg prints each input's stream header; one run with every clip as an input reads them all
+# for about the price of a single probe, where probing clip by clip costs more than the copy.
+
+_INPUT_HEADER_RE = re.compile(r"^Input #(\d+), ", re.MULTILINE)
+_VIDEO_LINE_RE = re.compile(r"Stream #\d+:\d+\S*: Video: (\w+)[^,\n]*, (\w+)[^\n]*")
+_SIZE_RE = re.compile(r", (\d+)x(\d+)")
+_FPS_RE = re.compile(r", ([\d.]+)(k?) fps")
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    fps: float
+
+    def describe(self) -> str:
+        return f"{self.width}x{self.height} {self.codec} {self.pix_fmt} at {self.fps:g} fps"
+
+
+def check_house_format(paths: list[Path], fmt: HouseFormat, *, timeout: float = 60) -> None:
+    """Raise MediaError naming the first clip that is missing or not in the house format."""
+    labels = clip_labels(paths)
+    _require_files(paths, labels)
+    _require_house_format(read_stream_formats(paths, timeout=timeout, labels=labels), labels, fmt)
+
+
+def clip_labels(paths: list[Path]) -> list[str]:
+    """How error messages name the clips of a cut: "clip 2 (SH020 take 3.mp4)"."""
+    return [f"clip {number} ({Path(path).name})" for number, path in enumerate(paths, start=1)]
+
+
+def _require_files(paths: list[Path], labels: list[str]) -> None:
+    for path, label in zip(paths, labels):
+        if not Path(path).is_file():
+            raise MediaError(f"{label} does not exist")
+
+
+def _require_house_format(formats: list[StreamFormat | None], labels: list[str], fmt: HouseFormat) -> None:
+    expected = StreamFormat(HOUSE_CODEC, HOUSE_PIX_FMT, fmt.width, fmt.height, float(fmt.fps))
+    for label, found in zip(labels, formats):
+        if found != expected:
+            found_text = found.describe() if found else "no video stream"
+            raise MediaError(
+                f"{label} is {found_text}, but this cut needs {expected.describe()}; "
+                "re-render the take in the project's house format"
+            )
+
+
+_PROBE_LINK_RE = re.compile(r"input_(\d{4})\.mp4")
+
+
+def read_stream_formats(
+    paths: list[Path], *, timeout: float = 60, labels: list[str] | None = None
+) -> list[StreamFormat | None]:
+    """The first video stream's format of each file, read from their headers, HEADER_BATCH files
+    per ffmpeg run."""
+    labels = labels or clip_labels(paths)
+    formats: list[StreamFormat | None] = []
+    for start in range(0, len(paths), HEADER_BATCH):
+        batch = slice(start, start + HEADER_BATCH)
+        formats += _read_stream_formats_once(paths[batch], labels[batch], timeout)
+    return formats
+
+
+def _read_stream_formats_once(paths: list[Path], labels: list[str], timeout: float) -> list[StreamFormat | None]:
+    # ffmpeg echoes input names into the text we parse, so it sees symlinks with names we chose:
+    # a file name holding a newline and a fake "Input #1 ... Video:" line cannot forge a format.
+    with tempfile.TemporaryDirectory(prefix="continuity-probe-") as linkdir:
+        inputs = []
+        for number, path in enumerate(paths, start=1):
+            link = Path(linkdir) / f"input_{number:04d}.mp4"
+            os.symlink(Path(path).resolve(), link)
+            # "-f mp4": a take is an MP4, whatever its bytes claim (a playlist would open other files).
+            inputs += ["-f", "mp4", "-i", str(link)]
+        # Copy one packet of the first clip to nowhere: ffmpeg needs an output to exit cleanly.
+        args = [*inputs, "-map", "0:v:0", "-frames:v", "1", "-c", "copy", "-f", "null", "-"]
+        try:
+            completed = run_ffmpeg(args, timeout=timeout)
+        except MediaError as exc:
+            unreadable = _PROBE_LINK_RE.search(str(exc))
+            if unreadable is None:
+                raise
+            raise MediaError(f"{labels[int(unreadable.group(1)) - 1]} cannot be read as an MP4 video ({exc})") from exc
+    return _parse_input_sections(completed.stderr.decode("utf-8", "replace"), len(paths))
+
+
+def _parse_input_sections(stderr: str, count: int) -> list[StreamFormat | None]:
+    inputs_text = stderr.split("Output #0", 1)[0]
+    formats: list[StreamFormat | None] = [None] * count
+    headers = list(_INPUT_HEADER_RE.finditer(inputs_text))
+    for header, following in zip(headers, [*headers[1:], None]):
+        section = inputs_text[header.end(): following.start() if following else len(inputs_text)]
+        index = int(header.group(1))
+        if index < count:
+            formats[index] = _stream_format(section)
+    return formats
+
+
+def _stream_format(section: str) -> StreamFormat | None:
+    video = _VIDEO_LINE_RE.search(section)
+    if video is None:
+        return None
+    line = video.group(0)
+    size = _SIZE_RE.search(line)
+    fps = _FPS_RE.search(line)
+    return StreamFormat(
+        codec=video.group(1),
+        pix_fmt=video.group(2),
+        width=int(size.group(1)) if size else 0,
+        height=int(size.group(2)) if size else 0,
+        fps=(float(fps.group(1)) * (1000 if fps.group(2) == "k" else 1)) if fps else 0.0,
+    )

@@ -1,0 +1,422 @@
+"""Fountain screenplays (https://fountain.io/syntax) to scenes and characters.
+
+Pure Python, no Django. A parse runs in three passes: decode strictly, remove what the spec says
+is not part of the script (boneyard, notes, the title page), then classify the remaining lines
+into elements (scene heading, action, dialogue, ...) and assemble those into scenes and a cast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterator, NamedTuple
+
+MAX_SCRIPT_BYTES = 2 * 1024 * 1024
+MAX_SCENES = 2000  # a feature has ~150 scenes; far more means the file is not what it seems
+ACTION_SUMMARY_CHARS = 300
+MAX_HANDLE_CHARS = 50  # the cast handle column holds 60; leave room for a "_2" suffix on clashes
+
+
+class ScriptError(ValueError):
+    """The file cannot be imported; the message says why in words a writer understands."""
+
+
+@dataclass(frozen=True)
+class ParsedCharacter:
+    """A speaking character. line_count counts speeches (dialogue blocks), not lines of text."""
+
+    name: str
+    handle: str
+    first_scene_index: int
+    line_count: int
+
+
+@dataclass(frozen=True)
+class ParsedScene:
+    index: int
+    heading: str
+    interior_exterior: str
+    location: str
+    time_of_day: str
+    scene_number: str
+    synopsis: str
+    characters: list[str]
+    action_summary: str
+    dialogue: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ParsedScript:
+    title_page: dict[str, str]
+    scenes: list[ParsedScene]
+    characters: list[ParsedCharacter]
+
+
+# --- Decoding ---------------------------------------------------------------------------------
+
+def decode_script(data: bytes) -> str:
+    """Bytes of an uploaded file to text with LF line ends, or ScriptError saying what is wrong."""
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise ScriptError(f"The file is larger than {MAX_SCRIPT_BYTES // (1024 * 1024)} MB, "
+                          "which is far more than any screenplay; is it the right file?")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ScriptError("The file is saved as UTF-16; save it as UTF-8 text and upload it again.")
+    if b"\x00" in data:
+        raise ScriptError("This is a binary file, not a Fountain screenplay (plain UTF-8 text).")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # No latin-1 fallback: guessing an encoding silently garbles accented names.
+        raise ScriptError(f"The file must be UTF-8 text; byte {exc.start} is not valid UTF-8. "
+                          "Save it as UTF-8 in your editor and upload it again.") from None
+    if _control_share(text) > 0.01:
+        raise ScriptError("The file is full of control characters; it is not a Fountain screenplay (plain text).")
+    return _normalise_newlines(text)
+
+
+# Unicode category Cc, less tab, line feed, form feed and carriage return, which text files use.
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def _control_share(text: str) -> float:
+    return len(CONTROL_CHARACTER.findall(text)) / max(len(text), 1)
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- Removing what is not script: boneyard, notes ---------------------------------------------
+
+# A blank line separates paragraphs; a line of exactly two spaces deliberately does not.
+BLANK_LINE = re.compile(r"\n(?!  \n)[^\S\n]*\n")
+
+
+def _is_blank(line: str) -> bool:
+    return line.strip() == "" and line != "  "
+
+
+def _remove_spans(text: str, opener: str, closer: str, *, within_paragraph: bool) -> str:
+    """Cut every opener...closer span out of text; a span alone on its lines takes the lines too,
+    so a boneyard or note between two lines of dialogue does not split the speech in two."""
+    kept, position, paragraph_end = [], 0, -1
+    while (start := text.find(opener, position)) != -1:
+        limit = len(text)
+        if within_paragraph:
+            if paragraph_end < start:  # found once per paragraph, so the pass stays linear
+                blank = BLANK_LINE.search(text, start)
+                paragraph_end = blank.start() if blank else len(text)
+            limit = paragraph_end
+        end = text.find(closer, start + len(opener), limit)
+        if end == -1:
+            if limit == len(text):
+                break  # no closer anywhere after this point: the rest is ordinary text
+            kept.append(text[position:start + len(opener)])  # an unclosed opener is literal text
+            position = start + len(opener)
+            continue
+        cut_from, cut_to = _widen_to_whole_lines(text, start, end + len(closer))
+        kept.append(text[position:cut_from])
+        position = cut_to
+    kept.append(text[position:])
+    return "".join(kept)
+
+
+def _widen_to_whole_lines(text: str, start: int, end: int) -> tuple[int, int]:
+    """(start, end), or the whole lines around it with their newline if nothing else is on them."""
+    line_start, line_end = start, end
+    while line_start > 0 and text[line_start - 1] in " \t":
+        line_start -= 1
+    while line_end < len(text) and text[line_end] in " \t":
+        line_end += 1
+    alone_on_its_lines = (line_start == 0 or text[line_start - 1] == "\n") and \
+                         (line_end == len(text) or text[line_end] == "\n")
+    if not alone_on_its_lines:
+        return start, end
+    return line_start, min(line_end + 1, len(text))
+
+
+# --- Title page -------------------------------------------------------------------------------
+
+TITLE_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9 _'-]*?)\s*:\s*(.*)$")
+EMPHASIS_AROUND = re.compile(r"^[*_]+|[*_]+$")
+
+
+def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Key: value pairs at the very start, up to the first blank line, are the title page."""
+    while lines and _is_blank(lines[0]):
+        lines = lines[1:]
+    if not lines or not TITLE_KEY.match(lines[0]):
+        return {}, lines
+    end = next((n for n, line in enumerate(lines) if _is_blank(line)), len(lines))
+    title_page = _title_page_values(lines[:end])
+    if not any(title_page.values()):
+        return {}, lines  # a lone "FADE IN:" is action, not a title page
+    return title_page, lines[end + 1:]
+
+
+def _title_page_values(lines: list[str]) -> dict[str, str]:
+    values: dict[str, list[str]] = {}
+    key = None
+    for line in lines:
+        match = TITLE_KEY.match(line)
+        if match and not line[:1].isspace():
+            key = " ".join(match.group(1).lower().split())
+            values[key] = [match.group(2)]
+        elif key is not None:
+            values[key].append(line)  # indented continuation of a multi-line value
+    return {key: _clean_title_value(parts) for key, parts in values.items()}
+
+
+def _clean_title_value(parts: list[str]) -> str:
+    lines = (EMPHASIS_AROUND.sub("", part.strip()) for part in parts)
+    return "\n".join(line for line in lines if line)
+
+
+# --- Line classification ----------------------------------------------------------------------
+
+HEADING = re.compile(r"^(INT\./EXT|INT/EXT|EXT\./INT|EXT/INT|I/E|INT|EXT|EST)[.\s]", re.IGNORECASE)
+INT_EXT = {"INT": "INT", "EXT": "EXT", "EST": "EST"}  # every two-way prefix means "INT/EXT"
+SCENE_NUMBER = re.compile(r"\s*#([A-Za-z0-9.\-]+)#$")
+TIME_SEPARATOR = re.compile(r"\s+(?:--?|–|—)\s+")
+PAGE_BREAK = re.compile(r"^={3,}$")
+CENTERED = re.compile(r"^>.*<$")
+EXTENSION = re.compile(r"\([^()]*\)")
+NOT_A_CUE_START = ("!", ">", "=", "#", "~", ".", "[[", "/*")
+
+
+class _Element(NamedTuple):
+    kind: str  # heading, action, dialogue, synopsis, section, transition, centered, lyric, page_break
+    text: str
+    speaker: str = ""
+
+
+def _elements(lines: list[str]) -> Iterator[_Element]:
+    number = 0
+    while number < len(lines):
+        line = lines[number]
+        if _is_blank(line):
+            number += 1
+            continue
+        blank_before = number == 0 or _is_blank(lines[number - 1])
+        blank_after = number + 1 == len(lines) or _is_blank(lines[number + 1])
+        cue = _character_cue(line) if blank_before and not blank_after else None
+        if cue:
+            end = _paragraph_end(lines, number + 1)
+            yield _Element("dialogue", _speech(lines[number + 1:end]), speaker=cue)
+            number = end
+            continue
+        yield _classify(line.strip(), isolated=blank_before and blank_after)
+        number += 1
+
+
+def _classify(line: str, *, isolated: bool) -> _Element:
+    """One line outside dialogue. Headings and transitions must stand alone between blank lines."""
+    if line.startswith("!"):
+        return _Element("action", line[1:])
+    if isolated and (heading := _heading_text(line)) is not None:
+        return _Element("heading", heading)
+    if PAGE_BREAK.match(line):
+        return _Element("page_break", "")
+    if line.startswith("="):
+        return _Element("synopsis", line[1:].strip())
+    if line.startswith("#"):
+        return _Element("section", line.lstrip("#").strip())
+    if line.startswith("~"):
+        return _Element("lyric", line[1:].strip())
+    if CENTERED.match(line):
+        return _Element("centered", line[1:-1].strip())
+    if line.startswith(">") or (isolated and _is_transition(line)):
+        return _Element("transition", line.lstrip(">").strip())
+    return _Element("action", line)
+
+
+def _heading_text(line: str) -> str | None:
+    if line.startswith(".") and len(line) > 1 and line[1].isalnum():
+        return line[1:]  # forced; ".." or "..." opens an ellipsis in action instead
+    return line if HEADING.match(line) else None
+
+
+def _is_transition(line: str) -> bool:
+    return line.endswith("TO:") and line == line.upper()
+
+
+def _character_cue(line: str) -> str | None:
+    """The character's name if this line is a dialogue cue. The caller checks the blank lines."""
+    line = line.strip()
+    if line.startswith("@"):
+        return _clean_name(line[1:])
+    if line.startswith(NOT_A_CUE_START) or HEADING.match(line) or line.endswith("TO:"):
+        return None
+    name_part = EXTENSION.sub("", line)  # extensions may be lowercase: HANS (on the radio)
+    if name_part != name_part.upper() or not any(ch.isupper() for ch in name_part):
+        return None
+    return _clean_name(line)
+
+
+def _clean_name(cue: str) -> str | None:
+    name = EXTENSION.sub("", cue).replace("^", "").replace("*", "").replace("_", " ")
+    return " ".join(name.split()) or None
+
+
+def _paragraph_end(lines: list[str], number: int) -> int:
+    while number < len(lines) and not _is_blank(lines[number]):
+        number += 1
+    return number
+
+
+def _speech(lines: list[str]) -> str:
+    """Dialogue text with its line breaks; parentheticals such as (quietly) are left out."""
+    spoken = []
+    for line in (raw.strip() for raw in lines):
+        if line.startswith("(") and line.endswith(")"):
+            continue
+        spoken.append(line[1:].strip() if line.startswith("~") else line)
+    return "\n".join(spoken).strip()
+
+
+# --- Headings ---------------------------------------------------------------------------------
+
+def _split_scene_number(heading: str) -> tuple[str, str]:
+    match = SCENE_NUMBER.search(heading)
+    if not match:
+        return heading, ""
+    return heading[:match.start()].rstrip(), match.group(1)
+
+
+def _split_heading(heading: str) -> tuple[str, str, str]:
+    """"INT. HOUSE - KITCHEN - NIGHT" -> ("INT", "HOUSE - KITCHEN", "NIGHT"): time is the last part."""
+    match = HEADING.match(heading)
+    interior_exterior, rest = "", heading
+    if match:
+        interior_exterior = INT_EXT.get(match.group(1).upper(), "INT/EXT")
+        rest = heading[match.end():]
+    rest = rest.strip(" .")
+    separators = list(TIME_SEPARATOR.finditer(rest))
+    if not separators:
+        return interior_exterior, rest, ""
+    last = separators[-1]
+    return interior_exterior, rest[:last.start()].strip(), rest[last.end():].strip()
+
+
+# --- Handles ----------------------------------------------------------------------------------
+
+def slugify_handle(name: str) -> str:
+    """A cast @handle: lowercase ASCII letters, digits and underscores ("DR. MORGAN" -> "dr_morgan").
+
+    May be empty for a name with no Latin letters or digits; callers choose their own fallback."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = re.sub(r"['`]", "", ascii_name)  # O'BRIEN -> obrien, not o_brien
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")[:MAX_HANDLE_CHARS].rstrip("_")
+
+
+def _character_handle(name: str) -> str:
+    # A name in a script without Latin letters still needs a distinct, stable handle.
+    return slugify_handle(name) or "character_" + hashlib.sha1(name.encode()).hexdigest()[:8]
+
+
+# --- Assembling scenes and cast ---------------------------------------------------------------
+
+# *italic*, **bold**, ***both*** and _underline_, possibly nested; a lone or escaped marker stays,
+# and so does the underscore inside a word such as file_name.
+EMPHASIS = (re.compile(r"(?<!\\)(\*{1,3})(?=\S)(.+?)(?<=\S)(?<!\\)\1"),
+            re.compile(r"(?<![\w\\])(_)(?=\S)(.+?)(?<=\S)(?<!\\)_(?!\w)"))
+
+
+@dataclass
+class _SceneDraft:
+    index: int
+    heading: str
+    scene_number: str
+    synopsis: list[str] = field(default_factory=list)
+    action: list[str] = field(default_factory=list)
+    characters: list[str] = field(default_factory=list)
+    dialogue: list[tuple[str, str]] = field(default_factory=list)
+
+    def build(self) -> ParsedScene:
+        interior_exterior, location, time_of_day = _split_heading(self.heading)
+        return ParsedScene(
+            index=self.index, heading=self.heading, interior_exterior=interior_exterior, location=location,
+            time_of_day=time_of_day, scene_number=self.scene_number, synopsis=" ".join(self.synopsis),
+            characters=list(self.characters), action_summary=_summarise(self.action), dialogue=list(self.dialogue),
+        )
+
+
+def _summarise(action: list[str]) -> str:
+    """The scene's action as one paragraph of at most ACTION_SUMMARY_CHARS, cut after a sentence
+    where one ends in the second half (a prompt reads better whole), else after a word."""
+    text = " ".join(" ".join(action).split())
+    for marker in (*EMPHASIS, *EMPHASIS):  # twice, for **_nested_** emphasis
+        text = marker.sub(r"\2", text)
+    text = text.replace("\\*", "*").replace("\\_", "_")
+    if len(text) <= ACTION_SUMMARY_CHARS:
+        return text
+    window = text[:ACTION_SUMMARY_CHARS + 1]
+    sentence_end = max(window.rfind(stop) for stop in (". ", "! ", "? "))
+    if sentence_end >= ACTION_SUMMARY_CHARS // 2:
+        return window[:sentence_end + 1]
+    return window.rsplit(" ", 1)[0].rstrip(" ,;:-")
+
+
+@dataclass
+class _Assembler:
+    scenes: list[_SceneDraft] = field(default_factory=list)
+    characters: dict[str, dict] = field(default_factory=dict)
+    synopsis_target: _SceneDraft | None = None  # a synopsis after a section describes the section
+
+    def add(self, element: _Element) -> None:
+        scene = self.scenes[-1] if self.scenes else None
+        if element.kind == "heading":
+            if len(self.scenes) == MAX_SCENES:
+                raise ScriptError(f"The script has more than {MAX_SCENES} scene headings; split it into parts.")
+            heading, number = _split_scene_number(element.text)
+            self.scenes.append(_SceneDraft(index=len(self.scenes), heading=heading, scene_number=number))
+            self.synopsis_target = self.scenes[-1]
+        elif element.kind == "section":
+            self.synopsis_target = None
+        elif element.kind == "synopsis" and self.synopsis_target and element.text:
+            self.synopsis_target.synopsis.append(element.text)
+        elif element.kind == "action" and scene and element.text.strip():
+            scene.action.append(element.text)
+        elif element.kind == "dialogue":
+            self._add_speech(scene, element.speaker, element.text)
+
+    def _add_speech(self, scene: _SceneDraft | None, name: str, text: str) -> None:
+        handle = _character_handle(name)
+        # Dialogue before the first heading still introduces the character, from scene 0 on.
+        entry = self.characters.setdefault(handle, {"name": name, "first": max(len(self.scenes) - 1, 0), "lines": 0})
+        entry["lines"] += 1
+        if scene is None:
+            return
+        if handle not in scene.characters:
+            scene.characters.append(handle)
+        scene.dialogue.append((name, text))
+
+    def build(self, title_page: dict[str, str]) -> ParsedScript:
+        characters = [
+            ParsedCharacter(name=c["name"], handle=handle, first_scene_index=c["first"], line_count=c["lines"])
+            for handle, c in self.characters.items()
+        ]
+        return ParsedScript(title_page=title_page, scenes=[s.build() for s in self.scenes], characters=characters)
+
+
+def parse_fountain(text: str) -> ParsedScript:
+    """Parse Fountain text into title page, scenes and speaking characters.
+
+    Raises ScriptError for empty text and for text without a single scene heading, which we take
+    to mean the file is not a screenplay at all."""
+    text = _normalise_newlines(text).lstrip("\ufeff")
+    if not text.strip():
+        raise ScriptError("The script is empty.")
+    text = _remove_spans(text, "/*", "*/", within_paragraph=False)  # boneyard: may span pages
+    text = _remove_spans(text, "[[", "]]", within_paragraph=True)  # notes: never across a blank line
+    title_page, lines = _split_title_page(text.split("\n"))
+    assembler = _Assembler()
+    for element in _elements(lines):
+        assembler.add(element)
+    if not assembler.scenes:
+        raise ScriptError("The file has no scene headings (lines such as \"INT. KITCHEN - DAY\" or "
+                          "\"EXT. BEACH - NIGHT\" with a blank line before and after), so it does not "
+                          "look like a Fountain screenplay.")
+    return assembler.build(title_page)

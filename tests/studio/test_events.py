@@ -1,0 +1,152 @@
+"""studio/events.py against the real channel layer (channels_redis on Redis): events leave only after
+commit, carry a per-project sequence, and a dead layer never breaks the write that published."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from studio import events
+from studio.models import Membership, Project
+
+
+def listen(project_id: int) -> str:
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.project_group(project_id), channel)
+    return channel
+
+
+def received(channel: str, *, token: str | None = None, timeout: float = 5.0) -> list[dict]:
+    """Every message on the channel until it is quiet for `timeout` (short once one has come),
+    keeping only ours (other test runs may share the Redis). Read each channel once: channels_redis
+    binds a channel's buffer to the event loop that first read it."""
+    layer = get_channel_layer()
+    messages: list[dict] = []
+
+    async def drain():
+        wait = timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), wait)
+            except asyncio.TimeoutError:
+                return
+            messages.append(message)
+            wait = 0.5
+
+    async_to_sync(drain)()
+    if token is None:
+        return messages
+    return [m for m in messages if m.get("event", {}).get("token") == token or m.get("token") == token]
+
+
+@pytest.fixture
+def token():
+    return uuid.uuid4().hex
+
+
+@pytest.fixture(autouse=True)
+def _private_channel_prefix(settings):
+    """Groups of our own, so another test run on the same Redis cannot talk into these tests."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"].setdefault("CONFIG", {})["prefix"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = layers
+
+
+def test_publish_sends_only_after_commit(project, token, django_capture_on_commit_callbacks):
+    early, channel = listen(project.id), listen(project.id)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        events.publish(project.id, "shot.changed", {"shot": 7, "token": token})
+    assert len(callbacks) == 1
+    assert received(early, token=token, timeout=0.5) == []
+    assert Project.objects.get(pk=project.pk).event_seq == 0  # not even numbered yet
+    callbacks[0]()
+    [message] = received(channel, token=token)
+    assert message == {"type": "project.event", "event": {"type": "shot.changed", "seq": 1, "shot": 7, "token": token}}
+
+
+def test_nothing_is_sent_when_the_transaction_rolls_back(project, token, django_capture_on_commit_callbacks):
+    channel = listen(project.id)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                events.publish(project.id, "shot.changed", {"token": token})
+                raise RuntimeError("rolled back")
+    assert callbacks == []
+    assert received(channel, token=token, timeout=0.5) == []
+    assert events.current_sequence(project.id) == 0
+
+
+def test_sequence_numbers_increase_by_one_per_project(project, users, token, django_capture_on_commit_callbacks):
+    from studio.services.projects import project_create
+
+    other = project_create(owner=users["eve"], name="Other")
+    here, there = listen(project.id), listen(other.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(3):
+            events.publish(project.id, "take.changed", {"n": n, "token": token})
+        events.publish(other.id, "take.changed", {"n": 0, "token": token})
+    mine = received(here, token=token)
+    assert [(m["event"]["n"], m["event"]["seq"]) for m in mine] == [(0, 1), (1, 2), (2, 3)]
+    assert [m["event"]["seq"] for m in received(there, token=token)] == [1]
+    assert events.current_sequence(project.id) == 3
+    assert events.current_sequence(other.id) == 1
+    assert events.send_now(project.id, "ping", {"token": token}) == 4
+
+
+def test_services_publish_through_the_layer(project, scene, alice, token, django_capture_on_commit_callbacks):
+    from studio.services.shots import shot_create
+
+    channel = listen(project.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        shot = shot_create(scene=scene, actor=alice, prompt=token)
+    kinds = [(m["event"]["type"], m["event"].get("shot")) for m in received(channel) if m["event"].get("shot") == shot.id]
+    assert kinds == [("shot.changed", shot.id)]
+
+
+def test_a_dead_channel_layer_is_logged_not_raised(project, monkeypatch, caplog):
+    class DeadLayer:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(events, "get_channel_layer", lambda: DeadLayer())
+    with caplog.at_level(logging.WARNING, logger="studio.events"):
+        seq = events.send_now(project.id, "take.changed", {"take": 1})
+    assert seq == 1
+    assert Project.objects.get(pk=project.pk).event_seq == 1  # the gap tells clients to resync
+    [record] = [r for r in caplog.records if r.name == "studio.events"]
+    assert "take.changed" in record.getMessage() and record.exc_info[0] is ConnectionError
+
+
+def test_a_dead_channel_layer_does_not_break_a_service(project, scene, alice, monkeypatch, django_capture_on_commit_callbacks):
+    from studio.models import Shot
+    from studio.services.shots import shot_create
+
+    class DeadLayer:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(events, "get_channel_layer", lambda: DeadLayer())
+    with django_capture_on_commit_callbacks(execute=True):
+        shot = shot_create(scene=scene, actor=alice, prompt="still saved")
+    assert Shot.objects.filter(pk=shot.pk, prompt="still saved").exists()
+
+
+def test_removing_a_member_closes_their_sockets_after_commit(project, users, django_capture_on_commit_callbacks):
+    from studio.services.projects import membership_remove
+
+    early, channel = listen(project.id), listen(project.id)
+    dave = users["dave"]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        membership_remove(membership=Membership.objects.get(project=project, user=dave), actor=users["alice"])
+    assert [m for m in received(early, timeout=0.3) if m.get("user_id") == dave.id] == []
+    for callback in callbacks:
+        callback()
+    assert {"type": "member.removed", "user_id": dave.id} in received(channel)

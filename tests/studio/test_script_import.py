@@ -1,0 +1,173 @@
+"""script_import: a Fountain file becomes scenes, cast and first shots; re-imports update in place
+and report what changed; a bad file changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+
+from studio.models import CastKind, CastMember, Scene, ScriptSource, Shot, ShotCast
+from studio.screenplay import ScriptError
+from studio.services.script import script_import
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "fixtures" / "scripts"
+V1 = (SCRIPTS / "lighthouse_keeper.fountain").read_bytes()
+V2 = (SCRIPTS / "lighthouse_keeper_v2.fountain").read_bytes()
+
+V1_HEADINGS = ["EXT. LIGHTHOUSE CLIFF - DUSK", "INT. LIGHTHOUSE - LAMP ROOM - NIGHT", "EXT. FISHING BOAT - NIGHT",
+               "EXT. HARBOUR - DAWN"]
+
+
+def row_counts() -> dict[str, int]:
+    return {model._meta.label: model._default_manager.count() for model in apps.get_app_config("studio").get_models()}
+
+
+def shot_cast(shot: Shot) -> list[str]:
+    return list(ShotCast.objects.filter(shot=shot).order_by("order").values_list("cast_member__handle", flat=True))
+
+
+def live_scenes(project):
+    return list(Scene.objects.alive().filter(project=project).order_by("order"))
+
+
+def test_first_import_builds_scenes_cast_and_first_shots(project, alice):
+    report = script_import(project=project, actor=alice, data=V1, filename="lighthouse_keeper.fountain")
+    assert report.version == 1 and not report.unchanged_script
+    assert report.scenes_added == V1_HEADINGS
+    assert (report.scenes_changed, report.scenes_removed, report.scenes_unchanged, report.shots_created) == ([], [], 0, 4)
+
+    scenes = live_scenes(project)
+    assert [(s.order, s.heading, s.interior_exterior, s.location, s.time_of_day, s.scene_number) for s in scenes] == [
+        (1, "EXT. LIGHTHOUSE CLIFF - DUSK", "EXT", "LIGHTHOUSE CLIFF", "DUSK", "1"),
+        (2, "INT. LIGHTHOUSE - LAMP ROOM - NIGHT", "INT", "LIGHTHOUSE - LAMP ROOM", "NIGHT", "2"),
+        (3, "EXT. FISHING BOAT - NIGHT", "EXT", "FISHING BOAT", "NIGHT", "3"),
+        (4, "EXT. HARBOUR - DAWN", "EXT", "HARBOUR", "DAWN", "4"),
+    ]
+    assert scenes[0].synopsis == "Else's last evening as keeper: tomorrow the light goes automatic."
+    assert scenes[0].action.startswith("Wide shot: a white lighthouse")
+    assert not any(s.omitted for s in scenes)
+
+    characters = dict(CastMember.objects.filter(project=project, kind=CastKind.CHARACTER).values_list("handle", "name"))
+    assert characters == {"else": "Else", "tom": "Tom", "nina": "Nina"}
+    locations = set(CastMember.objects.filter(project=project, kind=CastKind.LOCATION).values_list("handle", flat=True))
+    assert locations == {"lighthouse_cliff", "lighthouse_lamp_room", "fishing_boat", "harbour"}
+    assert sorted(report.cast_added) == sorted([*characters, *locations])
+    assert [s.location_cast.handle for s in scenes] == ["lighthouse_cliff", "lighthouse_lamp_room", "fishing_boat", "harbour"]
+
+    shots = [list(s.shots.all()) for s in scenes]
+    assert [len(s) for s in shots] == [1, 1, 1, 1]
+    lamp_room = shots[1][0]
+    assert lamp_room.code == "2A"
+    assert lamp_room.prompt.startswith("Inside the glass lantern room")
+    assert "@tom" in lamp_room.prompt and "@else" in lamp_room.prompt
+    assert shot_cast(lamp_room) == ["lighthouse_lamp_room", "tom", "else"]
+    assert shot_cast(shots[2][0]) == ["fishing_boat", "nina"]
+    assert float(lamp_room.duration_s) == 4.0
+
+    source = ScriptSource.objects.get(project=project)
+    assert (source.version, source.title, source.filename) == (1, "The Lighthouse Keeper", "lighthouse_keeper.fountain")
+    assert source.text == V1.decode() and source.report["scenes_added"] == V1_HEADINGS
+
+
+def test_importing_the_same_bytes_again_changes_nothing(project, alice):
+    script_import(project=project, actor=alice, data=V1)
+    before = row_counts()
+    report = script_import(project=project, actor=alice, data=V1)
+    assert report.unchanged_script and report.version == 1
+    assert (report.scenes_added, report.cast_added, report.shots_created) == ([], [], 0)
+    after = row_counts()
+    assert after == before
+
+
+def test_reimport_of_the_edited_script_reports_and_updates_in_place(project, alice):
+    script_import(project=project, actor=alice, data=V1)
+    old = {s.heading: s for s in live_scenes(project)}
+    old_shots = {s.scene.heading: s.pk for s in Shot.objects.filter(scene__project=project).select_related("scene")}
+
+    report = script_import(project=project, actor=alice, data=V2, filename="v2.fountain")
+    assert report.version == 2 and not report.unchanged_script
+    assert report.scenes_added == ["INT. KEEPER'S COTTAGE - MORNING"]
+    assert report.scenes_removed == ["EXT. FISHING BOAT - NIGHT"]
+    assert [c["heading"] for c in report.scenes_changed] == ["EXT. LIGHTHOUSE CLIFF PATH - SUNSET"]
+    changes = report.scenes_changed[0]["changes"]
+    assert changes["heading"] == ["EXT. LIGHTHOUSE CLIFF - DUSK", "EXT. LIGHTHOUSE CLIFF PATH - SUNSET"]
+    assert changes["time_of_day"] == ["DUSK", "SUNSET"]
+    assert report.scenes_unchanged == 2
+    assert report.shots_created == 1
+    assert "mr_price" in report.cast_added
+    assert not {"else", "tom", "nina"} & set(report.cast_added)
+
+    scenes = list(Scene.objects.filter(project=project).order_by("order"))
+    assert [(s.heading, s.omitted) for s in scenes] == [
+        ("EXT. LIGHTHOUSE CLIFF PATH - SUNSET", False),
+        ("INT. LIGHTHOUSE - LAMP ROOM - NIGHT", False),
+        ("EXT. HARBOUR - DAWN", False),
+        ("INT. KEEPER'S COTTAGE - MORNING", False),
+        ("EXT. FISHING BOAT - NIGHT", True),
+    ]
+    assert scenes[0].pk == old["EXT. LIGHTHOUSE CLIFF - DUSK"].pk and scenes[0].version == 2
+    assert scenes[1].pk == old["INT. LIGHTHOUSE - LAMP ROOM - NIGHT"].pk and scenes[1].version == 1
+    assert scenes[4].pk == old["EXT. FISHING BOAT - NIGHT"].pk
+
+    # no duplicates: one live scene per heading, one character per name
+    assert Scene.objects.filter(project=project).count() == 5
+    handles = list(CastMember.objects.filter(project=project, kind=CastKind.CHARACTER).values_list("handle", flat=True))
+    assert sorted(handles) == ["else", "mr_price", "nina", "tom"]
+
+    # existing shots are kept with their ids; the omitted scene keeps its shot
+    assert Shot.objects.alive().filter(pk__in=old_shots.values()).count() == len(old_shots) == 4
+    assert Shot.objects.get(pk=old_shots["EXT. LIGHTHOUSE CLIFF - DUSK"]).scene_id == scenes[0].pk
+    assert Shot.objects.get(pk=old_shots["EXT. FISHING BOAT - NIGHT"]).scene_id == scenes[4].pk
+    assert Shot.objects.filter(scene=scenes[0]).count() == 1  # the changed scene got no second first-shot
+    cottage = Shot.objects.get(scene=scenes[3])
+    assert shot_cast(cottage)[1:] == ["mr_price", "else"]
+    assert list(ScriptSource.objects.filter(project=project).order_by("version").values_list("version", flat=True)) == [1, 2]
+
+
+def test_reimporting_the_first_version_brings_the_omitted_scene_back(project, alice):
+    script_import(project=project, actor=alice, data=V1)
+    boat = Scene.objects.get(project=project, heading="EXT. FISHING BOAT - NIGHT")
+    script_import(project=project, actor=alice, data=V2)
+    report = script_import(project=project, actor=alice, data=V1)
+    assert report.version == 3 and "EXT. FISHING BOAT - NIGHT" not in report.scenes_added
+    boat.refresh_from_db()
+    assert not boat.omitted and boat.order == 3
+    assert Scene.objects.filter(project=project, heading="EXT. FISHING BOAT - NIGHT").count() == 1
+    assert Shot.objects.filter(scene=boat).count() == 1
+
+
+def test_import_without_shots(project, alice):
+    report = script_import(project=project, actor=alice, data=V1, create_shots=False)
+    assert report.shots_created == 0
+    assert not Shot.objects.filter(scene__project=project).exists()
+    assert Scene.objects.filter(project=project).count() == 4
+
+
+def test_location_names_read_naturally(project, alice):
+    script_import(project=project, actor=alice, data=V2)
+    names = set(CastMember.objects.filter(project=project, kind=CastKind.LOCATION).values_list("name", flat=True))
+    assert "Keeper's Cottage" in names, names
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"INT. ROOM - DAY\n\n\x00\x01\x02binary", "binary"),
+    (b"INT. KITCHEN - DAY\n\nMara says caf\xe9.\n", "UTF-8"),
+    (b"INT. KITCHEN - DAY\n\n" + b"a" * (2 * 1024 * 1024), "larger than"),
+    (b"Just some notes about a film we might make.\n\nNothing here is a scene.\n", "no scene headings"),
+    (b"", "empty"),
+])
+def test_bad_files_are_refused_and_change_nothing(project, alice, data, message):
+    script_import(project=project, actor=alice, data=V1)
+    before = row_counts()
+    with pytest.raises(ScriptError, match=message):
+        script_import(project=project, actor=alice, data=data, filename="bad.fountain")
+    assert row_counts() == before
+
+
+def test_bad_file_on_an_empty_project_changes_nothing(project, alice):
+    before = row_counts()
+    with pytest.raises(ScriptError):
+        script_import(project=project, actor=alice, data=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert row_counts() == before
