@@ -24,10 +24,10 @@ def require(condition: bool, what: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _media_root(tmp_path, settings):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.MEDIA_ROOT.mkdir()
-    settings.CONTINUITY_MODELS_DIR = tmp_path / "models"
+def _media_root(tmp_path_factory, settings):
+    # Its own folder, not tmp_path, so tests that list tmp_path see only their own files.
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    settings.CONTINUITY_MODELS_DIR = tmp_path_factory.mktemp("models")
     yield
 
 
