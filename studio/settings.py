@@ -135,7 +135,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis' 5 s
+            # BZPOPMIN: a quiet channel then times out and kills the consumer. Give it room.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": os.environ.get("CONTINUITY_CHANNEL_PREFIX", "continuity"),
             "capacity": 1500,
             "expiry": 30,

@@ -77,8 +77,10 @@ async def test_cut_renders_live_and_exports_every_format(routed_to_worker, proje
 
     final = _final_takes(events)
     assert {final[i]["status"] for i in take_ids} == {"succeeded"}, [final[i]["error"] for i in take_ids]
+    # Web and worker publish concurrently, so numbers may arrive slightly out of order (a client
+    # that sees a gap resyncs); they are never reused.
     sequence = [e["seq"] for e in events]
-    assert sequence == sorted(sequence) and len(set(sequence)) == len(sequence)
+    assert len(set(sequence)) == len(sequence) and min(sequence) > snapshot["seq"]
     running = [e["take"]["progress"] for e in events if e.get("type") == "take.changed" and e["take"]["status"] == "running"]
     assert running and max(running) <= 1.0
 
