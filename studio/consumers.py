@@ -17,15 +17,15 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if self.project_id is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.group = events.project_group(self.project_id)
-        # Join before the snapshot so no event can fall between the two; duplicates are harmless.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.username = self.scope["user"].get_username()
         await self.accept()
+        # Join before the snapshot so no event can fall between the two; duplicates are harmless.
+        await events.join_project(self.project_id, self.channel_name, self.username)
         await self.send_json(await self._snapshot())
 
     async def disconnect(self, code):
         if getattr(self, "project_id", None) is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await events.leave_project(self.project_id, self.channel_name, self.username)
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resync":
@@ -33,6 +33,13 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
 
     async def project_event(self, message):
         await self.send_json(message["event"])
+
+    async def presence_message(self, message):
+        reply_to = message.get("reply_to")
+        if reply_to and reply_to != self.channel_name:
+            await events.answer_presence(reply_to, self.channel_name, self.username)
+        if reply_to != self.channel_name:
+            await self.send_json(message["event"])
 
     async def member_removed(self, message):
         if message["user_id"] == self.scope["user"].id:

@@ -7,6 +7,7 @@ gap (or reconnects) refetches the snapshot instead of trusting a partial stream.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -54,3 +55,29 @@ def close_member_sockets(project_id: int, user_id: int) -> None:
     """Ask every open socket of this user on this project to close (membership removed)."""
     message = {"type": "member.removed", "user_id": user_id}
     transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(project_group(project_id), message))
+
+
+# --- Presence: who has the project open. Ephemeral, so not numbered and never stored. -----------
+
+def _presence(kind: str, channel_name: str, username: str) -> dict[str, Any]:
+    # Clients see an opaque per-connection id, not our channel names.
+    connection = hashlib.sha256(channel_name.encode()).hexdigest()[:12]
+    return {"type": "presence.message", "event": {"type": kind, "connection": connection, "user": username}}
+
+
+async def join_project(project_id: int, channel_name: str, username: str) -> None:
+    """Subscribe a socket to its project's events and tell the others it arrived."""
+    layer = get_channel_layer()
+    await layer.group_add(project_group(project_id), channel_name)
+    await layer.group_send(project_group(project_id), {**_presence("presence.join", channel_name, username), "reply_to": channel_name})
+
+
+async def leave_project(project_id: int, channel_name: str, username: str) -> None:
+    layer = get_channel_layer()
+    await layer.group_discard(project_group(project_id), channel_name)
+    await layer.group_send(project_group(project_id), _presence("presence.leave", channel_name, username))
+
+
+async def answer_presence(reply_to: str, channel_name: str, username: str) -> None:
+    """Tell a newcomer that this socket is here too."""
+    await get_channel_layer().send(reply_to, _presence("presence.here", channel_name, username))

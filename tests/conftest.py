@@ -97,3 +97,14 @@ def ffmpeg_available():
 def _fast_password_hashing(settings):
     # PBKDF2 costs about a second per user on a small CI machine; the tests never need its strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+async def close_executor_connections():
+    """Async tests run ORM calls through sync_to_async on an executor thread; close that thread's
+    connection afterwards so the test database can be dropped (PostgreSQL refuses while in use)."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

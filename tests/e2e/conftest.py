@@ -90,14 +90,3 @@ def routed_to_worker(celery_worker_process, settings, worker_media):
     yield celery_worker_process
     # Shown by pytest only when the test failed: what the worker said.
     print(celery_worker_process["log"].read_text(errors="replace")[-4000:])
-
-
-@pytest.fixture(autouse=True)
-async def _close_executor_connections():
-    """sync_to_async runs ORM calls on an executor thread; close its connection so the test
-    database can be dropped at the end of the session (PostgreSQL refuses while one is open)."""
-    yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all)()
