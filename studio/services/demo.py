@@ -8,11 +8,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from studio.demo import artwork
-from studio.models import CastKind, Project, RightsStatus
+from studio.models import CastKind, Project, RightsStatus, Shot
 from studio.services.cast import cast_member_update, reference_image_add
 from studio.services.cuts import cut_create
 from studio.services.projects import project_create
 from studio.services.script import script_import
+from studio.services.shots import shot_update
 
 DEMO_SLUG = "lighthouse-keeper"
 DEMO_USER, DEMO_PASSWORD = "demo", "continuity-demo"
@@ -30,6 +31,7 @@ def demo_project_ensure(*, backend: str = "animatic") -> tuple[Project, bool]:
                              description="A four-scene short to click through: cast, board, renders, review and a cut.")
     script_import(project=project, actor=user, data=DEMO_SCRIPT.read_bytes(), filename=DEMO_SCRIPT.name)
     _paint_cast(project, user)
+    _stage_shots(project, user)
     cut_create(project=project, actor=user, name="Assembly")
     return project, True
 
@@ -41,6 +43,16 @@ def _demo_user():
         user.set_password(DEMO_PASSWORD)
         user.save()
     return user
+
+
+# A different size and move per scene, so the first renders show what the animatic can do.
+DEMO_STAGING = [("WS", "push_in", 24), ("MS", "pan_right", 35), ("MCU", "handheld", 50), ("WS", "pull_out", 28)]
+
+
+def _stage_shots(project: Project, user) -> None:
+    shots = Shot.objects.alive().filter(scene__project=project).order_by("scene__order", "order")
+    for shot, (size, move, lens) in zip(shots, DEMO_STAGING * 4):
+        shot_update(shot=shot, actor=user, shot_size=size, camera_move=move, lens_mm=lens)
 
 
 def _paint_cast(project: Project, user) -> None:
