@@ -1,7 +1,68 @@
-from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from studio.views import board, cast, cuts, media, projects, review, script
+
+auth_patterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+]
+
+project_patterns = [
+    path("", projects.project_home, name="project_home"),
+    path("live/renders/", projects.active_renders_fragment, name="active_renders"),
+    # Cast library
+    path("cast/", cast.cast_library, name="cast_library"),
+    path("cast/new/", cast.cast_member_new, name="cast_member_new"),
+    path("cast/<int:member_id>/", cast.cast_member_card, name="cast_member_card"),
+    path("cast/<int:member_id>/edit/", cast.cast_member_edit, name="cast_member_edit"),
+    path("cast/<int:member_id>/trash/", cast.cast_member_trash, name="cast_member_trash"),
+    path("cast/<int:member_id>/images/", cast.reference_image_upload, name="reference_image_upload"),
+    path("cast/<int:member_id>/images/reorder/", cast.reference_images_reorder, name="reference_images_reorder"),
+    path("cast/images/<int:image_id>/primary/", cast.reference_image_primary, name="reference_image_primary"),
+    path("cast/images/<int:image_id>/delete/", cast.reference_image_delete, name="reference_image_delete"),
+    # Script
+    path("script/", script.script_page, name="script"),
+    # Shot board
+    path("board/", board.board_page, name="board"),
+    path("board/scenes/", board.board_scenes_fragment, name="board_scenes"),
+    path("board/scenes/new/", board.scene_new, name="scene_new"),
+    path("board/render-missing/", board.render_missing, name="render_missing"),
+    path("scenes/<int:scene_id>/", board.scene_fragment, name="scene_fragment"),
+    path("scenes/<int:scene_id>/shots/new/", board.shot_new, name="shot_new"),
+    path("scenes/<int:scene_id>/reorder/", board.shots_reorder, name="shots_reorder"),
+    path("scenes/<int:scene_id>/render/", board.scene_render, name="scene_render"),
+    path("shots/<int:shot_id>/", board.shot_card, name="shot_card"),
+    path("shots/<int:shot_id>/edit/", board.shot_edit, name="shot_edit"),
+    path("shots/<int:shot_id>/duplicate/", board.shot_duplicate, name="shot_duplicate"),
+    path("shots/<int:shot_id>/delete/", board.shot_delete, name="shot_delete"),
+    path("shots/<int:shot_id>/render/", board.shot_render, name="shot_render"),
+    # Review room
+    path("shots/<int:shot_id>/review/", review.review_room, name="review"),
+    path("shots/<int:shot_id>/review/takes/", review.take_stack_fragment, name="take_stack"),
+    path("takes/<int:take_id>/comments/", review.comments, name="comments"),
+    path("takes/<int:take_id>/decide/", review.take_decide, name="take_decide"),
+    path("takes/<int:take_id>/rerender/", review.take_rerender, name="take_rerender"),
+    path("takes/<int:take_id>/cancel/", review.take_cancel, name="take_cancel"),
+    path("comments/<int:comment_id>/resolve/", review.comment_resolve, name="comment_resolve"),
+    # Cuts
+    path("cuts/", cuts.cut_list, name="cut_list"),
+    path("cuts/<int:cut_id>/", cuts.cut_editor, name="cut_editor"),
+    path("cuts/<int:cut_id>/entries/", cuts.cut_entries_fragment, name="cut_entries"),
+    path("cuts/<int:cut_id>/reorder/", cuts.cut_reorder, name="cut_reorder"),
+    path("cuts/<int:cut_id>/export/", cuts.export_new, name="export_new"),
+    path("cuts/<int:cut_id>/exports/", cuts.exports_fragment, name="cut_exports"),
+    path("cuts/entries/<int:entry_id>/", cuts.cut_entry_edit, name="cut_entry_edit"),
+    path("cuts/entries/<int:entry_id>/remove/", cuts.cut_entry_remove, name="cut_entry_remove"),
+    # Media, behind the project's access check
+    path("media/<path:name>", media.project_media, name="project_media"),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include(auth_patterns)),
+    path("", projects.project_list, name="project_list"),
+    path("projects/new/", projects.project_new, name="project_new"),
+    path("p/<slug:slug>/", include(project_patterns)),
 ]

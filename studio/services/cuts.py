@@ -65,7 +65,7 @@ def cut_entry_update(*, entry: CutEntry, actor, take: Take | None = None, in_fra
     """Swap the take ("None" means the approved one) and trim; frames are checked against the take."""
     if take is not None and take.shot_id != entry.shot_id:
         raise ValidationError("That take belongs to another shot.")
-    playing = take or entry.shot.approved_take
+    playing = playing_take(entry.shot, chosen=take)
     length = playing.frames if playing else None
     if in_frame < 0 or (out_frame is not None and out_frame <= in_frame):
         raise ValidationError("The out point must come after the in point.")
@@ -107,12 +107,16 @@ def cut_trash(*, cut: Cut, actor) -> None:
 
 
 def entry_take(entry: CutEntry) -> Take | None:
-    """The take an entry plays: the chosen one, else the approved one, else the newest finished
-    one (as a playlist shows the latest version until someone approves)."""
-    for take in (entry.take, entry.shot.approved_take):
+    return playing_take(entry.shot, chosen=entry.take)
+
+
+def playing_take(shot: Shot, *, chosen: Take | None = None) -> Take | None:
+    """The take a cut plays for a shot: the chosen one, else the approved one, else the newest
+    finished one (as a playlist shows the latest version until someone approves)."""
+    for take in (chosen, shot.approved_take):
         if take is not None and take.status == TakeStatus.SUCCEEDED and not take.is_trashed:
             return take
-    return entry.shot.takes.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number").first()
+    return shot.takes.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number").first()
 
 
 def cut_render(*, cut: Cut, actor) -> list:

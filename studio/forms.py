@@ -1,0 +1,188 @@
+"""Forms parse and check the shape of what the browser sends; the services decide what is allowed."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.conf import settings
+
+from studio.models import CameraMove, CastKind, Decision, ExportFormat, RightsStatus, ShotSize
+
+RESOLUTIONS = [
+    ("1280x720", "1280×720 (HD)"),
+    ("1920x1080", "1920×1080 (Full HD)"),
+    ("1024x576", "1024×576"),
+    ("854x480", "854×480"),
+    ("640x360", "640×360 (fast previews)"),
+    ("720x1280", "720×1280 (vertical)"),
+    ("1080x1080", "1080×1080 (square)"),
+]
+MAX_ANNOTATION_CHARS = 200_000
+MAX_STROKES = 500
+
+
+def backend_choices() -> list[tuple[str, str]]:
+    from generation.backends.registry import backend_choices as registry_choices
+
+    return registry_choices()
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    fps = forms.IntegerField(label="Frame rate", min_value=1, max_value=120, initial=24)
+    resolution = forms.ChoiceField(choices=RESOLUTIONS, initial="1280x720")
+    default_backend = forms.ChoiceField(label="Default backend", choices=())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_backend"].choices = backend_choices()
+        self.fields["default_backend"].initial = settings.GENERATION_BACKEND
+
+    def service_values(self) -> dict:
+        width, height = (int(v) for v in self.cleaned_data["resolution"].split("x"))
+        values = {k: self.cleaned_data[k] for k in ("name", "description", "fps", "default_backend")}
+        return values | {"width": width, "height": height}
+
+
+class CastMemberForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    kind = forms.ChoiceField(choices=CastKind.choices, initial=CastKind.CHARACTER)
+    handle = forms.CharField(max_length=60, required=False, help_text="Used in prompts as @handle; empty: made from the name.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    rights_status = forms.ChoiceField(label="Rights", choices=RightsStatus.choices, initial=RightsStatus.UNKNOWN)
+    rights_note = forms.CharField(label="Rights note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CastMemberEditForm(CastMemberForm):
+    handle = forms.CharField(max_length=60, help_text="Used in prompts as @handle.")
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def service_values(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
+
+
+class ScriptImportForm(forms.Form):
+    file = forms.FileField(required=False, label="Fountain file",
+                           widget=forms.ClearableFileInput(attrs={"accept": ".fountain,.spmd,.txt,text/plain"}))
+    text = forms.CharField(required=False, label="…or paste the script", widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}))
+
+    def clean(self):
+        data = super().clean()
+        upload, text = data.get("file"), (data.get("text") or "").strip()
+        if not upload and not text:
+            raise forms.ValidationError("Choose a .fountain file or paste the script.")
+        limit = settings.CONTINUITY_MAX_SCRIPT_BYTES
+        if upload and upload.size > limit:
+            raise forms.ValidationError(f"The file is larger than {limit // (1024 * 1024)} MB.")
+        if not upload and len(text.encode()) > limit:
+            raise forms.ValidationError(f"The script is larger than {limit // (1024 * 1024)} MB.")
+        return data
+
+    def script_bytes(self) -> tuple[bytes, str]:
+        upload = self.cleaned_data.get("file")
+        if upload:
+            return upload.read(), upload.name
+        return self.cleaned_data["text"].encode(), "pasted.fountain"
+
+
+class SceneForm(forms.Form):
+    heading = forms.CharField(max_length=300, initial="INT. LOCATION - DAY")
+
+
+class NewShotForm(forms.Form):
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ShotForm(forms.Form):
+    code = forms.CharField(max_length=20)
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "data-mention": "cast"}))
+    shot_size = forms.ChoiceField(label="Size", choices=ShotSize.choices)
+    camera_move = forms.ChoiceField(label="Move", choices=CameraMove.choices)
+    lens_mm = forms.IntegerField(label="Lens (mm)", min_value=8, max_value=600)
+    duration_s = forms.DecimalField(label="Duration (s)", min_value=0.25, max_value=60, decimal_places=2, max_digits=6)
+    seed = forms.IntegerField(min_value=0, max_value=2**63 - 1)
+    backend = forms.ChoiceField(required=False, choices=())
+    continue_from_previous = forms.BooleanField(label="Continue from previous shot", required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, default_backend: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["backend"].choices = [("", f"Project default ({default_backend})" if default_backend else "Project default"),
+                                          *backend_choices()]
+
+    def service_values(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
+
+    @classmethod
+    def for_shot(cls, shot, *, default_backend: str = "", data=None) -> "ShotForm":
+        initial = {name: getattr(shot, name) for name in
+                   ("code", "prompt", "shot_size", "camera_move", "lens_mm", "duration_s", "seed", "backend",
+                    "continue_from_previous", "version")}
+        return cls(data=data, initial=initial, default_backend=default_backend)
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(label="Comment", max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    frame = forms.IntegerField(required=False, min_value=0)
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    annotation = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_annotation(self) -> dict | None:
+        """Strokes drawn on the paused frame: {"strokes": [{"color", "width", "points": [[x, y], ...]}]}
+        with coordinates as fractions of the frame, so they fit any player size."""
+        raw = self.cleaned_data.get("annotation") or ""
+        if not raw.strip():
+            return None
+        if len(raw) > MAX_ANNOTATION_CHARS:
+            raise forms.ValidationError("The drawing is too large to save.")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError("The drawing could not be read.") from None
+        strokes = data.get("strokes") if isinstance(data, dict) else None
+        if not isinstance(strokes, list) or len(strokes) > MAX_STROKES:
+            raise forms.ValidationError("The drawing could not be read.")
+        return {"strokes": [_clean_stroke(stroke) for stroke in strokes]} if strokes else None
+
+
+def _clean_stroke(stroke) -> dict:
+    if not isinstance(stroke, dict) or not isinstance(stroke.get("points"), list):
+        raise forms.ValidationError("The drawing could not be read.")
+    color = str(stroke.get("color", "#ff5a5f"))[:16]
+    if not (color.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in color[1:])):
+        color = "#ff5a5f"
+    try:
+        width = min(max(float(stroke.get("width", 0.004)), 0.001), 0.05)
+        points = [[round(min(max(float(x), 0.0), 1.0), 4), round(min(max(float(y), 0.0), 1.0), 4)] for x, y in stroke["points"]]
+    except (TypeError, ValueError):
+        raise forms.ValidationError("The drawing could not be read.") from None
+    return {"color": color, "width": width, "points": points}
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices)
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RerenderForm(forms.Form):
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "data-mention": "cast"}))
+
+
+class CutForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    from_board = forms.BooleanField(required=False, initial=True, label="Start with every shot of the board")
+
+
+class CutEntryForm(forms.Form):
+    take = forms.IntegerField(required=False, help_text="Empty: the shot's approved take.")
+    in_frame = forms.IntegerField(min_value=0, initial=0)
+    out_frame = forms.IntegerField(required=False, min_value=1)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices)
+    rights_override = forms.BooleanField(required=False)

@@ -1,0 +1,41 @@
+"""Writes the browser studio needs that are more than one call of another service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+
+from studio.models import Shot
+from studio.services.takes import take_request
+
+
+@dataclass
+class RenderBatch:
+    queued: list[str] = field(default_factory=list)  # shot codes with a new render on its way
+    reused: list[str] = field(default_factory=list)  # shot codes already rendered (or rendering) as they are
+    refused: list[str] = field(default_factory=list)  # "12A: why" for shots that cannot render yet
+
+    def summary(self) -> str:
+        parts = []
+        if self.queued:
+            parts.append(f"{len(self.queued)} render{'s' if len(self.queued) != 1 else ''} queued")
+        if self.reused:
+            parts.append(f"{len(self.reused)} already rendered or rendering")
+        if self.refused:
+            parts.append(f"{len(self.refused)} refused: " + "; ".join(self.refused))
+        return ", ".join(parts) or "Nothing to render."
+
+
+def shots_render(*, shots: list[Shot], actor) -> RenderBatch:
+    """Ask for a take of each shot, each in its own transaction, so one shot that cannot render
+    (e.g. it continues from a shot with no approved take) does not stop the others."""
+    batch = RenderBatch()
+    for shot in shots:
+        try:
+            result = take_request(shot=shot, actor=actor)
+        except ValidationError as exc:
+            batch.refused.append(f"{shot.code}: {' '.join(exc.messages)}")
+            continue
+        (batch.queued if result.dispatched else batch.reused).append(shot.code)
+    return batch

@@ -1,0 +1,52 @@
+"""Template helpers for the studio: media URLs behind the access check, timecode, running time."""
+
+from __future__ import annotations
+
+from django import template
+from django.urls import reverse
+
+register = template.Library()
+
+
+@register.simple_tag
+def media_url(project, file) -> str:
+    """The URL of a stored file through the project's access-checked media view ('' if none)."""
+    name = getattr(file, "name", file) or ""
+    if not name:
+        return ""
+    return reverse("project_media", args=[project.slug, name])
+
+
+@register.filter
+def timecode(frame, fps) -> str:
+    """Frame number -> HH:MM:SS:FF at the project's frame rate (non-drop-frame)."""
+    try:
+        frame, fps = int(frame), int(fps)
+    except (TypeError, ValueError):
+        return ""
+    if fps <= 0:
+        return ""
+    seconds, ff = divmod(max(frame, 0), fps)
+    minutes, ss = divmod(seconds, 60)
+    hh, mm = divmod(minutes, 60)
+    return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+
+
+@register.filter
+def percent(value) -> int:
+    try:
+        return max(0, min(100, round(float(value) * 100)))
+    except (TypeError, ValueError):
+        return 0
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def pretty_json(value) -> str:
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

@@ -1,0 +1,217 @@
+"""The shot board: scenes in order with their shots; edit inline, reorder, duplicate, render."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from studio import access, selectors
+from studio.forms import NewShotForm, SceneForm, ShotForm
+from studio.models import Scene, Shot
+from studio.services import shots as shot_services
+from studio.services.common import StaleVersion
+from studio.services.takes import take_request
+from studio.services.ui_support import shots_render
+from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
+
+
+def _board_url(project, anchor: str = "") -> str:
+    return reverse("board", args=[project.slug]) + (f"#{anchor}" if anchor else "")
+
+
+def _scene(project, scene_id: int) -> Scene:
+    return get_object_or_404(Scene.objects.alive(), pk=scene_id, project=project)
+
+
+def _shot(project, shot_id: int) -> Shot:
+    return get_object_or_404(Shot.objects.alive().select_related("scene__project"), pk=shot_id,
+                             scene__project=project, scene__deleted_at__isnull=True)
+
+
+def _board_context(request, project) -> dict:
+    return {
+        "project": project,
+        "scenes": selectors.shot_board(project),
+        "can_edit": access.can(request.user, project, access.Action.EDIT),
+    }
+
+
+@require_safe
+@login_required
+def board_page(request, slug: str):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    context = _board_context(request, project)
+    context |= {"cast_handles": selectors.cast_handles(project), "scene_form": SceneForm(), "nav": "board"}
+    return render(request, "board/page.html", context)
+
+
+@require_safe
+@login_required
+def board_scenes_fragment(request, slug: str):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return render(request, "board/_scenes.html", _board_context(request, project))
+
+
+def _scene_response(request, project, scene_id: int, *, status: int = 200):
+    scene = selectors.board_scene(project, scene_id)
+    if scene is None:
+        raise Http404("No such scene.")
+    context = {"project": project, "scene": scene, "can_edit": access.can(request.user, project, access.Action.EDIT)}
+    return render_fragment(request, "board/_scene.html", context, status=status)
+
+
+def _card_response(request, project, shot_id: int, *, status: int = 200):
+    shot = selectors.board_shot(project, shot_id)
+    if shot is None:  # trashed meanwhile: the card disappears
+        return HttpResponse("", status=status)
+    context = {"project": project, "scene": shot.scene, "shot": shot,
+               "can_edit": access.can(request.user, project, access.Action.EDIT)}
+    return render_fragment(request, "board/_shot.html", context, status=status)
+
+
+@require_safe
+@login_required
+def scene_fragment(request, slug: str, scene_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return _scene_response(request, project, scene_id)
+
+
+@require_POST
+@login_required
+def scene_new(request, slug: str):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    form = SceneForm(request.POST)
+    if not form.is_valid():
+        return refused(request, _board_url(project), ValidationError("A scene needs a heading."))
+    scene = shot_services.scene_create(project=project, actor=request.user, heading=form.cleaned_data["heading"])
+    return after_write(request, _board_url(project, f"scene-{scene.id}"))
+
+
+@require_POST
+@login_required
+def shot_new(request, slug: str, scene_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    scene = _scene(project, scene_id)
+    form = NewShotForm(request.POST)
+    prompt = form.cleaned_data["prompt"] if form.is_valid() else ""
+    try:
+        shot = shot_services.shot_create(scene=scene, actor=request.user, prompt=prompt or scene.action[:1000])
+    except ValidationError as exc:
+        return refused(request, _board_url(project, f"scene-{scene.id}"), exc)
+    if not request.htmx:
+        return after_write(request, _board_url(project, f"shot-{shot.id}"))
+    return _scene_response(request, project, scene.id)
+
+
+@require_safe
+@login_required
+def shot_card(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return _card_response(request, project, shot_id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def shot_edit(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    context = {"project": project, "shot": shot, "cast_handles": selectors.cast_handles(project)}
+    if request.method == "GET":
+        context["form"] = ShotForm.for_shot(shot, default_backend=project.default_backend)
+        return render_fragment(request, "board/_shot_form.html", context)
+    form = ShotForm(request.POST, default_backend=project.default_backend)
+    context["form"] = form
+    if not form.is_valid():
+        return render_fragment(request, "board/_shot_form.html", context, status=UNPROCESSABLE)
+    try:
+        shot_services.shot_update(shot=shot, actor=request.user, expected_version=form.cleaned_data["version"],
+                                  **form.service_values())
+    except StaleVersion as exc:
+        # Show their saved values in the form, and ours beside them, so nothing typed is lost.
+        context |= {"form": ShotForm(initial=exc.current, default_backend=project.default_backend),
+                    "stale": True, "yours": form.cleaned_data}
+        return render_fragment(request, "board/_shot_form.html", context, status=CONFLICT)
+    except ValidationError as exc:
+        form.add_error(None, error_text(exc))
+        return render_fragment(request, "board/_shot_form.html", context, status=UNPROCESSABLE)
+    return _card_response(request, project, shot.id)
+
+
+@require_POST
+@login_required
+def shot_duplicate(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    try:
+        copy = shot_services.shot_duplicate(shot=shot, actor=request.user)
+    except ValidationError as exc:
+        return refused(request, _board_url(project), exc)
+    if not request.htmx:
+        return after_write(request, _board_url(project, f"shot-{copy.id}"))
+    return _scene_response(request, project, shot.scene_id)
+
+
+@require_POST
+@login_required
+def shot_delete(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    shot_services.shot_trash(shot=shot, actor=request.user)
+    return toast(request, _board_url(project), f"Shot {shot.code} moved to the trash.", response=HttpResponse(""))
+
+
+@require_POST
+@login_required
+def shots_reorder(request, slug: str, scene_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    scene = _scene(project, scene_id)
+    try:
+        shot_services.shots_reorder(scene=scene, actor=request.user, shot_ids=posted_ids(request))
+    except ValidationError as exc:
+        return refused(request, _board_url(project), exc)
+    return toast(request, _board_url(project, f"scene-{scene.id}"), "Shots reordered.")
+
+
+@require_POST
+@login_required
+def shot_render(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    try:
+        result = take_request(shot=shot, actor=request.user)
+    except ValidationError as exc:
+        return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
+    message = (f"Take {result.take.number} of {shot.code} queued." if result.dispatched
+               else f"{shot.code} take {result.take.number} already matches these settings.")
+    if not request.htmx:
+        return toast(request, _board_url(project, f"shot-{shot.id}"), message)
+    return toast(request, "", message, response=_card_response(request, project, shot.id))
+
+
+@require_POST
+@login_required
+def scene_render(request, slug: str, scene_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    scene = _scene(project, scene_id)
+    batch = shots_render(shots=list(scene.shots.alive().order_by("order", "id")), actor=request.user)
+    response = _scene_response(request, project, scene.id) if request.htmx else None
+    return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary(),
+                 level="warning" if batch.refused else "info", response=response)
+
+
+@require_POST
+@login_required
+def render_missing(request, slug: str):
+    """Render every shot of the board; shots whose settings already have a take reuse it."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shots = list(selectors.shots_in_order(project).filter(scene__omitted=False))
+    batch = shots_render(shots=shots, actor=request.user)
+    response = None
+    if request.htmx:
+        response = render(request, "board/_scenes.html", _board_context(request, project))
+    return toast(request, _board_url(project), batch.summary(), level="warning" if batch.refused else "info",
+                 response=response)

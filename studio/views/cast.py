@@ -1,0 +1,186 @@
+"""The cast library: characters, objects, locations and styles with their reference images."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from studio import access, selectors
+from studio.forms import CastMemberEditForm, CastMemberForm
+from studio.models import CastKind, CastMember, ReferenceImage
+from studio.services import cast as cast_services
+from studio.services.common import StaleVersion
+from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment
+
+
+def _library_url(project) -> str:
+    return reverse("cast_library", args=[project.slug])
+
+
+def _member(project, member_id: int) -> CastMember:
+    return get_object_or_404(CastMember.objects.alive(), pk=member_id, project=project)
+
+
+def _image(project, image_id: int) -> ReferenceImage:
+    return get_object_or_404(
+        ReferenceImage.objects.select_related("cast_member"),
+        pk=image_id, cast_member__project=project, cast_member__deleted_at__isnull=True,
+    )
+
+
+def _card_context(request, project, member_id: int) -> dict:
+    member = selectors.cast_library(project).filter(pk=member_id).first()
+    if member is None:
+        raise Http404("No such cast member.")
+    return {"project": project, "member": member, "usage": selectors.cast_usage(project),
+            "can_edit": access.can(request.user, project, access.Action.EDIT)}
+
+
+@require_safe
+@login_required
+def cast_library(request, slug: str):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    members = list(selectors.cast_library(project))
+    groups = [(label, [m for m in members if m.kind == kind]) for kind, label in CastKind.choices]
+    return render(request, "cast/library.html", {
+        "project": project,
+        "groups": groups,
+        "usage": selectors.cast_usage(project),
+        "form": CastMemberForm(),
+        "can_edit": access.can(request.user, project, access.Action.EDIT),
+        "nav": "cast",
+    })
+
+
+@require_safe
+@login_required
+def cast_member_card(request, slug: str, member_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return render(request, "cast/_card.html", _card_context(request, project, member_id))
+
+
+@require_POST
+@login_required
+def cast_member_new(request, slug: str):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    form = CastMemberForm(request.POST)
+    if form.is_valid():
+        try:
+            member = cast_services.cast_member_create(project=project, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            return after_write(request, _library_url(project) + f"#cast-{member.id}", f"@{member.handle} added to the cast.")
+    return render_fragment(request, "cast/_new_form.html", {"project": project, "form": form}, status=UNPROCESSABLE)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def cast_member_edit(request, slug: str, member_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    member = _member(project, member_id)
+    if request.method == "GET":
+        form = CastMemberEditForm(initial=_member_initial(member))
+        return render_fragment(request, "cast/_edit_form.html", {"project": project, "member": member, "form": form})
+    form = CastMemberEditForm(request.POST)
+    status = UNPROCESSABLE
+    context = {"project": project, "member": member, "form": form}
+    if form.is_valid():
+        try:
+            cast_services.cast_member_update(member=member, actor=request.user,
+                                             expected_version=form.cleaned_data["version"], **form.service_values())
+        except StaleVersion as exc:
+            context |= {"form": CastMemberEditForm(initial=exc.current), "stale": True, "yours": form.cleaned_data}
+            status = CONFLICT
+        except ValidationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            if not request.htmx:
+                messages.success(request, f"@{member.handle} saved.")
+            return render_fragment(request, "cast/_card.html", _card_context(request, project, member.id))
+    return render_fragment(request, "cast/_edit_form.html", context, status=status)
+
+
+def _member_initial(member: CastMember) -> dict:
+    return {name: getattr(member, name) for name in
+            ("name", "kind", "handle", "description", "rights_status", "rights_note", "version")}
+
+
+@require_POST
+@login_required
+def cast_member_trash(request, slug: str, member_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    member = _member(project, member_id)
+    cast_services.cast_member_trash(member=member, actor=request.user)
+    return after_write(request, _library_url(project), f"@{member.handle} moved to the trash.")
+
+
+@require_POST
+@login_required
+def reference_image_upload(request, slug: str, member_id: int):
+    """One or more files. The browser's uploader sends one file per request (for its progress
+    bar) and wants JSON back; a plain form may send several and goes back to the library."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    member = _member(project, member_id)
+    uploads = request.FILES.getlist("images")
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if not uploads:
+        return _upload_answer(request, project, wants_json, added=[], errors=["Choose at least one image."])
+    added, errors = [], []
+    for upload in uploads:
+        try:
+            image = cast_services.reference_image_add(member=member, actor=request.user, data=upload.read(), label=upload.name)
+        except ValidationError as exc:
+            errors.append(error_text(exc))
+        else:
+            added.append(image.id)
+    return _upload_answer(request, project, wants_json, added=added, errors=errors)
+
+
+def _upload_answer(request, project, wants_json: bool, *, added: list[int], errors: list[str]):
+    if wants_json:
+        return JsonResponse({"added": added, "errors": errors}, status=UNPROCESSABLE if errors and not added else 200)
+    for error in errors:
+        messages.error(request, error)
+    return after_write(request, _library_url(project), f"{len(added)} image(s) added." if added else "")
+
+
+@require_POST
+@login_required
+def reference_images_reorder(request, slug: str, member_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    member = _member(project, member_id)
+    try:
+        cast_services.reference_images_reorder(member=member, actor=request.user, image_ids=posted_ids(request))
+    except ValidationError as exc:
+        return refused(request, _library_url(project), exc)
+    return _card_or_library(request, project, member.id)
+
+
+@require_POST
+@login_required
+def reference_image_primary(request, slug: str, image_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    image = _image(project, image_id)
+    cast_services.reference_image_set_primary(image=image, actor=request.user)
+    return _card_or_library(request, project, image.cast_member_id)
+
+
+@require_POST
+@login_required
+def reference_image_delete(request, slug: str, image_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    image = _image(project, image_id)
+    cast_services.reference_image_delete(image=image, actor=request.user)
+    return _card_or_library(request, project, image.cast_member_id)
+
+
+def _card_or_library(request, project, member_id: int):
+    if request.htmx:
+        return render(request, "cast/_card.html", _card_context(request, project, member_id))
+    return after_write(request, _library_url(project) + f"#cast-{member_id}")

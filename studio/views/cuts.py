@@ -1,0 +1,209 @@
+"""Cuts: the approved takes in order, trimmed, played back in the browser, and exported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from studio import access, selectors
+from studio.forms import CutEntryForm, CutForm, ExportForm
+from studio.models import Cut, CutEntry, ExportFormat, Take, TakeStatus
+from studio.services import cuts as cut_services
+from studio.services.common import StaleVersion
+from studio.templatetags.studio_ui import media_url
+from studio.views.common import CONFLICT, UNPROCESSABLE, error_text, posted_ids, refused, render_fragment, toast
+
+
+@dataclass(frozen=True)
+class EditorEntry:
+    entry: CutEntry
+    take: Take | None  # what it plays
+    in_frame: int
+    out_frame: int  # exclusive
+
+    @property
+    def frames(self) -> int:
+        return max(self.out_frame - self.in_frame, 0)
+
+
+def _cut(project, cut_id: int) -> Cut:
+    return get_object_or_404(Cut.objects.alive(), pk=cut_id, project=project)
+
+
+def _editor_url(project, cut: Cut) -> str:
+    return reverse("cut_editor", args=[project.slug, cut.id])
+
+
+def _playing(entry: CutEntry) -> Take | None:
+    # The same rule as services.cuts.entry_take (chosen, else approved, else newest finished),
+    # read from the prefetched takes so the editor stays a fixed number of queries.
+    finished = entry.shot.finished_takes
+    for take in (entry.take, entry.shot.approved_take):
+        if take is not None and take.status == TakeStatus.SUCCEEDED and not take.is_trashed:
+            return take
+    return finished[0] if finished else None
+
+
+def editor_entries(cut: Cut) -> list[EditorEntry]:
+    rows = []
+    for entry in selectors.cut_editor_entries(cut):
+        take = _playing(entry)
+        frames = take.frames if take else 0
+        out_frame = min(entry.out_frame or frames, frames)
+        rows.append(EditorEntry(entry, take, min(entry.in_frame, out_frame), out_frame))
+    return rows
+
+
+def _entries_context(request, project, cut: Cut) -> dict:
+    rows = editor_entries(cut)
+    total = sum(row.frames for row in rows)
+    playlist = [{"entry": r.entry.id, "shot": r.entry.shot.code, "src": media_url(project, r.take.video),
+                 "in": r.in_frame, "out": r.out_frame} for r in rows if r.take and r.take.video]
+    return {"project": project, "cut": cut, "rows": rows, "total_frames": total, "playlist": playlist,
+            "can_edit": access.can(request.user, project, access.Action.EDIT)}
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def cut_list(request, slug: str):
+    action = access.Action.EDIT if request.method == "POST" else access.Action.VIEW
+    project = access.project_for(request.user, slug, action)
+    form = CutForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cut = cut_services.cut_create(project=project, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            return redirect("cut_editor", slug=project.slug, cut_id=cut.id)
+    return render(request, "cuts/list.html", {
+        "project": project, "cuts": selectors.project_cuts(project), "form": form,
+        "can_edit": access.can(request.user, project, access.Action.EDIT), "nav": "cuts",
+    }, status=UNPROCESSABLE if request.method == "POST" else 200)
+
+
+@require_safe
+@login_required
+def cut_editor(request, slug: str, cut_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    cut = _cut(project, cut_id)
+    return render(request, "cuts/editor.html", _entries_context(request, project, cut) | {
+        "exports": selectors.cut_exports(cut),
+        "export_formats": ExportFormat.choices,
+        "can_manage": access.can(request.user, project, access.Action.MANAGE),
+        "nav": "cuts",
+    })
+
+
+@require_safe
+@login_required
+def cut_entries_fragment(request, slug: str, cut_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return render(request, "cuts/_entries.html", _entries_context(request, project, _cut(project, cut_id)))
+
+
+def _entries_response(request, project, cut: Cut, *, status: int = 200, message: str = ""):
+    cut.refresh_from_db()
+    context = _entries_context(request, project, cut) | {"message": message}
+    return render_fragment(request, "cuts/_entries.html", context, status=status)
+
+
+STALE_CUT = "Someone else changed this cut while you were editing; here it is as it is now. Your change was not saved."
+
+
+@require_POST
+@login_required
+def cut_reorder(request, slug: str, cut_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    cut = _cut(project, cut_id)
+    try:
+        cut_services.cut_reorder(cut=cut, actor=request.user, entry_ids=posted_ids(request),
+                                 expected_version=_version(request))
+    except StaleVersion:
+        return _entries_response(request, project, cut, status=CONFLICT, message=STALE_CUT)
+    except ValidationError as exc:
+        return _entries_response(request, project, cut, status=UNPROCESSABLE, message=error_text(exc))
+    return _entries_response(request, project, cut)
+
+
+def _version(request) -> int | None:
+    try:
+        return int(request.POST["version"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _entry(project, entry_id: int) -> CutEntry:
+    return get_object_or_404(CutEntry.objects.select_related("cut", "shot__approved_take"), pk=entry_id,
+                             cut__project=project, cut__deleted_at__isnull=True)
+
+
+@require_POST
+@login_required
+def cut_entry_edit(request, slug: str, entry_id: int):
+    """Swap the take (empty: the approved one) and trim in/out."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    entry = _entry(project, entry_id)
+    form = CutEntryForm(request.POST)
+    if not form.is_valid():
+        return _entries_response(request, project, entry.cut, status=UNPROCESSABLE,
+                                 message="In and out must be frame numbers, out after in.")
+    take = None
+    if form.cleaned_data["take"]:
+        take = get_object_or_404(Take.objects.alive(), pk=form.cleaned_data["take"], shot_id=entry.shot_id)
+    try:
+        cut_services.cut_entry_update(entry=entry, actor=request.user, take=take, in_frame=form.cleaned_data["in_frame"],
+                                      out_frame=form.cleaned_data["out_frame"], expected_version=form.cleaned_data["version"])
+    except StaleVersion:
+        return _entries_response(request, project, entry.cut, status=CONFLICT, message=STALE_CUT)
+    except ValidationError as exc:
+        return _entries_response(request, project, entry.cut, status=UNPROCESSABLE, message=error_text(exc))
+    return _entries_response(request, project, entry.cut)
+
+
+@require_POST
+@login_required
+def cut_entry_remove(request, slug: str, entry_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    entry = _entry(project, entry_id)
+    try:
+        cut_services.cut_entry_remove(entry=entry, actor=request.user, expected_version=_version(request))
+    except StaleVersion:
+        return _entries_response(request, project, entry.cut, status=CONFLICT, message=STALE_CUT)
+    return _entries_response(request, project, entry.cut)
+
+
+def _exports_context(project, cut: Cut) -> dict:
+    return {"project": project, "cut": cut, "exports": selectors.cut_exports(cut)}
+
+
+@require_safe
+@login_required
+def exports_fragment(request, slug: str, cut_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return render(request, "cuts/_exports.html", _exports_context(project, _cut(project, cut_id)))
+
+
+@require_POST
+@login_required
+def export_new(request, slug: str, cut_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    cut = _cut(project, cut_id)
+    url = _editor_url(project, cut)
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        return refused(request, url, ValidationError("Choose an export format."))
+    try:
+        export = cut_services.export_request(cut=cut, actor=request.user, fmt=form.cleaned_data["format"],
+                                             rights_override=form.cleaned_data["rights_override"])
+    except PermissionDenied as exc:
+        return refused(request, url, ValidationError(str(exc)))
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    response = render(request, "cuts/_exports.html", _exports_context(project, cut)) if request.htmx else None
+    return toast(request, url, f"{export.get_format_display()} export queued.", response=response)

@@ -1,0 +1,191 @@
+"""The review room of a shot: its takes as a version stack, a frame-accurate player, timecoded
+comments with drawings, side-by-side compare, decisions, and re-rendering with an edited prompt."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from studio import access, selectors
+from studio.forms import CommentForm, DecisionForm, RerenderForm
+from studio.models import Comment, Shot, Take, TakeStatus
+from studio.services import reviews as review_services
+from studio.services import takes as take_services
+from studio.views.common import after_write, refused, toast
+
+
+def _shot(project, shot_id: int) -> Shot:
+    return get_object_or_404(Shot.objects.alive().select_related("scene", "approved_take"), pk=shot_id,
+                             scene__project=project, scene__deleted_at__isnull=True)
+
+
+def _take(project, take_id: int) -> Take:
+    return get_object_or_404(Take.objects.alive().select_related("shot__scene"), pk=take_id,
+                             shot__scene__project=project, shot__deleted_at__isnull=True)
+
+
+def review_url(project, shot_id: int, take_id: int | None = None) -> str:
+    url = reverse("review", args=[project.slug, shot_id])
+    return f"{url}?take={take_id}" if take_id else url
+
+
+def _pick(takes: list[Take], wanted: str | None, fallback: Take | None) -> Take | None:
+    if wanted:
+        chosen = next((t for t in takes if str(t.id) == wanted), None)
+        if chosen is None:
+            raise Http404("No such take of this shot.")
+        return chosen
+    return fallback
+
+
+def _default_take(takes: list[Take], shot: Shot) -> Take | None:
+    approved = next((t for t in takes if t.id == shot.approved_take_id), None)
+    finished = next((t for t in takes if t.status == TakeStatus.SUCCEEDED), None)
+    return approved or finished or (takes[0] if takes else None)
+
+
+@require_safe
+@login_required
+def review_room(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    shot = _shot(project, shot_id)
+    takes = list(selectors.shot_takes(shot))
+    take = _pick(takes, request.GET.get("take"), _default_take(takes, shot))
+    compare = _pick(takes, request.GET.get("compare"), None)
+    comments = list(selectors.take_comments(take)) if take else []
+    return render(request, "review/room.html", {
+        "project": project,
+        "shot": shot,
+        "takes": takes,
+        "take": take,
+        "compare": compare if compare and compare != take else None,
+        "comments": comments,
+        "markers": comment_markers(comments),
+        "comment_form": CommentForm(),
+        "decision_form": DecisionForm(),
+        "rerender_form": RerenderForm(initial={"prompt": (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt}),
+        "cast_handles": selectors.cast_handles(project),
+        "can_comment": access.can(request.user, project, access.Action.COMMENT),
+        "can_review": access.can(request.user, project, access.Action.REVIEW),
+        "can_edit": access.can(request.user, project, access.Action.EDIT),
+        "nav": "board",
+    })
+
+
+@require_safe
+@login_required
+def take_stack_fragment(request, slug: str, shot_id: int):
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    shot = _shot(project, shot_id)
+    takes = list(selectors.shot_takes(shot))
+    current = _pick(takes, request.GET.get("take"), _default_take(takes, shot))
+    return render(request, "review/_take_stack.html", {"project": project, "shot": shot, "takes": takes, "take": current})
+
+
+def comment_markers(comments) -> list[dict]:
+    """What the player's timeline draws: a marker per timecoded comment, with its drawing."""
+    return [{"id": c.id, "frame": c.frame, "resolved": c.resolved, "annotation": c.annotation, "body": c.body[:140]}
+            for c in comments if c.frame is not None]
+
+
+def _comment_list_context(request, project, take: Take) -> dict:
+    comments = list(selectors.take_comments(take))
+    return {"project": project, "take": take, "comments": comments, "markers": comment_markers(comments),
+            "can_comment": access.can(request.user, project, access.Action.COMMENT)}
+
+
+def _comments_response(request, project, take: Take):
+    if not request.htmx:
+        return after_write(request, review_url(project, take.shot_id, take.id))
+    return render(request, "review/_comment_list.html", _comment_list_context(request, project, take))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def comments(request, slug: str, take_id: int):
+    action = access.Action.COMMENT if request.method == "POST" else access.Action.VIEW
+    project = access.project_for(request.user, slug, action)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    if request.method == "GET":
+        return render(request, "review/_comment_list.html", _comment_list_context(request, project, take))
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return refused(request, url, ValidationError(_form_errors(form)))
+    parent = None
+    if form.cleaned_data["parent"]:
+        parent = get_object_or_404(Comment.objects.alive(), pk=form.cleaned_data["parent"], take=take)
+    try:
+        review_services.comment_create(take=take, author=request.user, body=form.cleaned_data["body"],
+                                       frame=form.cleaned_data["frame"], parent=parent,
+                                       annotation=form.cleaned_data["annotation"])
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return _comments_response(request, project, take)
+
+
+def _form_errors(form) -> str:
+    return " ".join(f"{form[name].label}: {error}" if name in form.fields else error
+                    for name, errors in form.errors.items() for error in errors)
+
+
+@require_POST
+@login_required
+def comment_resolve(request, slug: str, comment_id: int):
+    project = access.project_for(request.user, slug, access.Action.COMMENT)
+    comment = get_object_or_404(Comment.objects.alive().select_related("take__shot__scene"), pk=comment_id,
+                                take__shot__scene__project=project)
+    review_services.comment_set_resolved(comment=comment, actor=request.user, resolved=request.POST.get("resolved") == "1")
+    return _comments_response(request, project, comment.take)
+
+
+@require_POST
+@login_required
+def take_decide(request, slug: str, take_id: int):
+    project = access.project_for(request.user, slug, access.Action.REVIEW)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return refused(request, url, ValidationError("Choose approve or request changes."))
+    try:
+        review_services.review_decide(take=take, actor=request.user, decision=form.cleaned_data["decision"],
+                                      note=form.cleaned_data["note"])
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return after_write(request, url, f"Take {take.number}: {form.cleaned_data['decision'].replace('_', ' ')}.")
+
+
+@require_POST
+@login_required
+def take_rerender(request, slug: str, take_id: int):
+    """A new take of the same shot with an edited prompt; the shot's own prompt is unchanged."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    form = RerenderForm(request.POST)
+    if not form.is_valid():
+        return refused(request, url, ValidationError("The prompt cannot be empty."))
+    try:
+        result = take_services.take_request(shot=take.shot, actor=request.user, prompt=form.cleaned_data["prompt"])
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    message = f"Take {result.take.number} queued." if result.dispatched else f"Take {result.take.number} already matches this prompt."
+    return after_write(request, review_url(project, take.shot_id, result.take.id), message)
+
+
+@require_POST
+@login_required
+def take_cancel(request, slug: str, take_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    try:
+        take_services.take_cancel(take=take, actor=request.user)
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return toast(request, url, f"Take {take.number}: cancel requested.")

@@ -1,0 +1,162 @@
+"""The shot board: inline edits with optimistic concurrency (409), clear refusals (422), renders,
+reordering, and a page whose query count does not grow with the number of shots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from studio.models import AuditEvent, Shot, Take
+from studio.services.shots import shot_create, shot_update
+from tests.studio.test_views_writes import shot_form
+from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+
+
+def test_an_inline_edit_saves_and_returns_the_updated_card(project, shot, users):
+    url = reverse("shot_edit", args=[project.slug, shot.id])
+    response = client_for(users["bob"]).post(url, shot_form(shot, prompt="@deck at dawn", lens_mm=85), headers=HTMX)
+    assert response.status_code == 200
+    shot.refresh_from_db()
+    assert (shot.prompt, shot.lens_mm, shot.version) == ("@deck at dawn", 85, 2)
+    assert f'id="shot-{shot.id}"' in response.content.decode() and "85 mm" in response.content.decode()
+
+
+def test_the_edit_form_shows_the_current_values(project, shot, users):
+    response = client_for(users["bob"]).get(reverse("shot_edit", args=[project.slug, shot.id]), headers=HTMX)
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="version" value="1"' in content and "@mara looks out" in content and "data-mention" in content
+
+
+def test_a_stale_save_returns_409_with_the_current_values_and_writes_nothing(project, shot, users):
+    form = shot_form(shot, prompt="Bob's prompt")  # bob loaded version 1...
+    shot_update(shot=shot, actor=users["alice"], expected_version=1, prompt="Alice's prompt @mara")  # ...alice saved first
+    response = client_for(users["bob"]).post(reverse("shot_edit", args=[project.slug, shot.id]), form, headers=HTMX)
+    content = response.content.decode()
+    assert response.status_code == 409
+    assert "Someone else saved this shot" in content
+    assert "Alice&#x27;s prompt @mara" in content  # their version fills the form
+    assert 'name="version" value="2"' in content  # so the next save goes through
+    assert "Bob&#x27;s prompt" in content  # and what bob typed is still on screen
+    shot.refresh_from_db()
+    assert (shot.prompt, shot.version) == ("Alice's prompt @mara", 2)
+
+
+def test_a_stale_save_without_htmx_is_a_full_page_with_409(project, shot, users):
+    form = shot_form(shot, prompt="late")
+    shot_update(shot=shot, actor=users["alice"], expected_version=1, prompt="first")
+    response = client_for(users["bob"]).post(reverse("shot_edit", args=[project.slug, shot.id]), form)
+    assert response.status_code == 409
+    assert "<html" in response.content.decode() and "Someone else saved this shot" in response.content.decode()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"prompt": "@nobody walks in"}, "Unknown cast in the prompt: @nobody"),
+    ({"lens_mm": 2}, "Ensure this value is greater than or equal to 8"),
+    ({"duration_s": "120"}, "less than or equal to 60"),
+    ({"backend": "nope"}, "Select a valid choice"),
+])
+def test_refused_values_say_why_and_write_nothing(project, shot, users, changes, message):
+    before = AuditEvent.objects.count()
+    response = client_for(users["bob"]).post(reverse("shot_edit", args=[project.slug, shot.id]),
+                                             shot_form(shot, **changes), headers=HTMX)
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    shot.refresh_from_db()
+    assert shot.version == 1 and AuditEvent.objects.count() == before
+
+
+def test_render_asks_for_a_take_and_a_second_click_reuses_it(project, shot, users):
+    url = reverse("shot_render", args=[project.slug, shot.id])
+    client = client_for(users["bob"])
+    first = client.post(url, headers=HTMX)
+    assert first.status_code == 200 and json.loads(first["HX-Trigger"])["toast"]["message"].endswith("queued.")
+    second = client.post(url, headers=HTMX)
+    assert "already matches" in json.loads(second["HX-Trigger"])["toast"]["message"]
+    assert Take.objects.filter(shot=shot).count() == 1
+    assert 'data-take-id="' in second.content.decode()
+
+
+def test_render_everything_renders_each_shot_once(project, scene, shot, users, alice):
+    other = shot_create(scene=scene, actor=alice, prompt="@deck empty", code="1B")
+    finished = finished_take(other)  # noqa: F841  (a take with another signature does not count)
+    response = client_for(users["bob"]).post(reverse("render_missing", args=[project.slug]), headers=HTMX)
+    assert response.status_code == 200
+    assert "2 renders queued" in json.loads(response["HX-Trigger"])["toast"]["message"]
+    again = client_for(users["bob"]).post(reverse("render_missing", args=[project.slug]), headers=HTMX)
+    assert "2 already rendered or rendering" in json.loads(again["HX-Trigger"])["toast"]["message"]
+
+
+def test_a_shot_that_cannot_render_is_reported_and_the_others_still_render(project, scene, shot, users, alice):
+    blocked = shot_create(scene=scene, actor=alice, prompt="@deck", code="1B", continue_from_previous=True)
+    response = client_for(users["bob"]).post(reverse("scene_render", args=[project.slug, scene.id]), headers=HTMX)
+    toast = json.loads(response["HX-Trigger"])["toast"]
+    assert toast["level"] == "warning" and "1B" in toast["message"] and "1 render queued" in toast["message"]
+    assert Take.objects.filter(shot=shot).count() == 1 and not Take.objects.filter(shot=blocked).exists()
+
+
+def test_reorder_duplicate_and_delete(project, scene, shot, users, alice):
+    client = client_for(users["bob"])
+    copy = client.post(reverse("shot_duplicate", args=[project.slug, shot.id]), headers=HTMX)
+    assert copy.status_code == 200
+    twin = Shot.objects.alive().exclude(pk=shot.pk).get(scene=scene)
+    assert twin.prompt == shot.prompt and f'id="shot-{twin.id}"' in copy.content.decode()
+    assert client.post(reverse("shots_reorder", args=[project.slug, scene.id]), {"ids": [twin.id, shot.id]}, headers=HTMX).status_code == 204
+    assert list(Shot.objects.alive().filter(scene=scene).order_by("order").values_list("id", flat=True)) == [twin.id, shot.id]
+    bad = client.post(reverse("shots_reorder", args=[project.slug, scene.id]), {"ids": [twin.id]}, headers=HTMX)
+    assert bad.status_code == 422 and "every shot" in bad.content.decode()
+    gone = client.post(reverse("shot_delete", args=[project.slug, shot.id]), headers=HTMX)
+    assert gone.status_code == 200 and gone.content == b""
+    assert Shot.objects.alive().filter(scene=scene).count() == 1
+
+
+def test_shots_of_another_project_are_404(project, shot, users):
+    from studio.services.projects import project_create
+
+    elsewhere = project_create(owner=users["bob"], name="Elsewhere")
+    assert client_for(users["bob"]).post(reverse("shot_render", args=[elsewhere.slug, shot.id])).status_code == 404
+
+
+def test_the_board_embeds_the_cast_for_the_autocomplete(project, shot, cast, users):
+    content = client_for(users["dave"]).get(reverse("board", args=[project.slug])).content.decode()
+    assert 'id="cast-handles"' in content and '"handle": "mara"' in content and '"handle": "deck"' in content
+
+
+def test_a_viewer_sees_the_board_without_edit_buttons(project, shot, users):
+    content = client_for(users["dave"]).get(reverse("board", args=[project.slug])).content.decode()
+    assert "@mara looks out" in content
+    assert reverse("shot_edit", args=[project.slug, shot.id]) not in content
+    assert reverse("shot_edit", args=[project.slug, shot.id]) in client_for(users["bob"]).get(reverse("board", args=[project.slug])).content.decode()
+
+
+def build_board(project, shots: int) -> None:
+    from studio.models import CastMember, Scene, ShotCast, TakeStatus
+
+    members = CastMember.objects.bulk_create([CastMember(project=project, name=f"M{i}", handle=f"m{i}") for i in range(2)])
+    scenes = Scene.objects.bulk_create([Scene(project=project, order=i + 1, heading=f"INT. ROOM {i} - DAY", location_cast=members[0])
+                                        for i in range(5)])
+    rows = Shot.objects.bulk_create([Shot(scene=scenes[i % 5], order=i, code=f"S{i}", prompt=f"beat {i} @m0") for i in range(shots)])
+    ShotCast.objects.bulk_create([ShotCast(shot=s, cast_member=m, order=k) for s in rows for k, m in enumerate(members)])
+    takes = Take.objects.bulk_create([
+        Take(shot=s, number=n, backend="animatic", request={}, signature=f"{s.id}-{n}", frames=24,
+             status=TakeStatus.SUCCEEDED if n == 1 else TakeStatus.RUNNING, poster=f"projects/{project.id}/p{s.id}.jpg")
+        for s in rows for n in (1, 2)
+    ])
+    for s, take in zip(rows, takes[::2]):
+        s.approved_take = take
+    Shot.objects.bulk_update(rows, ["approved_take"])
+
+
+@pytest.mark.parametrize("shots", [10, 100])
+def test_the_board_costs_the_same_number_of_queries_for_10_or_100_shots(shots, project, users, django_assert_max_num_queries):
+    build_board(project, shots)
+    client = client_for(users["dave"])
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("board", args=[project.slug]))
+    assert response.status_code == 200
+    assert response.content.decode().count('class="shot card approved"') == shots
