@@ -3,12 +3,13 @@ from studio.models.cast import CastKind, CastMember, ReferenceImage, RightsStatu
 from studio.models.cuts import Cut, CutEntry, Export, ExportFormat, ExportStatus
 from studio.models.project import Membership, Project, Role
 from studio.models.reviews import Comment, Decision, ReviewDecision
+from studio.models.sharing import ReviewLink
 from studio.models.script import CameraMove, IntExt, Scene, ScriptSource, Shot, ShotCast, ShotSize
 from studio.models.takes import FINAL_TAKE_STATUSES, InvalidTransition, Take, TakeStatus
 
 __all__ = [
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
     "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IntExt", "InvalidTransition", "Membership", "Project",
-    "ReferenceImage", "ReviewDecision", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
+    "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
     "ShotSize", "Take", "TakeStatus",
 ]

@@ -12,6 +12,7 @@ class Comment(Trashable):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     guest_name = models.CharField(max_length=80, blank=True)
+    review_link = models.ForeignKey("studio.ReviewLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="comments")
     body = models.TextField()
     frame = models.PositiveIntegerField(null=True, blank=True, help_text="Timecode as a frame number; empty for a general note.")
     annotation = models.JSONField(null=True, blank=True, help_text="Strokes drawn on the paused frame.")
