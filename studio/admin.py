@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from studio.models import (
-    AuditEvent, CastMember, Comment, Cut, CutEntry, Export, Membership, Project, ReferenceImage, ReviewDecision,
+    AuditEvent, CastMember, Comment, Cut, CutEntry, Export, Membership, Project, ReferenceImage, ReviewDecision, ReviewLink,
     Scene, ScriptSource, Shot, ShotCast, Take,
 )
 
@@ -178,3 +178,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ReviewLink)
+class ReviewLinkAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "project", "expires_at", "revoked_at", "created_by", "created_at"]
+    list_filter = ["project"]
+    list_select_related = ["project", "created_by", "cut", "shot"]
+    readonly_fields = ["token", "password_hash", "created_at"]
