@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from studio.models import (
-    AuditEvent, CutEntry, Export, Membership, ReferenceImage, ReviewDecision, ScriptSource, ShotCast, Take,
+    AuditEvent, CutEntry, Export, Membership, ReferenceImage, ReviewDecision, ReviewLink, ScriptSource, ShotCast, Take,
 )
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
@@ -36,6 +39,8 @@ def everything(project, scene, cast, alice, users):
     review_decide(take=take, actor=users["carol"], decision="approved")
     cut = cut_create(project=project, actor=alice, name="Assembly")
     Export.objects.create(cut=cut, format="mp4", requested_by=alice)
+    ReviewLink.objects.create(project=project, token="t" * 32, cut=cut, created_by=alice,
+                              expires_at=timezone.now() + timedelta(days=7))
     ScriptSource.objects.create(project=project, version=1, text="INT. FERRY DECK - NIGHT", sha256="0" * 64, report={"a": 1})
     Group.objects.create(name="Producers")
     assert ShotCast.objects.exists() and CutEntry.objects.exists() and ReferenceImage.objects.exists()
