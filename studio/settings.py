@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studio.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -161,6 +162,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# `celery -A studio beat` (or a worker with -B) runs the reconciler every minute, so no render is
+# lost to a dead worker or a lost message. A tick nobody ran within the minute is dropped.
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-renders": {
+        "task": "generation.tasks.reconcile_renders",
+        "schedule": 60.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Generation ------------------------------------------------------------------------------
 
@@ -168,6 +179,13 @@ GENERATION_BACKEND = os.environ.get("GENERATION_BACKEND", "animatic")
 CONTINUITY_MODELS_DIR = Path(os.environ.get("CONTINUITY_MODELS_DIR", VAR_DIR / "models")).resolve()
 CONTINUITY_MAX_RENDER_ATTEMPTS = int(os.environ.get("CONTINUITY_MAX_RENDER_ATTEMPTS", 3))
 CONTINUITY_FFMPEG_TIMEOUT = int(os.environ.get("CONTINUITY_FFMPEG_TIMEOUT", 600))
+# The reconciler (generation/reconcile.py): a queued take not sent for this long lost its message;
+# a running take with no heartbeat for this long lost its worker. Workers beat on every progress
+# report, so the stale threshold must exceed the slowest diffusion step plus a pipeline load.
+CONTINUITY_LOST_MESSAGE_GRACE_S = int(os.environ.get("CONTINUITY_LOST_MESSAGE_GRACE_S", 120))
+CONTINUITY_STALE_HEARTBEAT_S = int(os.environ.get("CONTINUITY_STALE_HEARTBEAT_S", 300))
+# Renders one person may ask for in a sliding window ("60/10m": 60 per 10 minutes; s, m or h).
+CONTINUITY_RENDER_RATE = os.environ.get("CONTINUITY_RENDER_RATE", "60/10m")
 
 # --- Files -----------------------------------------------------------------------------------
 
@@ -218,6 +236,19 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+CONTINUITY_CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob:",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
