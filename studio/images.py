@@ -28,7 +28,7 @@ def clean_image(data: bytes, *, label: str = "image") -> CleanImage:
     if len(data) > settings.CONTINUITY_MAX_IMAGE_BYTES:
         limit_mb = settings.CONTINUITY_MAX_IMAGE_BYTES // (1024 * 1024)
         raise ValidationError(f"{label} is larger than {limit_mb} MB.")
-    image = ImageOps.exif_transpose(_open_strictly(data, label))  # report the size as stored: upright
+    image = _open_strictly(data, label)
     encoded, extension = _reencode(image)
     return CleanImage(encoded, extension, image.width, image.height, hashlib.sha256(encoded).hexdigest())
 
@@ -43,6 +43,8 @@ def _open_strictly(data: bytes, label: str) -> Image.Image:
             if image.width * image.height > settings.CONTINUITY_MAX_IMAGE_PIXELS:
                 raise ValidationError(f"{label} has too many pixels ({image.width}×{image.height}).")
             image.load()
+            # Inside the guard: reading the orientation parses EXIF, which a hostile file can break.
+            image = ImageOps.exif_transpose(image)  # report the size as stored: upright
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValidationError(f"{label} has too many pixels to open safely.") from None
     except ValidationError:
@@ -53,11 +55,15 @@ def _open_strictly(data: bytes, label: str) -> Image.Image:
 
 
 def _reencode(image: Image.Image) -> tuple[bytes, str]:
-    image = ImageOps.exif_transpose(image)
+    # Already upright (clean_image transposed it); a second exif_transpose would only copy the pixels.
     has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+    clean = image.convert("RGBA" if has_alpha else "RGB")
+    # convert() keeps image.info, and Pillow writes some of it back out (a JPEG's comment, an ICC
+    # profile): whatever the upload carried there would survive. Save pixels only.
+    clean.info = {}
     out = io.BytesIO()
     if has_alpha:
-        image.convert("RGBA").save(out, format="PNG", optimize=False)
+        clean.save(out, format="PNG", optimize=False)
         return out.getvalue(), "png"
-    image.convert("RGB").save(out, format="JPEG", quality=92)
+    clean.save(out, format="JPEG", quality=92)
     return out.getvalue(), "jpg"

@@ -118,7 +118,7 @@ async def close_executor_connections():
 
 # --- A real Celery worker process against the test database and the real Redis -------------
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def database_url_for_workers() -> str:
@@ -182,3 +182,10 @@ def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float 
             return
         time.sleep(0.3)
     pytest.fail(f"the Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Playwright's sync API keeps an event loop running in the main thread until the session
+    ends, and async tests cannot run beside it: the browser tests go last."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))

@@ -1,6 +1,13 @@
 /* Plays a cut in the browser: each entry's take from its in point to its out point, in order. */
 (function () {
   "use strict";
+
+  // play() returns a promise that rejects when a pause() or a new src interrupts it; that is
+  // expected while stepping through a cut, so only other failures are worth reporting.
+  function playQuietly(media) {
+    const started = media.play();
+    if (started) started.catch(function (error) { if (error.name !== "AbortError") console.warn(error); });
+  }
   const video = document.getElementById("cut-video");
   if (!video) return;
   const fps = Number(document.body.dataset.fps) || 24;
@@ -39,7 +46,7 @@
     if (row) row.classList.add("playing");
     const start = function () {
       video.currentTime = (item.in + 0.5) / fps;
-      if (playing) video.play();
+      if (playing) playQuietly(video);
     };
     if (video.getAttribute("src") === item.src) start();
     else { video.src = item.src; video.addEventListener("loadedmetadata", start, { once: true }); }
@@ -72,7 +79,7 @@
     if (playing) { video.pause(); playing = false; playButton.textContent = "▶︎ Play cut"; return; }
     playing = true;
     playButton.textContent = "❚❚ Pause";
-    if (index < 0) load(0); else video.play();
+    if (index < 0) load(0); else playQuietly(video);
     ensureTicking();
   }
 

@@ -2,6 +2,13 @@
    comment markers on a timeline, drawing on a paused frame, and synchronised compare. */
 (function () {
   "use strict";
+
+  // play() returns a promise that rejects when a pause() or a new src interrupts it; that is
+  // expected while stepping through a cut, so only other failures are worth reporting.
+  function playQuietly(media) {
+    const started = media.play();
+    if (started) started.catch(function (error) { if (error.name !== "AbortError") console.warn(error); });
+  }
   const player = document.getElementById("player");
   if (!player) return;
   const fps = Number(player.dataset.fps) || 24;
@@ -58,7 +65,7 @@
     stopReverse();
     setDrawing(false);
     video.playbackRate = rate || 1;
-    video.play();
+    playQuietly(video);
   }
 
   function toggle() { if (video.paused && !reverseTimer) play(1); else pause(); }
@@ -250,7 +257,7 @@
   });
 
   // --- Compare: the second video follows the first -------------------------------------------
-  video.addEventListener("play", function () { if (compare) { compare.currentTime = video.currentTime; compare.playbackRate = video.playbackRate; compare.play(); } loop(); });
+  video.addEventListener("play", function () { if (compare) { compare.currentTime = video.currentTime; compare.playbackRate = video.playbackRate; playQuietly(compare); } loop(); });
   video.addEventListener("pause", function () { if (compare) { compare.pause(); compare.currentTime = video.currentTime; } paint(); });
   video.addEventListener("ratechange", function () { if (compare) compare.playbackRate = video.playbackRate; });
   video.addEventListener("seeked", function () { if (compare && video.paused) compare.currentTime = video.currentTime; paint(); });

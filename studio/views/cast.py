@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -16,6 +18,21 @@ from studio.models import CastKind, CastMember, ReferenceImage
 from studio.services import cast as cast_services
 from studio.services.common import StaleVersion
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment
+
+
+# The browser's uploader sends one file per request; a plain form may send a handful, not a hundred.
+MAX_IMAGES_PER_UPLOAD = 12
+# Boundaries, part headers (long file names included) and the CSRF token around the files.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+PAYLOAD_TOO_LARGE = 413
+
+
+class UploadRefused(Exception):
+    """The whole request is refused before any file in it is looked at."""
+
+    def __init__(self, message: str, status: int = PAYLOAD_TOO_LARGE):
+        super().__init__(message)
+        self.status = status
 
 
 def _library_url(project) -> str:
@@ -127,14 +144,19 @@ def reference_image_upload(request, slug: str, member_id: int):
     bar) and wants JSON back; a plain form may send several and goes back to the library."""
     project = access.project_for(request.user, slug, access.Action.EDIT)
     member = _member(project, member_id)
-    uploads = request.FILES.getlist("images")
     wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        uploads = _uploaded_images(request)
+    except UploadRefused as exc:
+        return _upload_answer(request, project, wants_json, added=[], errors=[str(exc)], status=exc.status)
     if not uploads:
         return _upload_answer(request, project, wants_json, added=[], errors=["Choose at least one image."])
     added, errors = [], []
     for upload in uploads:
         try:
-            image = cast_services.reference_image_add(member=member, actor=request.user, data=upload.read(), label=upload.name)
+            # One byte past the limit is enough for clean_image to refuse it; never hold a huge file.
+            data = upload.read(settings.CONTINUITY_MAX_IMAGE_BYTES + 1)
+            image = cast_services.reference_image_add(member=member, actor=request.user, data=data, label=upload.name)
         except ValidationError as exc:
             errors.append(error_text(exc))
         else:
@@ -142,9 +164,30 @@ def reference_image_upload(request, slug: str, member_id: int):
     return _upload_answer(request, project, wants_json, added=added, errors=errors)
 
 
-def _upload_answer(request, project, wants_json: bool, *, added: list[int], errors: list[str]):
+def _uploaded_images(request) -> list:
+    """The posted files, or UploadRefused when the request is bigger or fuller than any allowed
+    upload could be; the size is judged from the header, before the body is read."""
+    limit_mb = settings.CONTINUITY_MAX_IMAGE_BYTES / (1024 * 1024)
+    too_big = f"The upload is too large: send at most {MAX_IMAGES_PER_UPLOAD} images at a time, each up to {limit_mb:g} MB."
+    largest_body = MAX_IMAGES_PER_UPLOAD * settings.CONTINUITY_MAX_IMAGE_BYTES + MULTIPART_OVERHEAD_BYTES
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > largest_body:
+            raise UploadRefused(too_big)
+        uploads = request.FILES.getlist("images")
+    except RequestDataTooBig:
+        raise UploadRefused(too_big) from None
+    except (TooManyFieldsSent, TooManyFilesSent):
+        raise UploadRefused(f"Send at most {MAX_IMAGES_PER_UPLOAD} images at a time.") from None
+    except (MultiPartParserError, ValueError):
+        raise UploadRefused("The upload could not be read; choose the images and send them again.", 400) from None
+    if len(uploads) > MAX_IMAGES_PER_UPLOAD:
+        raise UploadRefused(f"Send at most {MAX_IMAGES_PER_UPLOAD} images at a time; this upload has {len(uploads)}.")
+    return uploads
+
+
+def _upload_answer(request, project, wants_json: bool, *, added: list[int], errors: list[str], status: int = UNPROCESSABLE):
     if wants_json:
-        return JsonResponse({"added": added, "errors": errors}, status=UNPROCESSABLE if errors and not added else 200)
+        return JsonResponse({"added": added, "errors": errors}, status=status if errors and not added else 200)
     for error in errors:
         messages.error(request, error)
     return after_write(request, _library_url(project), f"{len(added)} image(s) added." if added else "")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -18,6 +20,19 @@ from studio.screenplay import HEADING, SCENE_NUMBER, ScriptError
 from studio.services.script import script_import
 from studio.views.common import UNPROCESSABLE, error_text
 
+# Boundaries, part headers and the CSRF token around the script itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+PAYLOAD_TOO_LARGE = 413
+
+
+class ScriptUploadRefused(Exception):
+    """The request is refused before the form looks at it."""
+
+    def __init__(self, message: str, status: int = PAYLOAD_TOO_LARGE):
+        super().__init__(message)
+        self.status = status
+
+
 CHARACTER_CUE = re.compile(r"^@?[A-Z0-9][A-Z0-9 .'\-#]*(\s*\(.*\))?\s*\^?$")
 
 
@@ -26,7 +41,11 @@ CHARACTER_CUE = re.compile(r"^@?[A-Z0-9][A-Z0-9 .'\-#]*(\s*\(.*\))?\s*\^?$")
 def script_page(request, slug: str):
     action = access.Action.EDIT if request.method == "POST" else access.Action.VIEW
     project = access.project_for(request.user, slug, action)
-    form = ScriptImportForm(request.POST or None, request.FILES or None)
+    try:
+        form = _posted_form(request)
+    except ScriptUploadRefused as exc:
+        messages.error(request, str(exc))  # the form never saw the request, so the page says why
+        return _page(request, project, ScriptImportForm(), status=exc.status)
     if request.method == "POST" and form.is_valid():
         data, filename = form.script_bytes()
         try:
@@ -39,6 +58,29 @@ def script_page(request, slug: str):
             else:
                 messages.success(request, f"Script version {report.version} imported.")
             return redirect("script", slug=project.slug)
+    return _page(request, project, form, status=UNPROCESSABLE if request.method == "POST" else 200)
+
+
+def _posted_form(request) -> ScriptImportForm:
+    """The import form, bound on POST. A body far larger than any screenplay is refused from its
+    header, before it is read; one Django will not parse is refused in words, not with a bare 400."""
+    if request.method != "POST":
+        return ScriptImportForm()
+    limit_mb = settings.CONTINUITY_MAX_SCRIPT_BYTES // (1024 * 1024)
+    too_big = f"The upload is larger than {limit_mb} MB, far more than any screenplay; is it the right file?"
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.CONTINUITY_MAX_SCRIPT_BYTES + MULTIPART_OVERHEAD_BYTES:
+            raise ScriptUploadRefused(too_big)
+        return ScriptImportForm(request.POST, request.FILES)
+    except RequestDataTooBig:
+        raise ScriptUploadRefused(too_big) from None
+    except (TooManyFieldsSent, TooManyFilesSent):
+        raise ScriptUploadRefused("The upload has far more parts than a script import sends: one file or one text.") from None
+    except (MultiPartParserError, ValueError):
+        raise ScriptUploadRefused("The upload could not be read; choose the file or paste the script again.", 400) from None
+
+
+def _page(request, project, form: ScriptImportForm, *, status: int):
     script = selectors.latest_script(project)
     return render(request, "script/page.html", {
         "project": project,
@@ -47,7 +89,7 @@ def script_page(request, slug: str):
         "blocks": script_blocks(script.text, selectors.live_scene_ids_by_heading(project)) if script else [],
         "can_edit": access.can(request.user, project, access.Action.EDIT),
         "nav": "script",
-    }, status=UNPROCESSABLE if request.method == "POST" else 200)
+    }, status=status)
 
 
 @dataclass(frozen=True)
