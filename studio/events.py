@@ -7,14 +7,16 @@ gap (or reconnects) refetches the snapshot instead of trusting a partial stream.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import os
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from studio.models import Project
 
@@ -35,16 +37,46 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any]) -> int |
     seq = next_sequence(project_id)
     message = {"type": "project.event", "event": {"type": event_type, "seq": seq, **payload}}
     try:
-        async_to_sync(get_channel_layer().group_send)(project_group(project_id), message)
+        _publisher.group_send(project_group(project_id), message)
     except Exception:  # the channel layer is down: clients will see the gap and resync
         logger.warning("could not publish %s for project %s", event_type, project_id, exc_info=True)
     return seq
 
 
 def next_sequence(project_id: int) -> int:
-    with transaction.atomic():
-        Project.objects.filter(pk=project_id).update(event_seq=F("event_seq") + 1)
-        return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).get()
+    # One statement, so concurrent publishers (web and workers) never share a number.
+    table = Project._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET event_seq = event_seq + 1 WHERE id = %s RETURNING event_seq", [project_id])
+        return cursor.fetchone()[0]
+
+
+class _Publisher:
+    """Sends from synchronous code (views, services, Celery workers) on one long-lived event loop
+    per process. async_to_sync would build a loop, a thread and a Redis connection per event,
+    which is most of a progress event's latency. Started lazily, so a forked worker child gets
+    its own."""
+
+    SEND_TIMEOUT_S = 5
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def group_send(self, group: str, message: dict[str, Any]) -> None:
+        future = asyncio.run_coroutine_threadsafe(get_channel_layer().group_send(group, message), self._running_loop())
+        future.result(timeout=self.SEND_TIMEOUT_S)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop, self._pid = asyncio.new_event_loop(), os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="continuity-events", daemon=True).start()
+            return self._loop
+
+
+_publisher = _Publisher()
 
 
 def current_sequence(project_id: int) -> int:
@@ -54,7 +86,7 @@ def current_sequence(project_id: int) -> int:
 def close_member_sockets(project_id: int, user_id: int) -> None:
     """Ask every open socket of this user on this project to close (membership removed)."""
     message = {"type": "member.removed", "user_id": user_id}
-    transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(project_group(project_id), message))
+    transaction.on_commit(lambda: _publisher.group_send(project_group(project_id), message))
 
 
 # --- Presence: who has the project open. Ephemeral, so not numbered and never stored. -----------
@@ -79,5 +111,9 @@ async def leave_project(project_id: int, channel_name: str, username: str) -> No
 
 
 async def answer_presence(reply_to: str, channel_name: str, username: str) -> None:
-    """Tell a newcomer that this socket is here too."""
-    await get_channel_layer().send(reply_to, _presence("presence.here", channel_name, username))
+    """Tell a newcomer that this socket is here too. Presence is a courtesy: if the newcomer's
+    queue is full (a crowd joining at once), the answer is dropped rather than the socket."""
+    try:
+        await get_channel_layer().send(reply_to, _presence("presence.here", channel_name, username))
+    except ChannelFull:
+        logger.info("presence answer dropped: %s is busy", reply_to)
