@@ -65,3 +65,63 @@ def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
         raise Http404("No such project.")
     check(user, project, action)
     return project
+
+
+# --- Guest review links ------------------------------------------------------------------------
+# A guest has no account: the link's token is the credential, and an optional password unlocks it
+# for one browser session. Every guest decision is made here, like every member decision above.
+
+GUEST_UNLOCKED_SESSION_KEY = "review_links_unlocked"
+
+
+def review_link_for(token: str):
+    """The active link with this token, or 404 (unknown, revoked, expired, or its project, cut or
+    shot trashed): a guest must not learn whether a dead link ever existed."""
+    from studio.models import ReviewLink
+
+    link = ReviewLink.objects.select_related("project", "cut", "shot__scene").filter(token=token).first()
+    if link is None or not link.is_active or link.project.is_trashed or _review_link_target_trashed(link):
+        raise Http404("No such review link.")
+    return link
+
+
+def _review_link_target_trashed(link) -> bool:
+    if link.cut_id:
+        return link.cut.is_trashed
+    return link.shot.is_trashed or link.shot.scene.is_trashed
+
+
+def review_link_unlocked(link, session) -> bool:
+    """True when the link needs no password, or this session already gave the right one."""
+    return not link.password_hash or link.id in session.get(GUEST_UNLOCKED_SESSION_KEY, [])
+
+
+def review_link_unlock(link, session, password: str) -> bool:
+    """Check the password; on success remember it for this session only."""
+    if not link.password_matches(password):
+        return False
+    unlocked = set(session.get(GUEST_UNLOCKED_SESSION_KEY, []))
+    session[GUEST_UNLOCKED_SESSION_KEY] = sorted(unlocked | {link.id})
+    return True
+
+
+def review_link_takes(link) -> list:
+    """The takes a guest may watch and comment on: what the cut plays, entry by entry, or the
+    shot's finished takes (newest first). Nothing else of the project is reachable."""
+    from studio.models import Take, TakeStatus
+
+    if link.cut_id:
+        from studio import selectors
+        from studio.services.cuts import entry_take
+
+        takes = [entry_take(entry) for entry in selectors.cut_entries(link.cut)]
+        return [take for take in takes if take is not None]
+    return list(Take.objects.alive().filter(shot=link.shot, status=TakeStatus.SUCCEEDED).select_related("shot").order_by("-number"))
+
+
+def review_link_take(link, take_id: int):
+    """One take the link shows, or 404."""
+    take = next((t for t in review_link_takes(link) if t.id == take_id), None)
+    if take is None:
+        raise Http404("No such take on this link.")
+    return take

@@ -271,3 +271,57 @@ def cut_editor_entries(cut: Cut) -> list[CutEntry]:
     return list(
         cut_entries(cut).prefetch_related(Prefetch("shot__takes", queryset=finished, to_attr="finished_takes"))
     )
+
+
+# --- Team and trust (studio/views/members.py, trash.py, sharing.py) ------------------------------
+# Appended: the people a project may invite, its trash, and its guest review links.
+
+TRASH_KEEP_DAYS = 30
+
+
+def user_by_username_or_email(text: str):
+    """The one active account with this username (exact) or e-mail address (any case), or None."""
+    from django.contrib.auth import get_user_model
+
+    text = text.strip()
+    if not text:
+        return None
+    users = get_user_model().objects.filter(is_active=True)
+    found = users.filter(username=text).first()
+    if found is None and "@" in text:
+        matches = list(users.filter(email__iexact=text)[:2])
+        found = matches[0] if len(matches) == 1 else None  # two accounts share it: ask for the username
+    return found
+
+
+def trash_cutoff(days: int = TRASH_KEEP_DAYS):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(days=days)
+
+
+def project_trash(project: Project) -> dict[str, list]:
+    """What an owner can still restore: rows trashed within the last 30 days, newest first, by kind."""
+    since = trash_cutoff()
+    return {
+        "scenes": list(Scene.objects.filter(project=project, deleted_at__gte=since).order_by("-deleted_at")),
+        "shots": list(Shot.objects.filter(scene__project=project, deleted_at__gte=since)
+                      .select_related("scene").order_by("-deleted_at")),
+        "cast": list(CastMember.objects.filter(project=project, deleted_at__gte=since).order_by("-deleted_at")),
+        "cuts": list(Cut.objects.filter(project=project, deleted_at__gte=since).order_by("-deleted_at")),
+        "takes": list(Take.objects.filter(shot__scene__project=project, deleted_at__gte=since)
+                      .select_related("shot").order_by("-deleted_at")),
+    }
+
+
+def project_review_links(project: Project):
+    from studio.models import ReviewLink
+
+    return (
+        ReviewLink.objects.filter(project=project)
+        .select_related("cut", "shot", "created_by")
+        .annotate(comment_count=Count("comments"))
+        .order_by("-created_at")
+    )

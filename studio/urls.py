@@ -2,11 +2,24 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from studio.views import board, cast, cuts, media, projects, review, script
+from studio.views import board, cast, cuts, media, members, projects, review, script, sharing, trash
 
 auth_patterns = [
     path("login/", auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    # Password change (signed in) and reset by e-mail, with Django's views and our templates
+    path("password/", auth_views.PasswordChangeView.as_view(template_name="auth/password_change.html"), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(template_name="auth/password_change_done.html"),
+         name="password_change_done"),
+    path("password/reset/", auth_views.PasswordResetView.as_view(
+        template_name="auth/password_reset.html", email_template_name="auth/password_reset_email.txt",
+        subject_template_name="auth/password_reset_subject.txt"), name="password_reset"),
+    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(template_name="auth/password_reset_done.html"),
+         name="password_reset_done"),
+    path("password/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="auth/password_reset_confirm.html"), name="password_reset_confirm"),
+    path("password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="auth/password_reset_complete.html"), name="password_reset_complete"),
 ]
 
 project_patterns = [
@@ -55,6 +68,15 @@ project_patterns = [
     path("cuts/<int:cut_id>/exports/", cuts.exports_fragment, name="cut_exports"),
     path("cuts/entries/<int:entry_id>/", cuts.cut_entry_edit, name="cut_entry_edit"),
     path("cuts/entries/<int:entry_id>/remove/", cuts.cut_entry_remove, name="cut_entry_remove"),
+    # Team and trust: members, trash, activity, guest review links
+    path("members/", members.members_page, name="members"),
+    path("members/<int:membership_id>/role/", members.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
+    path("trash/", trash.trash_page, name="trash"),
+    path("trash/<slug:kind>/<int:object_id>/restore/", trash.trash_restore, name="trash_restore"),
+    path("activity/", trash.activity_page, name="activity"),
+    path("links/", sharing.review_links, name="review_links"),
+    path("links/<int:link_id>/revoke/", sharing.review_link_revoke, name="review_link_revoke"),
     # Media, behind the project's access check
     path("media/<path:name>", media.project_media, name="project_media"),
 ]
@@ -65,4 +87,9 @@ urlpatterns = [
     path("", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_new, name="project_new"),
     path("p/<slug:slug>/", include(project_patterns)),
+    # Guest review links: no account, the token is the credential (studio/access.py decides)
+    path("r/<slug:token>/", sharing.guest_review, name="guest_review"),
+    path("r/<slug:token>/takes/<int:take_id>/comments/", sharing.guest_comment, name="guest_comment"),
+    path("r/<slug:token>/media/<int:take_id>/", sharing.guest_media, name="guest_media"),
+    path("r/<slug:token>/media/<int:take_id>/poster/", sharing.guest_media, {"kind": "poster"}, name="guest_poster"),
 ]

@@ -82,7 +82,17 @@
   const pending = new Map();
 
   function emit(name, detail) {
-    document.body.dispatchEvent(new CustomEvent(name, { detail: detail || {}, bubbles: true }));
+    detail = detail || {};
+    document.body.dispatchEvent(new CustomEvent(name, { detail: detail, bubbles: true }));
+    // Fragments say what they show in data-live ("live-shot-refresh:shot=12"); they are told
+    // directly, because htmx trigger filters would need eval, which our CSP forbids.
+    Object.keys(detail).forEach(function (key) {
+      const token = name + ":" + key + "=" + detail[key];
+      document.querySelectorAll('[data-live~="' + CSS.escape(token) + '"]').forEach(function (el) {
+        // Not bubbling: a shot card's refresh must not also refresh the scene around it.
+        el.dispatchEvent(new CustomEvent("live-refresh", { bubbles: false }));
+      });
+    });
   }
 
   // Progress arrives many times a second; ask for a fragment at most once per short while.

@@ -17,7 +17,7 @@ def _project_id(take: Take) -> int:
 
 @transaction.atomic
 def comment_create(*, take: Take, author=None, guest_name: str = "", body: str, frame: int | None = None,
-                   parent: Comment | None = None, annotation: dict | None = None) -> Comment:
+                   parent: Comment | None = None, annotation: dict | None = None, review_link=None) -> Comment:
     body = body.strip()
     if not body:
         raise ValidationError("A comment needs some text.")
@@ -29,7 +29,7 @@ def comment_create(*, take: Take, author=None, guest_name: str = "", body: str, 
         raise ValidationError("A reply must be on the same take as its comment.")
     comment = Comment.objects.create(
         take=take, author=author, guest_name=guest_name.strip()[:80], body=body, frame=frame,
-        parent=parent.parent or parent if parent else None, annotation=annotation,
+        parent=parent.parent or parent if parent else None, annotation=annotation, review_link=review_link,
     )
     audit_record(actor=author, project_id=_project_id(take), verb="commented", obj=comment)
     events.publish(_project_id(take), "comment.added", {"take": take.id, "comment": comment.id, "shot": take.shot_id})

@@ -186,3 +186,14 @@ def off_the_event_loop(function, *args, **kwargs):
 def _fast_password_hashing():
     """Overrides the suite's MD5 hasher: the server process checks passwords with the real hashers."""
     yield
+
+
+def wait_until(page, expression: str, *, arg=None, timeout: float = 30_000) -> None:
+    """Poll a JavaScript expression or function until it is truthy. Playwright's own
+    wait_for_function compiles its predicate with eval inside the page, which the studio's
+    Content-Security-Policy forbids (as it should); page.evaluate goes through DevTools instead."""
+    deadline = time.monotonic() + timeout / 1000
+    while not (page.evaluate(expression, arg) if arg is not None else page.evaluate(expression)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout / 1000:.0f} s waiting for: {expression.strip()[:200]}")
+        page.wait_for_timeout(100)

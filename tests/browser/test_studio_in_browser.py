@@ -11,7 +11,7 @@ import pytest
 from studio.models import CastMember, Comment, Export, ExportStatus, Shot, Take, TakeStatus
 from studio.services.demo import demo_project_ensure
 from studio.services.shots import shot_update
-from tests.browser.conftest import has_ffmpeg, off_the_event_loop
+from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_until
 from tests.conftest import png_bytes, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -38,7 +38,7 @@ def render_everything(page):
 
 
 def wait_until_all_rendered(page, count: int):
-    page.wait_for_function(
+    wait_until(page,
         """count => {
             const cards = document.querySelectorAll('.shot');
             const done = document.querySelectorAll('.shot [data-take-id][data-status="succeeded"]');
@@ -101,7 +101,7 @@ def test_the_review_room_steps_frames_comments_with_a_drawing_and_approves(brows
     wait_until_all_rendered(board.page, Shot.objects.alive().filter(scene__project=demo).count())
     shot = Shot.objects.alive().filter(scene__project=demo).order_by("scene__order", "order").first()
     page = board.open(f"/p/{demo.slug}/shots/{shot.id}/review/")
-    page.wait_for_function("document.getElementById('video-main').readyState >= 2")
+    wait_until(page, "document.getElementById('video-main').readyState >= 2")
     page.locator("#player").focus()
     for _ in range(5):
         page.keyboard.press("ArrowRight")
@@ -176,7 +176,7 @@ def test_cast_images_upload_by_drag_and_drop_and_reorder_by_keyboard(browser_pag
     }""", [[name, list(data)] for name, data in files])
     page.dispatch_event(f"#cast-{member.id} form[data-upload]", "drop", {"dataTransfer": data_transfer})
     page.wait_for_selector(f"#cast-{member.id} .upload.failed >> text=PNG, JPEG or WebP")
-    page.wait_for_function(f"document.querySelectorAll('#cast-{member.id} .ref[data-id]').length === {before + 2}", timeout=15_000)
+    wait_until(page, f"document.querySelectorAll('#cast-{member.id} .ref[data-id]').length === {before + 2}", timeout=15_000)
     assert member.images.count() == before + 2
     cast.screenshot("cast-uploaded")
 
@@ -184,7 +184,7 @@ def test_cast_images_upload_by_drag_and_drop_and_reorder_by_keyboard(browser_pag
     first_id = int(first.get_attribute("data-id"))
     first.focus()
     page.keyboard.press("Alt+ArrowRight")
-    page.wait_for_function(f"""() => {{
+    wait_until(page, f"""() => {{
         const ids = [...document.querySelectorAll('#cast-{member.id} .ref[data-id]')].map(e => Number(e.dataset.id));
         return ids.indexOf({first_id}) === 1;
     }}""")
@@ -203,7 +203,7 @@ def test_a_cut_plays_and_exports_with_live_progress(browser_page, demo, owner):
     page = board.open(f"/p/{demo.slug}/cuts/{cut.id}/")
     assert page.text_content("#running-time") != "00:00:00:00"
     page.click("#cut-play")
-    page.wait_for_function("document.getElementById('cut-now-playing').textContent.startsWith('2/')", timeout=20_000)
+    wait_until(page, "document.getElementById('cut-now-playing').textContent.startsWith('2/')", timeout=20_000)
     page.click("#cut-stop")
     page.click(".export-buttons button[value=edl]")
     page.wait_for_selector("#cut-exports a >> text=Download", timeout=60_000)
@@ -229,7 +229,7 @@ def test_a_browser_that_lost_its_connection_reconnects_and_catches_up(browser_pa
     }""")
     page.wait_for_selector("#live-status[data-state=reconnecting]")
     off_the_event_loop(update, shot=shot, actor=owner, expected_version=shot.version, prompt="Changed while you were away @else")
-    page.wait_for_function("window.ContinuityLive.state.attempt >= 2", timeout=20_000)  # a retry failed after the edit
+    wait_until(page, "window.ContinuityLive.state.attempt >= 2", timeout=20_000)  # a retry failed after the edit
     assert "Changed while you were away" not in page.text_content(f"#shot-{shot.id} .prompt")
     # ...so when the connection comes back, the snapshot makes the board refetch.
     page.evaluate("() => { window.WebSocket = window.__realWebSocket; }")

@@ -1,0 +1,127 @@
+"""Guest review pages: no account, only what the link shares, password once per session, comments
+under a name, media with Range, and 404 for anything dead or outside the link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from studio.models import Comment, ReviewLink
+from studio.services.cuts import cut_create
+from studio.services.sharing import review_link_create, review_link_revoke
+from studio.services.shots import shot_create
+from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take, shot  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shared(project, shot, alice):
+    take = finished_take(shot)
+    link, token = review_link_create(project=project, actor=alice, shot=shot)
+    return {"take": take, "link": link, "token": token}
+
+
+def test_a_guest_sees_the_shots_takes_without_signing_in(shared):
+    response = Client().get(reverse("guest_review", args=[shared["token"]]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert reverse("guest_media", args=[shared["token"], shared["take"].id]) in body
+    assert "/p/" not in body  # no member URLs leak onto the guest page
+
+
+def test_a_guest_comments_under_a_name(shared):
+    client = Client()
+    url = reverse("guest_comment", args=[shared["token"], shared["take"].id])
+    response = client.post(url, {"name": "Kim", "body": "The boat is too small", "frame": "4"})
+    assert response.status_code == 302
+    comment = Comment.objects.get()
+    assert (comment.guest_name, comment.author, comment.review_link, comment.frame) == ("Kim", None, shared["link"], 4)
+    page = client.get(reverse("guest_review", args=[shared["token"]])).content.decode()
+    assert "Kim (guest)" in page and "The boat is too small" in page
+
+
+def test_a_guest_comment_needs_a_name(shared):
+    url = reverse("guest_comment", args=[shared["token"], shared["take"].id])
+    assert Client().post(url, {"name": "", "body": "hi"}).status_code == 422
+    assert Comment.objects.count() == 0
+
+
+def test_guest_media_supports_ranges(shared):
+    url = reverse("guest_media", args=[shared["token"], shared["take"].id])
+    response = Client().get(url, headers={"Range": "bytes=10-19"})
+    assert response.status_code == 206
+    assert b"".join(response.streaming_content) == VIDEO_BYTES[10:20]
+    assert Client().get(reverse("guest_poster", args=[shared["token"], shared["take"].id])).status_code == 200
+
+
+def test_takes_outside_the_link_are_404(shared, project, scene, alice):
+    other = finished_take(shot_create(scene=scene, actor=alice, prompt="x", code="9"))
+    client = Client()
+    assert client.get(reverse("guest_media", args=[shared["token"], other.id])).status_code == 404
+    assert client.post(reverse("guest_comment", args=[shared["token"], other.id]), {"name": "a", "body": "b"}).status_code == 404
+    assert client.get(reverse("guest_review", args=[shared["token"]]) + f"?take={other.id}").status_code == 404
+    assert Comment.objects.count() == 0
+
+
+@pytest.mark.parametrize("death", ["revoked", "expired", "unknown"])
+def test_dead_links_are_404_everywhere(death, shared, alice):
+    token = shared["token"]
+    if death == "revoked":
+        review_link_revoke(link=shared["link"], actor=alice)
+    elif death == "expired":
+        ReviewLink.objects.filter(pk=shared["link"].pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    else:
+        token = "x" * 32
+    client = Client()
+    assert client.get(reverse("guest_review", args=[token])).status_code == 404
+    assert client.get(reverse("guest_media", args=[token, shared["take"].id])).status_code == 404
+    assert client.post(reverse("guest_comment", args=[token, shared["take"].id]), {"name": "a", "body": "b"}).status_code == 404
+    assert Comment.objects.count() == 0
+
+
+def test_a_password_is_asked_once_per_session(project, shot, alice):
+    take = finished_take(shot)
+    _, token = review_link_create(project=project, actor=alice, shot=shot, password="harbour")
+    client = Client()
+    page = reverse("guest_review", args=[token])
+    locked = client.get(page)
+    assert locked.status_code == 200 and b'name="password"' in locked.content and b"/media/" not in locked.content
+    assert client.get(reverse("guest_media", args=[token, take.id])).status_code == 404
+    assert client.post(page, {"password": "wrong"}).status_code == 422
+    assert client.post(page, {"password": "harbour"}).status_code == 302
+    assert client.get(reverse("guest_media", args=[token, take.id])).status_code == 200
+    assert Client().get(reverse("guest_media", args=[token, take.id])).status_code == 404  # another browser
+
+
+def test_a_cut_link_lists_the_cuts_takes(project, shot, alice):
+    take = finished_take(shot)
+    cut = cut_create(project=project, actor=alice, name="Assembly")
+    _, token = review_link_create(project=project, actor=alice, cut=cut)
+    body = Client().get(reverse("guest_review", args=[token])).content.decode()
+    assert "Assembly" in body and reverse("guest_media", args=[token, take.id]) in body
+
+
+def test_owners_create_and_revoke_links_on_the_links_page(project, shot, users):
+    url = reverse("review_links", args=[project.slug])
+    owner = client_for(users["alice"])
+    response = owner.post(url, {"target": f"shot:{shot.id}", "days": 5, "label": "For the client", "password": ""})
+    assert response.status_code == 302
+    link = ReviewLink.objects.get()
+    assert link.shot == shot and link.label == "For the client"
+    assert reverse("guest_review", args=[link.token]) in owner.get(url).content.decode()
+    assert owner.post(reverse("review_link_revoke", args=[project.slug, link.id])).status_code == 302
+    link.refresh_from_db()
+    assert link.revoked_at is not None
+
+
+def test_only_owners_manage_links(project, shot, users):
+    url = reverse("review_links", args=[project.slug])
+    assert client_for(users["bob"]).get(url).status_code == 403
+    assert client_for(users["bob"]).post(url, {"target": f"shot:{shot.id}", "days": 5}).status_code == 403
+    assert client_for(users["eve"]).get(url).status_code == 404
+    assert ReviewLink.objects.count() == 0

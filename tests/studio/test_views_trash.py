@@ -1,0 +1,149 @@
+"""The trash page and restore (owners only), the purge of old trash with its files, and the
+activity page (every member)."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from studio.models import AuditEvent, CastMember, Cut, Scene, Shot, Take
+from studio.services.cast import cast_member_create, cast_member_trash
+from studio.services.common import trash
+from studio.services.cuts import cut_create, cut_trash
+from studio.services.shots import shot_trash
+from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def _age(obj, days: int) -> None:
+    type(obj).objects.filter(pk=obj.pk).update(deleted_at=timezone.now() - timedelta(days=days))
+
+
+def test_the_owner_sees_recent_trash_and_restores_it(project, shot, alice, users):
+    shot_trash(shot=shot, actor=alice)
+    client = client_for(alice)
+    page = client.get(reverse("trash", args=[project.slug]))
+    assert page.status_code == 200 and f'id="trash-shot-{shot.id}"'.encode() in page.content
+    response = client.post(reverse("trash_restore", args=[project.slug, "shot", shot.id]))
+    assert response.status_code == 302
+    shot.refresh_from_db()
+    assert not shot.is_trashed
+    assert AuditEvent.objects.filter(verb="restored", object_type="shot", object_id=str(shot.id)).exists()
+
+
+def test_items_older_than_30_days_are_not_listed_or_restorable(project, shot, alice):
+    shot_trash(shot=shot, actor=alice)
+    _age(shot, 31)
+    client = client_for(alice)
+    assert f'id="trash-shot-{shot.id}"'.encode() not in client.get(reverse("trash", args=[project.slug])).content
+    assert client.post(reverse("trash_restore", args=[project.slug, "shot", shot.id])).status_code == 404
+    assert Shot.objects.get(pk=shot.pk).is_trashed
+
+
+@pytest.mark.parametrize("name, status", [("bob", 403), ("carol", 403), ("dave", 403), ("eve", 404)])
+def test_only_owners_see_and_restore_the_trash(name, status, project, shot, alice, users):
+    shot_trash(shot=shot, actor=alice)
+    client = client_for(users[name])
+    assert client.get(reverse("trash", args=[project.slug])).status_code == status
+    assert client.post(reverse("trash_restore", args=[project.slug, "shot", shot.id])).status_code == status
+    assert Shot.objects.get(pk=shot.pk).is_trashed
+
+
+@pytest.mark.parametrize("kind", ["scene", "cast", "cut", "take"])
+def test_every_kind_restores(kind, project, shot, scene, alice):
+    obj = {
+        "scene": lambda: scene,
+        "cast": lambda: cast_member_create(project=project, actor=alice, name="Gull"),
+        "cut": lambda: cut_create(project=project, actor=alice, name="Rough"),
+        "take": lambda: finished_take(shot),
+    }[kind]()
+    trash(obj, actor=alice, project_id=project.id)
+    response = client_for(alice).post(reverse("trash_restore", args=[project.slug, kind, obj.id]))
+    assert response.status_code == 302
+    obj.refresh_from_db()
+    assert not obj.is_trashed
+
+
+def test_restoring_a_cast_member_whose_handle_was_reused_is_refused(project, alice):
+    first = cast_member_create(project=project, actor=alice, name="Gull", handle="gull")
+    cast_member_trash(member=first, actor=alice)
+    cast_member_create(project=project, actor=alice, name="Gull again", handle="gull")
+    client_for(alice).post(reverse("trash_restore", args=[project.slug, "cast", first.id]))
+    assert CastMember.objects.get(pk=first.pk).is_trashed
+
+
+def test_another_projects_trash_is_404(project, users, alice):
+    from studio.services.projects import project_create
+    from studio.services.shots import scene_create
+
+    other = project_create(owner=alice, name="Elsewhere")
+    foreign = scene_create(project=other, actor=alice, heading="INT. X")
+    trash(foreign, actor=alice, project_id=other.id)
+    assert client_for(alice).post(reverse("trash_restore", args=[project.slug, "scene", foreign.id])).status_code == 404
+    assert Scene.objects.get(pk=foreign.pk).is_trashed
+
+
+# --- purge_trash ---------------------------------------------------------------------------------
+
+def _file(name: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / name
+
+
+def test_purge_deletes_old_trash_and_its_files_but_keeps_recent_and_shared(project, shot, scene, alice):
+    old_take = finished_take(shot, 1)
+    recent_take = finished_take(shot, 2)
+    keeper = finished_take(shot, 3)
+    shared = Take.objects.create(shot=shot, number=4, backend="animatic", request={}, signature="s4", status="succeeded",
+                                 video=keeper.video.name, poster=keeper.poster.name, reused_from=keeper)
+    trash(old_take, actor=alice, project_id=project.id)
+    trash(recent_take, actor=alice, project_id=project.id)
+    trash(shared, actor=alice, project_id=project.id)
+    _age(old_take, 31)
+    _age(shared, 40)
+    old_cut = cut_create(project=project, actor=alice, name="Old")
+    cut_trash(cut=old_cut, actor=alice)
+    _age(old_cut, 45)
+
+    call_command("purge_trash", stdout=io.StringIO())
+
+    assert set(Take.objects.values_list("number", flat=True)) == {2, 3}
+    assert not _file(old_take.video.name).exists() and not _file(old_take.poster.name).exists()
+    assert _file(recent_take.video.name).exists()
+    assert _file(keeper.video.name).exists()  # the purged take shared it with a live one
+    assert not Cut.objects.filter(pk=old_cut.pk).exists()
+
+
+def test_purging_an_old_shot_removes_its_takes_files(project, shot, alice):
+    take = finished_take(shot)
+    shot_trash(shot=shot, actor=alice)
+    _age(shot, 31)
+    call_command("purge_trash", stdout=io.StringIO())
+    assert not Shot.objects.filter(pk=shot.pk).exists() and not Take.objects.filter(pk=take.pk).exists()
+    assert not _file(take.video.name).exists()
+
+
+def test_purge_leaves_live_rows_alone(project, shot, alice):
+    take = finished_take(shot)
+    call_command("purge_trash", stdout=io.StringIO())
+    assert Take.objects.filter(pk=take.pk).exists() and _file(take.video.name).exists()
+
+
+# --- Activity ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["alice", "bob", "carol", "dave"])
+def test_every_member_reads_the_activity(name, project, shot, users):
+    response = client_for(users[name]).get(reverse("activity", args=[project.slug]))
+    assert response.status_code == 200
+    assert b"member added" in response.content and b"Shot 1A" in response.content
+
+
+def test_an_outsider_cannot_read_the_activity(project, users):
+    assert client_for(users["eve"]).get(reverse("activity", args=[project.slug])).status_code == 404
