@@ -155,12 +155,13 @@ def test_inline_edit_with_the_cast_autocomplete_and_a_stale_save(browser_page, d
     # Someone else saves while this browser has the form open: the save is refused with a 409.
     page.click(f"{card} >> text=Edit")
     page.locator(f"{card} input[name=lens_mm]").fill("85")
-    off_the_event_loop(shot_update, shot=shot, actor=owner, expected_version=shot.version, lens_mm=24)
+    other_lens = 135 if shot.lens_mm != 135 else 100  # a real change, so their save bumps the version
+    off_the_event_loop(shot_update, shot=shot, actor=owner, expected_version=shot.version, lens_mm=other_lens)
     page.click(f"{card} button[type=submit]")
     page.wait_for_selector(f"{card} >> text=Someone else saved this shot")
-    assert page.locator(f"{card} input[name=lens_mm]").input_value() == "24"
+    assert page.locator(f"{card} input[name=lens_mm]").input_value() == str(other_lens)
     shot.refresh_from_db()
-    assert shot.lens_mm == 24
+    assert shot.lens_mm == other_lens
 
 
 def test_cast_images_upload_by_drag_and_drop_and_reorder_by_keyboard(browser_page, demo, owner, tmp_path):
