@@ -301,6 +301,33 @@ class DiffusersBackend:
         )
         return shape, min(request.frames, shape.frames)
 
+    def call_pipeline(self, pipe, request, on_progress, *, model_id: str, folder: Path, shape: RenderShape, keep: int,
+                      **pipeline_arguments):
+        """Run the pipeline the same way for every diffusers backend and say what produced the frames."""
+        from generation.backends.base import RenderResult
+
+        optional = optional_call_arguments(request)
+        output = run_pipeline(
+            pipe,
+            prompt=request.prompt,
+            height=shape.height,
+            width=shape.width,
+            num_frames=shape.frames,
+            num_inference_steps=max(1, request.steps),
+            generator=seeded_generator(request.seed),
+            callback_on_step_end=progress_callback(on_progress, max(1, request.steps)),
+            output_type="np",
+            **pipeline_arguments,
+            **optional,
+        )
+        frames = frames_to_uint8(output.frames)[:keep]
+        revision = folder_revision(folder)
+        provenance = base_provenance(
+            backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
+            device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
+        )
+        return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
+
 
 def primary_reference_paths(request) -> list[str]:
     return [ref.primary_image for ref in request.references if ref.primary_image]

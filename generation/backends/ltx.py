@@ -13,18 +13,11 @@ from generation.backends.base import ProgressCallback, RenderRequest, RenderResu
 from generation.backends.diffusion import (
     DiffusersBackend,
     RenderShape,
-    base_provenance,
     cached_pipeline,
     describe_local_model,
-    folder_revision,
-    frames_to_uint8,
     load_rgb_image,
-    optional_call_arguments,
     primary_reference_paths,
-    progress_callback,
     require_model_folder,
-    run_pipeline,
-    seeded_generator,
 )
 
 DEFAULT_LTX_MODEL = "Lightricks/LTX-Video"
@@ -64,29 +57,10 @@ class LTXBackend(DiffusersBackend):
             request, size_multiple=LTX_SIZE_MULTIPLE, frame_step=pipe.vae_temporal_compression_ratio
         )
         conditioning = {"image": load_rgb_image(start_image_path)} if start_image_path else {}
-        optional = optional_call_arguments(request)
-        output = run_pipeline(
-            pipe,
-            prompt=request.prompt,
-            height=shape.height,
-            width=shape.width,
-            num_frames=shape.frames,
-            frame_rate=request.fps,
-            num_inference_steps=max(1, request.steps),
-            generator=seeded_generator(request.seed),
-            callback_on_step_end=progress_callback(on_progress, max(1, request.steps)),
-            output_type="np",
-            **conditioning,
-            **optional,
-        )
-        frames = frames_to_uint8(output.frames)[:keep]
-        revision = folder_revision(folder)
-        provenance = base_provenance(
-            backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
-            device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
-        )
-        provenance["start_image"] = start_image_source
-        return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
+        result = self.call_pipeline(pipe, request, on_progress, model_id=model_id, folder=folder, shape=shape, keep=keep,
+                                    frame_rate=request.fps, **conditioning)
+        result.provenance["start_image"] = start_image_source
+        return result
 
     @staticmethod
     def _start_image(request: RenderRequest) -> tuple[str | None, str]:

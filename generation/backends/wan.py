@@ -13,18 +13,11 @@ from generation.backends.base import ProgressCallback, RenderError, RenderReques
 from generation.backends.diffusion import (
     DiffusersBackend,
     RenderShape,
-    base_provenance,
     cached_pipeline,
     describe_local_model,
-    folder_revision,
-    frames_to_uint8,
     load_rgb_image,
-    optional_call_arguments,
     primary_reference_paths,
-    progress_callback,
     require_model_folder,
-    run_pipeline,
-    seeded_generator,
 )
 
 DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
@@ -68,28 +61,10 @@ class WanBackend(DiffusersBackend):
         size_multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
         shape, keep = self.plan_shape(request, size_multiple=size_multiple, frame_step=pipe.vae_scale_factor_temporal)
         conditioning, conditioning_notes = self._conditioning(request)
-        optional = optional_call_arguments(request)
-        output = run_pipeline(
-            pipe,
-            prompt=request.prompt,
-            height=shape.height,
-            width=shape.width,
-            num_frames=shape.frames,
-            num_inference_steps=max(1, request.steps),
-            generator=seeded_generator(request.seed),
-            callback_on_step_end=progress_callback(on_progress, max(1, request.steps)),
-            output_type="np",
-            **conditioning,
-            **optional,
-        )
-        frames = frames_to_uint8(output.frames)[:keep]
-        revision = folder_revision(folder)
-        provenance = base_provenance(
-            backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
-            device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
-        )
-        provenance.update(conditioning_notes)
-        return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
+        result = self.call_pipeline(pipe, request, on_progress, model_id=model_id, folder=folder, shape=shape, keep=keep,
+                                    **conditioning)
+        result.provenance.update(conditioning_notes)
+        return result
 
     def _conditioning(self, request: RenderRequest) -> tuple[dict, dict]:
         """(pipeline arguments, provenance notes) for the images the shot is conditioned on."""
