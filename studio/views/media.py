@@ -34,7 +34,13 @@ CONTENT_TYPES = {
 @login_required
 def project_media(request, slug: str, name: str):
     project = access.project_for(request.user, slug, access.Action.VIEW)
-    path = resolve_project_file(project.id, name)
+    return serve_project_file(request, project.id, name)
+
+
+def serve_project_file(request, project_id: int, name: str):
+    """Stream a stored file of this project, with Range support (video seeking) and safe headers.
+    The caller has already decided that the requester may see the project's media."""
+    path = resolve_project_file(project_id, name)
     size = path.stat().st_size
     content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     byte_range = requested_range(request.headers.get("Range", ""), size)

@@ -7,8 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -170,26 +169,4 @@ def guest_media(request, token: str, take_id: int, kind: str = "video"):
     name = (take.poster if kind == "poster" else take.video).name
     if not name:
         raise Http404("No such file.")
-    return _serve(request, link.project_id, name)
-
-
-def _serve(request, project_id: int, name: str):
-    # The same checks and Range handling as the members' media view, from its helpers.
-    # TODO(lead): studio/views/media.py could expose this as one function used by both views.
-    path = media.resolve_project_file(project_id, name)
-    size = path.stat().st_size
-    content_type = media.CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    byte_range = media.requested_range(request.headers.get("Range", ""), size)
-    if byte_range == "unsatisfiable":
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return media._common_headers(response, path, name)
-    start, end = byte_range or (0, size - 1)
-    length = max(end - start + 1, 0)
-    body = (media._file_chunks(path, start, length, asynchronous=isinstance(request, ASGIRequest))
-            if request.method == "GET" else iter(()))
-    response = StreamingHttpResponse(body, status=206 if byte_range else 200, content_type=content_type)
-    response["Content-Length"] = str(length)
-    if byte_range:
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return media._common_headers(response, path, name)
+    return media.serve_project_file(request, link.project_id, name)
