@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generation import runner
-from generation.backends.base import RenderError, RenderResult
+from generation.backends.base import RenderError
 from studio.models import Take, TakeStatus
 from studio.services.projects import project_create
 from studio.services.shots import scene_create, shot_create
