@@ -106,6 +106,22 @@
     note.setAttribute("role", "alert");
   }
 
+  // A refreshed card (after the good files land, or a live update) must not wipe the reasons
+  // the bad files were refused: carry the failed rows over into the new card.
+  const refusedByCard = new Map();
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    const target = evt.detail.target;
+    const failed = target && target.id ? target.querySelectorAll(".upload.failed") : [];
+    if (failed.length) refusedByCard.set(target.id, Array.from(failed));
+  });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    refusedByCard.forEach(function (rows, id) {
+      const list = document.querySelector("#" + CSS.escape(id) + " .upload-list");
+      if (list) rows.forEach(function (row) { list.appendChild(row); });
+    });
+    refusedByCard.clear();
+  });
+
   htmx.onLoad(function (root) {
     const scope = root.querySelectorAll ? root : document;
     if (scope.matches && scope.matches("form[data-upload]")) setUp(scope);

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_production_settings_pass_check_deploy(tmp_path):
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "x" * 20 + "-production-key-with-enough-entropy-0123456789",
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE must not leak into a production check.
+    env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}, "DEBUG": "0", "SECRET_KEY": "x" * 20 + "-production-key-with-enough-entropy-0123456789",
            "ALLOWED_HOSTS": "studio.example.com", "CONTINUITY_VAR_DIR": str(tmp_path), "REDIS_URL": settings.REDIS_URL}
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
