@@ -75,6 +75,8 @@ def run_take(take_id: int, *, redelivered: bool = False) -> None:
     if take is None:
         _fail_if_exhausted(take_id, max_attempts)
         return  # duplicate delivery, cancelled or finished: nothing to do
+    if take.attempts > 1:
+        _remove_leftovers_of_crashed_attempts(take)
     _render_claimed(take)
 
 
@@ -100,6 +102,10 @@ def _render_and_encode(take: Take) -> dict:
     request = RenderRequest.from_dict(take.request)
     backend = build_backend(take.backend)
     result = backend.render(request, TakeProgress(take))
+    # Decoding and encoding send no progress reports: beat before them, and stop if the
+    # reconciler presumed this worker dead and gave the take to another meanwhile.
+    if not take_service.take_heartbeat(take=take):
+        raise RenderCancelled()
     names = media_paths(take)
     root = Path(settings.MEDIA_ROOT)
     video_path = root / names["video"]
@@ -119,6 +125,16 @@ def _render_and_encode(take: Take) -> dict:
         stats = sys.modules["generation.pipeline_cache"].get_cache().stats()
         provenance["pipeline_cache"] = {"total_loads": stats["total_loads"], "evictions": stats["evictions"]}
     return {**names, "frames": encoded.frame_count, "duration_s": encoded.duration_s, "provenance": provenance}
+
+
+def _remove_leftovers_of_crashed_attempts(take: Take) -> None:
+    """A worker killed while encoding leaves media's hidden temporary files (".<name>.<hex>.partial<ext>",
+    see media._temporary_sibling) beside the take's names; the retry owns those names now."""
+    root = Path(settings.MEDIA_ROOT)
+    for name in media_paths(take).values():
+        path = root / name
+        for leftover in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+            leftover.unlink(missing_ok=True)
 
 
 def _requeue_if_orphaned(take_id: int) -> None:

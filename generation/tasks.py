@@ -14,3 +14,11 @@ def render_take(self, take_id: int) -> None:
 @shared_task(name="generation.tasks.export_cut", acks_late=True, reject_on_worker_lost=True)
 def export_cut(export_id: int) -> None:
     runner.run_export(export_id)
+
+
+@shared_task(name="generation.tasks.reconcile_renders", ignore_result=True)
+def reconcile_renders() -> str:
+    """Beat's minute tick (settings.CELERY_BEAT_SCHEDULE); safe to run anywhere, any number of times."""
+    from generation.reconcile import reconcile
+
+    return str(reconcile())

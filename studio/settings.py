@@ -132,13 +132,17 @@ def _celery_url(redis_url: str) -> str:
     return redis_url
 
 
+# CONTINUITY_CHANNEL_REDIS_URL: a separate Redis for live events (default: the broker's). The crash
+# tests point a worker at a dead one to prove a lost event never loses a render.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis' 5 s
             # BZPOPMIN: a quiet channel then times out and kills the consumer. Give it room.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "hosts": [{"address": os.environ.get("CONTINUITY_CHANNEL_REDIS_URL") or REDIS_URL, "socket_timeout": 30,
+                       # redis-py 8 caps an asyncio pool at 100; a busy server needs more.
+                       "max_connections": 1000}],
             "prefix": os.environ.get("CONTINUITY_CHANNEL_PREFIX", "continuity"),
             "capacity": 1500,
             "expiry": 30,

@@ -7,11 +7,14 @@ numbered take is queued and `render_take` is enqueued only after the transaction
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from generation.backends.base import Reference, RenderRequest
@@ -22,6 +25,22 @@ from studio.services.audit import audit_record
 
 DEFAULT_STEPS = {"animatic": 1, "wan": 30, "ltx": 40, "tiny": 3}
 REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
+
+
+class RateLimited(ValidationError):
+    """Too many renders asked for by one person in the rate window (the UI answers HTTP 429)."""
+
+    def __init__(self, *, count: int, window_s: int, retry_after_s: int):
+        self.count, self.window_s, self.retry_after_s = count, window_s, retry_after_s
+        super().__init__(
+            f"You have asked for {count} renders in the last {_minutes(window_s)}; "
+            f"try again in {_minutes(retry_after_s)}."
+        )
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -129,8 +148,46 @@ def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, sign
             setattr(take, name, getattr(source, name))
         take.status, take.progress, take.reused_from = TakeStatus.SUCCEEDED, 1.0, source
         take.finished_at = timezone.now()
+    else:  # only renders that cost worker time count against the requester's rate
+        check_render_rate(take.requested_by)
     take.save()
     return take
+
+
+# --- Rate limit: renders a person may ask for in a sliding window -----------------------------
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def render_rate() -> tuple[int, int]:
+    """settings.CONTINUITY_RENDER_RATE, e.g. "60/10m": (renders, window in seconds)."""
+    from django.conf import settings
+
+    match = _RATE.match(str(settings.CONTINUITY_RENDER_RATE))
+    if not match:
+        raise ValueError(f"CONTINUITY_RENDER_RATE must look like '60/10m', not {settings.CONTINUITY_RENDER_RATE!r}")
+    return int(match[1]), int(match[2]) * _UNIT_S[match[3]]
+
+
+def check_render_rate(user, *, now: datetime | None = None) -> None:
+    """Raise RateLimited if `user` already asked for the allowed number of renders in the window.
+
+    Counted in the database (takes they requested that were not reused), so every web process
+    agrees. Requests by no one (commands, the system) are not limited.
+    """
+    if user is None:
+        return
+    limit, window_s = render_rate()
+    now = now or timezone.now()
+    recent = Take.objects.filter(requested_by=user, reused_from__isnull=True, created_at__gt=now - timedelta(seconds=window_s))
+    created = sorted(recent.values_list("created_at", flat=True))
+    if len(created) < limit:
+        return
+    # A slot frees when the oldest request that still counts leaves the window.
+    oldest_counting = created[len(created) - limit]
+    retry_after_s = int((oldest_counting + timedelta(seconds=window_s) - now).total_seconds()) + 1
+    raise RateLimited(count=len(created), window_s=window_s, retry_after_s=retry_after_s)
 
 
 def enqueue_render(take_id: int) -> None:
@@ -140,6 +197,8 @@ def enqueue_render(take_id: int) -> None:
 
     result = render_take.apply_async(args=[take_id], queue=settings.CONTINUITY_RENDER_QUEUE)
     Take.objects.filter(pk=take_id, task_id="").update(task_id=result.id or "")
+    # Only after the broker took it: a take queued with no enqueued_at lost its message for sure.
+    Take.objects.filter(pk=take_id).update(enqueued_at=timezone.now())
 
 
 @transaction.atomic
@@ -163,7 +222,7 @@ def take_claim(*, take_id: int, worker: str, max_attempts: int) -> Take | None:
     """queued -> running with a conditional update: a duplicate delivery claims nothing."""
     claimed = Take.objects.filter(pk=take_id, status=TakeStatus.QUEUED, attempts__lt=max_attempts).update(
         status=TakeStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], started_at=timezone.now(),
-        step=0, progress=0.0,
+        heartbeat_at=timezone.now(), step=0, progress=0.0,
     )
     if not claimed:
         return None
@@ -172,41 +231,96 @@ def take_claim(*, take_id: int, worker: str, max_attempts: int) -> Take | None:
     return take
 
 
+def _this_claim(take: Take):
+    """The row as this worker claimed it: running, with the attempt number its claim set.
+
+    Every write from the worker's side is conditional on it, so a worker that was presumed dead
+    (and whose take was requeued and claimed again) can no longer change the take.
+    """
+    return Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING, attempts=take.attempts)
+
+
 def take_record_progress(*, take: Take, step: int, total: int, publish: bool) -> bool:
-    """Save progress (the truth) and maybe publish it. Returns False if the take was cancelled."""
+    """Save progress and a heartbeat (the truth) and maybe publish it.
+
+    Returns False if the render should stop: the take was cancelled, or it is no longer this
+    worker's (the reconciler requeued or failed it).
+    """
     take.step, take.total_steps, take.progress = step, total, (step / total if total else 0.0)
-    Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING).update(step=step, total_steps=total, progress=take.progress)
-    if publish:
+    saved = _this_claim(take).update(step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now())
+    if publish and saved:
         _publish(take)
-    return not Take.objects.filter(pk=take.pk, cancel_requested=True).exists()
+    return _still_wanted(take)
+
+
+def take_heartbeat(*, take: Take) -> bool:
+    """Tell the reconciler this worker is alive (e.g. before a long encode). False: stop."""
+    _this_claim(take).update(heartbeat_at=timezone.now())
+    return _still_wanted(take)
+
+
+def _still_wanted(take: Take) -> bool:
+    row = Take.objects.filter(pk=take.pk).values("status", "attempts", "cancel_requested").first()
+    if row is None or row["cancel_requested"]:
+        return False
+    lost_claim = take.status == TakeStatus.RUNNING and (row["status"] != TakeStatus.RUNNING or row["attempts"] != take.attempts)
+    return not lost_claim
 
 
 def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames: int, duration_s: float,
                  compute_seconds: float, provenance: dict) -> bool:
-    """running -> succeeded, once. Returns False if the take was no longer running (e.g. cancelled)."""
-    done = Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING).update(
+    """running -> succeeded, once. Returns False if the take was no longer running (e.g. cancelled)
+    or no longer this worker's claim."""
+    done = _this_claim(take).update(
         status=TakeStatus.SUCCEEDED, video=video, poster=poster, last_frame=last_frame, frames=frames,
         duration_s=duration_s, compute_seconds=compute_seconds, provenance=provenance, progress=1.0,
         step=F("total_steps"), finished_at=timezone.now(), error="",
     )
-    take.refresh_from_db()
-    _publish(take)
-    return bool(done)
+    return _refresh_and_publish_if(done, take)
 
 
-def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: str = TakeStatus.FAILED) -> None:
-    Take.objects.filter(pk=take.pk, status__in=[TakeStatus.RUNNING, TakeStatus.QUEUED]).update(
+def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: str = TakeStatus.FAILED,
+              stale_before: datetime | None = None) -> bool:
+    """queued/running -> failed (or cancelled), only if the take is still as the caller saw it
+    (same status and attempt; with `stale_before`, no heartbeat since). Returns whether it changed.
+    So a worker whose take was requeued cannot fail the retry, nor a reconciler a fresh claim."""
+    still = Take.objects.filter(pk=take.pk, status=take.status, attempts=take.attempts,
+                                status__in=[TakeStatus.RUNNING, TakeStatus.QUEUED])
+    done = _silent_since(still, stale_before).update(
         status=status, error=error[:2000], compute_seconds=compute_seconds, finished_at=timezone.now(),
     )
-    take.refresh_from_db()
-    _publish(take)
+    return _refresh_and_publish_if(done, take)
 
 
-def take_requeue(*, take: Take, reason: str) -> None:
-    """running -> queued after a crash, so the next delivery can claim it again."""
-    Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING).update(status=TakeStatus.QUEUED, error=reason[:2000])
-    take.refresh_from_db()
-    _publish(take)
+def take_requeue(*, take: Take, reason: str, stale_before: datetime | None = None) -> bool:
+    """running -> queued after a crash, so the next delivery can claim it again. Conditional like
+    take_fail: a worker that claimed it again, or beat since `stale_before`, keeps it."""
+    done = _silent_since(_this_claim(take), stale_before).update(status=TakeStatus.QUEUED, error=reason[:2000])
+    return _refresh_and_publish_if(done, take)
+
+
+def take_resend(*, take: Take) -> bool:
+    """Hand a queued take's render message to the broker again (the first was lost). A duplicate
+    is harmless: only one delivery can claim the take. Returns False if it is no longer queued."""
+    if not Take.objects.filter(pk=take.pk, status=TakeStatus.QUEUED).exists():
+        return False
+    enqueue_render(take.pk)
+    return True
+
+
+def _refresh_and_publish_if(changed: int, take: Take) -> bool:
+    """After a conditional update: only a change is published. A refused one leaves the caller's
+    object as it was, so a worker's claim (status, attempt) still fences its later writes."""
+    if changed:
+        take.refresh_from_db()
+        _publish(take)
+    return bool(changed)
+
+
+def _silent_since(takes, stale_before: datetime | None):
+    if stale_before is None:
+        return takes
+    return takes.filter(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True))
 
 
 def _finish(take: Take, status: str, *, error: str = "") -> None:

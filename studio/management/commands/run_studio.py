@@ -44,7 +44,7 @@ class Command(BaseCommand):
             "render-worker": [python, "-m", "celery", "-A", "studio", "worker", "-Q", "gpu", "--concurrency", "1",
                               "--prefetch-multiplier", "1", "-n", "render@%h", "--loglevel", "INFO"],
             "worker": [python, "-m", "celery", "-A", "studio", "worker", "-Q", "default", "--concurrency", "1",
-                       "-n", "default@%h", "--loglevel", "INFO"],
+                       "-n", "default@%h", "--loglevel", "INFO", "-B"],  # -B: beat runs the render reconciler
         }
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
         return {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
