@@ -34,7 +34,9 @@
   document.body.addEventListener("htmx:responseError", function (evt) {
     const status = evt.detail.xhr.status;
     const messages = { 403: "Your role in this project does not allow this.", 404: "That is gone, or you no longer have access to it." };
-    toast(messages[status] || "Something went wrong (" + status + "). Please try again.", "error");
+    // 429 (too many renders) carries its own explanation: when to try again.
+    const own = status === 429 ? evt.detail.xhr.responseText : "";
+    toast(own || messages[status] || "Something went wrong (" + status + "). Please try again.", "error");
   });
   document.body.addEventListener("htmx:sendError", function () {
     toast("The studio cannot be reached. Check your connection.", "error");

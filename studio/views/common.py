@@ -10,9 +10,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from studio.services.takes import RateLimited
+
 # 422: the request was understood but its values were refused; htmx is configured to swap it in.
 UNPROCESSABLE = 422
 CONFLICT = 409
+TOO_MANY_REQUESTS = 429
 
 
 def render_fragment(request: HttpRequest, template: str, context: dict, *, status: int = 200) -> HttpResponse:
@@ -39,6 +42,10 @@ def after_write(request: HttpRequest, url: str, message: str = "") -> HttpRespon
 
 def refused(request: HttpRequest, url: str, exc: ValidationError) -> HttpResponse:
     """A write the domain refused: say why, write nothing. htmx shows the message as a toast."""
+    if isinstance(exc, RateLimited):
+        response = HttpResponse(error_text(exc), status=TOO_MANY_REQUESTS, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(exc.retry_after_s)
+        return response
     if request.htmx:
         return HttpResponse(error_text(exc), status=UNPROCESSABLE, content_type="text/plain; charset=utf-8")
     messages.error(request, error_text(exc))

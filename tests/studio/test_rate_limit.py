@@ -113,3 +113,21 @@ def test_the_message_uses_singular_minutes(shot, alice, settings):
     _ask(shot, alice, 1)
     with pytest.raises(RateLimited, match=r"^\['You have asked for 1 renders in the last 1 minute; try again in 1 minute.'\]$"):
         take_request(shot=shot, actor=alice, force=True)
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_the_render_button_answers_429_with_when_to_retry(client, shot, alice, htmx):
+    from django.urls import reverse
+
+    from studio.services.shots import shot_update
+
+    _ask(shot, alice, 3)
+    shot_update(shot=shot, actor=alice, prompt="the ferry horn sounds twice")  # new work, not a reuse
+    client.force_login(alice)
+    headers = {"HX-Request": "true"} if htmx else {}
+    takes_before = Take.objects.count()
+    response = client.post(reverse("shot_render", args=[shot.scene.project.slug, shot.id]), headers=headers)
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "renders in the last" in response.content.decode()
+    assert Take.objects.count() == takes_before
