@@ -37,12 +37,14 @@ async def test_outsiders_and_anonymous_are_refused(project, users, who):
     communicator = await _communicator(users[who] if who else None, project.slug)
     connected, code = await communicator.connect(timeout=10)
     assert not connected and code == 4404
+    await communicator.disconnect()  # let the refused consumer finish instead of cancelling it
 
 
 async def test_foreign_origin_is_refused(project, users):
     communicator = await _communicator(users["alice"], project.slug, origin=b"http://evil.example")
     connected, _ = await communicator.connect(timeout=10)
     assert not connected
+    await communicator.disconnect()
 
 
 async def test_others_see_who_joins_and_leaves(project, users):
