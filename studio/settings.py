@@ -150,6 +150,15 @@ CHANNEL_LAYERS = {
     }
 }
 
+# The cache holds only throttle counters (studio/throttle.py); in Redis so every process agrees.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("CONTINUITY_CACHE_URL") or REDIS_URL,
+        "KEY_PREFIX": os.environ.get("CONTINUITY_CACHE_PREFIX", "continuity"),
+    }
+}
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _celery_url(REDIS_URL))
 CELERY_RESULT_BACKEND = None  # the database is the truth; we never wait on task results
 # Renders go to GPU machines, everything else (exports) to the default queue.
@@ -188,8 +197,14 @@ CONTINUITY_FFMPEG_TIMEOUT = int(os.environ.get("CONTINUITY_FFMPEG_TIMEOUT", 600)
 # report, so the stale threshold must exceed the slowest diffusion step plus a pipeline load.
 CONTINUITY_LOST_MESSAGE_GRACE_S = int(os.environ.get("CONTINUITY_LOST_MESSAGE_GRACE_S", 120))
 CONTINUITY_STALE_HEARTBEAT_S = int(os.environ.get("CONTINUITY_STALE_HEARTBEAT_S", 300))
-# Renders one person may ask for in a sliding window ("60/10m": 60 per 10 minutes; s, m or h).
+# Render requests one person may make in a sliding window ("60/10m": 60 per 10 minutes; s, m or
+# h). Rendering a scene, everything missing or a whole cut is one request.
 CONTINUITY_RENDER_RATE = os.environ.get("CONTINUITY_RENDER_RATE", "60/10m")
+# Tries per window (studio/throttle.py): wrong review-link passwords, per link and per address;
+# failed sign-ins, per user name and per address; guest comments, per link and per address.
+CONTINUITY_GUEST_PASSWORD_RATE = os.environ.get("CONTINUITY_GUEST_PASSWORD_RATE", "10/10m")
+CONTINUITY_SIGN_IN_RATE = os.environ.get("CONTINUITY_SIGN_IN_RATE", "10/10m")
+CONTINUITY_GUEST_COMMENT_RATE = os.environ.get("CONTINUITY_GUEST_COMMENT_RATE", "30/10m")
 
 # --- Files -----------------------------------------------------------------------------------
 

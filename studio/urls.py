@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from studio.views import board, cast, cuts, media, members, projects, review, script, sharing, trash
+from studio.views import accounts, board, cast, cuts, media, members, projects, review, script, sharing, trash
 
 auth_patterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True), name="login"),
+    path("login/", accounts.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     # Password change (signed in) and reset by e-mail, with Django's views and our templates
     path("password/", auth_views.PasswordChangeView.as_view(template_name="auth/password_change.html"), name="password_change"),

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,15 @@ def ffmpeg_available():
         found = None
     require(bool(found) and shutil.which(found) is not None or (found and os.path.exists(found)), "ffmpeg")
     return found
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counters(settings):
+    # Throttle counters live in the real Redis; a prefix per test keeps one test's tries from
+    # throttling the next (and from the counters of a studio running on the same Redis).
+    caches = {name: dict(config) for name, config in settings.CACHES.items()}
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @pytest.fixture(autouse=True)

@@ -120,10 +120,13 @@ def playing_take(shot: Shot, *, chosen: Take | None = None) -> Take | None:
 
 
 def cut_render(*, cut: Cut, actor) -> list:
-    """Ask for a take of every shot in the cut; unchanged shots reuse their finished take."""
-    from studio.services.takes import take_request
+    """Ask for a take of every shot in the cut; unchanged shots reuse their finished take.
 
-    return [take_request(shot=entry.shot, actor=actor) for entry in selectors.cut_entries(cut)]
+    One request against the rate limit, however many shots the cut has."""
+    from studio.services.takes import RenderQuota, take_request
+
+    quota = RenderQuota()
+    return [take_request(shot=entry.shot, actor=actor, quota=quota) for entry in selectors.cut_entries(cut)]
 
 
 @transaction.atomic

@@ -7,14 +7,13 @@ numbered take is queued and `render_take` is enqueued only after the transaction
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
 from generation.backends.base import Reference, RenderRequest
@@ -22,6 +21,7 @@ from generation.signatures import render_signature
 from studio import events, selectors
 from studio.models import CastKind, Shot, Take, TakeStatus
 from studio.services.audit import audit_record
+from studio.throttle import minutes_text, rate_setting
 
 DEFAULT_STEPS = {"animatic": 1, "wan": 30, "ltx": 40, "tiny": 3}
 REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
@@ -33,14 +33,26 @@ class RateLimited(ValidationError):
     def __init__(self, *, count: int, window_s: int, retry_after_s: int):
         self.count, self.window_s, self.retry_after_s = count, window_s, retry_after_s
         super().__init__(
-            f"You have asked for {count} renders in the last {_minutes(window_s)}; "
-            f"try again in {_minutes(retry_after_s)}."
+            f"You have asked for renders {count} time{'s' if count != 1 else ''} in the last {minutes_text(window_s)}; "
+            f"try again in {minutes_text(retry_after_s)}."
         )
 
 
-def _minutes(seconds: int) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+@dataclass
+class RenderQuota:
+    """One request for renders, as one click makes it: a shot, a scene, everything missing, a cut.
+
+    It is charged against the requester's rate limit once, when its first render that costs worker
+    time is created, however many shots it covers; its takes share `request_batch`.
+    """
+
+    batch: uuid.UUID = field(default_factory=uuid.uuid4)
+    charged: bool = False
+
+    def charge(self, user) -> None:
+        if not self.charged:
+            check_render_rate(user)
+            self.charged = True
 
 
 @dataclass(frozen=True)
@@ -113,8 +125,12 @@ def _signature(backend_name: str, request: RenderRequest) -> str:
 
 
 @transaction.atomic
-def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False) -> TakeRequestResult:
-    """Reuse a take with the same signature, or queue a new one and enqueue it after commit."""
+def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False,
+                 quota: RenderQuota | None = None) -> TakeRequestResult:
+    """Reuse a take with the same signature, or queue a new one and enqueue it after commit.
+
+    Requests for several shots pass one `quota` so that they count once against the rate limit.
+    """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
     backend_name = backend_for(shot)
     request = render_request_for(shot, prompt=prompt)
@@ -123,7 +139,7 @@ def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = 
         existing = _answering_take(shot, signature)
         if existing is not None:
             return TakeRequestResult(existing, dispatched=False)
-    take = _new_take(shot, actor, backend_name, request, signature)
+    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota())
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
@@ -138,10 +154,12 @@ def _answering_take(shot: Shot, signature: str) -> Take | None:
     return same.filter(status__in=[TakeStatus.QUEUED, TakeStatus.RUNNING, TakeStatus.SUCCEEDED]).order_by("-number").first()
 
 
-def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str) -> Take:
+def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
+              quota: RenderQuota) -> Take:
     number = (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
     take = Take(shot=shot, number=number, backend=backend_name, request=request.to_dict(), signature=signature,
-                requested_by=actor if getattr(actor, "is_authenticated", False) else None)
+                requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+                request_batch=quota.batch)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:
@@ -149,45 +167,39 @@ def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, sign
         take.status, take.progress, take.reused_from = TakeStatus.SUCCEEDED, 1.0, source
         take.finished_at = timezone.now()
     else:  # only renders that cost worker time count against the requester's rate
-        check_render_rate(take.requested_by)
+        quota.charge(take.requested_by)
     take.save()
     return take
 
 
 # --- Rate limit: renders a person may ask for in a sliding window -----------------------------
 
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
 def render_rate() -> tuple[int, int]:
-    """settings.CONTINUITY_RENDER_RATE, e.g. "60/10m": (renders, window in seconds)."""
-    from django.conf import settings
-
-    match = _RATE.match(str(settings.CONTINUITY_RENDER_RATE))
-    if not match:
-        raise ValueError(f"CONTINUITY_RENDER_RATE must look like '60/10m', not {settings.CONTINUITY_RENDER_RATE!r}")
-    return int(match[1]), int(match[2]) * _UNIT_S[match[3]]
+    """settings.CONTINUITY_RENDER_RATE, e.g. "60/10m": (requests, window in seconds)."""
+    rate = rate_setting("CONTINUITY_RENDER_RATE")
+    return rate.count, rate.window_s
 
 
 def check_render_rate(user, *, now: datetime | None = None) -> None:
-    """Raise RateLimited if `user` already asked for the allowed number of renders in the window.
+    """Raise RateLimited if `user` already made the allowed number of render requests in the window.
 
-    Counted in the database (takes they requested that were not reused), so every web process
-    agrees. Requests by no one (commands, the system) are not limited.
+    Counted in the database (requests whose takes were not all reused), so every web process
+    agrees; a request for many shots counts once. Requests by no one (the system) are not limited.
     """
     if user is None:
         return
     limit, window_s = render_rate()
     now = now or timezone.now()
     recent = Take.objects.filter(requested_by=user, reused_from__isnull=True, created_at__gt=now - timedelta(seconds=window_s))
-    created = sorted(recent.values_list("created_at", flat=True))
-    if len(created) < limit:
+    # order_by() drops Take's default ordering, which would otherwise split the GROUP BY.
+    per_request = recent.order_by().values("request_batch").annotate(started=Min("created_at"))
+    started = sorted(row["started"] for row in per_request)
+    if len(started) < limit:
         return
     # A slot frees when the oldest request that still counts leaves the window.
-    oldest_counting = created[len(created) - limit]
+    oldest_counting = started[len(started) - limit]
     retry_after_s = int((oldest_counting + timedelta(seconds=window_s) - now).total_seconds()) + 1
-    raise RateLimited(count=len(created), window_s=window_s, retry_after_s=retry_after_s)
+    raise RateLimited(count=len(started), window_s=window_s, retry_after_s=retry_after_s)
 
 
 def enqueue_render(take_id: int) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 
 from studio.models import Shot
-from studio.services.takes import take_request
+from studio.services.takes import RateLimited, RenderQuota, take_request
 
 
 @dataclass
@@ -29,11 +29,17 @@ class RenderBatch:
 
 def shots_render(*, shots: list[Shot], actor) -> RenderBatch:
     """Ask for a take of each shot, each in its own transaction, so one shot that cannot render
-    (e.g. it continues from a shot with no approved take) does not stop the others."""
-    batch = RenderBatch()
+    (e.g. it continues from a shot with no approved take) does not stop the others.
+
+    The whole batch is one request against the rate limit. RateLimited can only come from the
+    first shot that needs new work, before anything was queued, so it refuses the batch whole.
+    """
+    batch, quota = RenderBatch(), RenderQuota()
     for shot in shots:
         try:
-            result = take_request(shot=shot, actor=actor)
+            result = take_request(shot=shot, actor=actor, quota=quota)
+        except RateLimited:
+            raise
         except ValidationError as exc:
             batch.refused.append(f"{shot.code}: {' '.join(exc.messages)}")
             continue

@@ -14,7 +14,7 @@ from studio.forms import NewShotForm, SceneForm, ShotForm
 from studio.models import Scene, Shot
 from studio.services import shots as shot_services
 from studio.services.common import StaleVersion
-from studio.services.takes import take_request
+from studio.services.takes import RateLimited, take_request
 from studio.services.ui_support import shots_render
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
 
@@ -197,7 +197,10 @@ def shot_render(request, slug: str, shot_id: int):
 def scene_render(request, slug: str, scene_id: int):
     project = access.project_for(request.user, slug, access.Action.EDIT)
     scene = _scene(project, scene_id)
-    batch = shots_render(shots=list(scene.shots.alive().order_by("order", "id")), actor=request.user)
+    try:
+        batch = shots_render(shots=list(scene.shots.alive().order_by("order", "id")), actor=request.user)
+    except RateLimited as exc:
+        return refused(request, _board_url(project, f"scene-{scene.id}"), exc)
     response = _scene_response(request, project, scene.id) if request.htmx else None
     return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary(),
                  level="warning" if batch.refused else "info", response=response)
@@ -209,7 +212,10 @@ def render_missing(request, slug: str):
     """Render every shot of the board; shots whose settings already have a take reuse it."""
     project = access.project_for(request.user, slug, access.Action.EDIT)
     shots = list(selectors.shots_in_order(project).filter(scene__omitted=False))
-    batch = shots_render(shots=shots, actor=request.user)
+    try:
+        batch = shots_render(shots=shots, actor=request.user)
+    except RateLimited as exc:
+        return refused(request, _board_url(project), exc)
     response = None
     if request.htmx:
         response = render(request, "board/_scenes.html", _board_context(request, project))

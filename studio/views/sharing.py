@@ -13,13 +13,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from studio import access, selectors
+from studio import access, selectors, throttle
 from studio.models import Cut, ReviewLink, Shot
 from studio.services import reviews as review_services
 from studio.services import sharing as sharing_services
 from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.views import media
-from studio.views.common import UNPROCESSABLE, after_write, error_text
+from studio.views.common import TOO_MANY_REQUESTS, UNPROCESSABLE, after_write, error_text
 
 
 # --- Owners: the project's links ------------------------------------------------------------------
@@ -108,14 +108,32 @@ def guest_review(request, token: str):
     return _guest_page(request, link, takes, take, GuestCommentForm(initial={"name": request.session.get("guest_name", "")}))
 
 
+def _guest_subjects(request, link: ReviewLink) -> list[str]:
+    """Tries are counted per link (many addresses guessing one password) and per address."""
+    return [f"link:{link.id}", f"address:{throttle.client_address(request)}"]
+
+
 def _password_page(request, link: ReviewLink):
     form = GuestPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        subjects, rate = _guest_subjects(request, link), throttle.rate_setting("CONTINUITY_GUEST_PASSWORD_RATE")
+        try:  # checked before the password, so a throttled guess learns nothing
+            throttle.check("guest-password", subjects, rate)
+        except throttle.Throttled as exc:
+            return _throttled(request, "sharing/guest_password.html", {"link": link, "form": GuestPasswordForm()},
+                              f"Too many wrong passwords; try again in {throttle.minutes_text(exc.retry_after_s)}.", exc)
         if access.review_link_unlock(link, request.session, form.cleaned_data["password"]):
             return redirect(guest_url(link))
+        throttle.record("guest-password", subjects, rate)
         form.add_error("password", "That password is not right.")
     status = UNPROCESSABLE if request.method == "POST" else 200
     return render(request, "sharing/guest_password.html", {"link": link, "form": form}, status=status)
+
+
+def _throttled(request, template: str, context: dict, message: str, exc: throttle.Throttled):
+    response = render(request, template, {**context, "throttled": message}, status=TOO_MANY_REQUESTS)
+    response["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 def _chosen_take(takes: list, wanted: str | None):
@@ -127,8 +145,8 @@ def _chosen_take(takes: list, wanted: str | None):
     return takes[0] if takes else None
 
 
-def _guest_page(request, link: ReviewLink, takes: list, take, form: GuestCommentForm, *, status: int = 200):
-    return render(request, "sharing/guest_review.html", {
+def _guest_context(link: ReviewLink, takes: list, take, form: GuestCommentForm) -> dict:
+    return {
         "link": link,
         "shared": link.cut or link.shot,
         "fps": link.project.fps,
@@ -137,7 +155,11 @@ def _guest_page(request, link: ReviewLink, takes: list, take, form: GuestComment
         "take": take,
         "comments": selectors.take_comments(take) if take else [],
         "form": form,
-    }, status=status)
+    }
+
+
+def _guest_page(request, link: ReviewLink, takes: list, take, form: GuestCommentForm, *, status: int = 200):
+    return render(request, "sharing/guest_review.html", _guest_context(link, takes, take, form), status=status)
 
 
 @require_POST
@@ -147,6 +169,13 @@ def guest_comment(request, token: str, take_id: int):
         raise Http404("No such review link.")
     take = access.review_link_take(link, take_id)
     form = GuestCommentForm(request.POST)
+    subjects, rate = _guest_subjects(request, link), throttle.rate_setting("CONTINUITY_GUEST_COMMENT_RATE")
+    try:
+        throttle.check("guest-comment", subjects, rate)
+    except throttle.Throttled as exc:
+        context = _guest_context(link, access.review_link_takes(link), take, form)
+        return _throttled(request, "sharing/guest_review.html", context,
+                          f"Too many comments from here; try again in {throttle.minutes_text(exc.retry_after_s)}.", exc)
     if form.is_valid():
         try:
             review_services.comment_create(take=take, author=None, guest_name=form.cleaned_data["name"], review_link=link,
@@ -154,6 +183,7 @@ def guest_comment(request, token: str, take_id: int):
         except ValidationError as exc:
             form.add_error(None, error_text(exc))
         else:
+            throttle.record("guest-comment", subjects, rate)
             request.session["guest_name"] = form.cleaned_data["name"]
             return after_write(request, guest_url(link, take.id), "Thank you: your comment was sent.")
     return _guest_page(request, link, access.review_link_takes(link), take, form, status=UNPROCESSABLE)

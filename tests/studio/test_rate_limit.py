@@ -38,7 +38,7 @@ def test_the_request_over_the_limit_is_refused_with_when_to_retry(shot, alice):
     _ask(shot, alice, 3)
     with pytest.raises(RateLimited) as refused:
         take_request(shot=shot, actor=alice, force=True)
-    assert refused.value.messages == ["You have asked for 3 renders in the last 10 minutes; try again in 10 minutes."]
+    assert refused.value.messages == ["You have asked for renders 3 times in the last 10 minutes; try again in 10 minutes."]
     assert (refused.value.count, refused.value.window_s) == (3, 600)
     assert 595 <= refused.value.retry_after_s <= 601
     assert Take.objects.count() == 3  # the refused request left nothing behind
@@ -111,7 +111,7 @@ def test_a_malformed_setting_says_what_it_should_look_like(settings, alice):
 def test_the_message_uses_singular_minutes(shot, alice, settings):
     settings.CONTINUITY_RENDER_RATE = "1/1m"
     _ask(shot, alice, 1)
-    with pytest.raises(RateLimited, match=r"^\['You have asked for 1 renders in the last 1 minute; try again in 1 minute.'\]$"):
+    with pytest.raises(RateLimited, match=r"^\['You have asked for renders 1 time in the last 1 minute; try again in 1 minute.'\]$"):
         take_request(shot=shot, actor=alice, force=True)
 
 
@@ -129,5 +129,69 @@ def test_the_render_button_answers_429_with_when_to_retry(client, shot, alice, h
     response = client.post(reverse("shot_render", args=[shot.scene.project.slug, shot.id]), headers=headers)
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
-    assert "renders in the last" in response.content.decode()
+    assert "asked for renders 3 times in the last" in response.content.decode()
     assert Take.objects.count() == takes_before
+
+
+# --- A request for many shots counts once -------------------------------------------------------
+
+def _shots(scene, alice, count: int) -> list:
+    return [shot_create(scene=scene, actor=alice, prompt=f"the ferry, angle {n}", duration_s=1) for n in range(count)]
+
+
+def test_rendering_a_scene_is_one_request_however_many_shots(client, scene, alice):
+    from django.urls import reverse
+
+    _shots(scene, alice, 5)  # more shots than the limit of 3
+    client.force_login(alice)
+    response = client.post(reverse("scene_render", args=[scene.project.slug, scene.id]))
+    assert response.status_code == 302
+    takes = Take.objects.filter(shot__scene=scene)
+    assert takes.count() == 5
+    assert takes.values("request_batch").distinct().count() == 1
+    _ask(Take.objects.first().shot, alice, 2)  # 1 + 2 = 3 requests
+    with pytest.raises(RateLimited, match="3 times"):
+        take_request(shot=Take.objects.first().shot, actor=alice, force=True)
+
+
+@pytest.mark.parametrize("route", ["scene_render", "render_missing"])
+def test_a_batch_over_the_limit_is_refused_whole_with_429(client, scene, shot, alice, route):
+    from django.urls import reverse
+
+    _ask(shot, alice, 3)
+    _shots(scene, alice, 4)
+    before = Take.objects.count()
+    client.force_login(alice)
+    args = [scene.project.slug, scene.id] if route == "scene_render" else [scene.project.slug]
+    response = client.post(reverse(route, args=args), headers={"HX-Request": "true"})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "try again in" in response.content.decode()
+    assert Take.objects.count() == before
+
+
+def test_a_batch_with_nothing_new_to_render_is_not_refused_at_the_limit(client, scene, shot, alice):
+    from django.urls import reverse
+
+    take_request(shot=shot, actor=alice)  # the shot as it is, in flight
+    _ask(shot, alice, 2)
+    client.force_login(alice)
+    response = client.post(reverse("render_missing", args=[scene.project.slug]), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert Take.objects.count() == 3
+
+
+def test_rendering_a_cut_is_one_request(scene, alice):
+    from studio.services.cuts import cut_create, cut_render
+
+    _shots(scene, alice, 6)
+    cut = cut_create(project=scene.project, actor=alice, name="Assembly")
+    results = cut_render(cut=cut, actor=alice)
+    assert sum(r.dispatched for r in results) == 6
+    assert len({r.take.request_batch for r in results}) == 1
+    assert len(_ask(results[0].take.shot, alice, 2)) == 2  # 1 + 2 = 3 requests
+
+
+def test_separate_requests_for_one_shot_are_separate_batches(shot, alice):
+    takes = _ask(shot, alice, 3)
+    assert len({t.request_batch for t in takes}) == 3

@@ -1,0 +1,89 @@
+"""Limits on how often something may be tried: guesses at a review link's password, sign-ins,
+guest comments. Counted in the shared cache (Redis, embedded or REDIS_URL) so that every web
+process agrees, in fixed windows keyed by the window's number (no clock kept per key).
+
+Render requests are limited elsewhere (studio/services/takes.py): they are counted in the database
+because the takes they create are already there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*([smh]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    window_s: int
+
+    @classmethod
+    def parse(cls, text: str, *, setting: str) -> Rate:
+        """"60/10m" -> 60 in 600 s. `setting` names where the text came from, for the error."""
+        match = _RATE.match(str(text))
+        if not match or int(match[1]) < 1 or int(match[2]) < 1:
+            raise ValueError(f"{setting} must look like '60/10m' (count / window in s, m or h), not {text!r}")
+        return cls(int(match[1]), int(match[2]) * _UNIT_S[match[3]])
+
+
+class Throttled(Exception):
+    """Too many tries; `retry_after_s` says when the window ends."""
+
+    def __init__(self, retry_after_s: int):
+        self.retry_after_s = retry_after_s
+        super().__init__(f"Too many tries; try again in {minutes_text(retry_after_s)}.")
+
+
+def minutes_text(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def rate_setting(name: str) -> Rate:
+    return Rate.parse(getattr(settings, name), setting=name)
+
+
+def _window(rate: Rate) -> tuple[int, int]:
+    now = time.time()
+    return int(now // rate.window_s), rate.window_s - int(now % rate.window_s)
+
+
+def _key(scope: str, subject: str, window: int) -> str:
+    # Subjects are typed by strangers (user names): hashed, they make safe keys of a fixed length.
+    digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"throttle:{scope}:{digest}:{window}"
+
+
+def check(scope: str, subjects: list[str], rate: Rate) -> None:
+    """Raise Throttled if any subject (a link, an address, a user name) used up its tries."""
+    window, retry_after_s = _window(rate)
+    counts = cache.get_many([_key(scope, s, window) for s in subjects])
+    if any(count >= rate.count for count in counts.values()):
+        raise Throttled(retry_after_s)
+
+
+def record(scope: str, subjects: list[str], rate: Rate) -> None:
+    """Count one try against every subject; the keys expire with their window."""
+    window, retry_after_s = _window(rate)
+    for subject in subjects:
+        key = _key(scope, subject, window)
+        cache.add(key, 0, timeout=retry_after_s + 1)  # no-op when the key exists: incr stays atomic
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr, at the very end of the window
+            cache.add(key, 1, timeout=retry_after_s + 1)
+
+
+def client_address(request) -> str:
+    """The address the limit is kept for. Behind a proxy, the proxy must pass the client's address
+    (Daphne's --proxy-headers), or all guests share the proxy's."""
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
