@@ -444,9 +444,9 @@ def instrument(clock: StepClock) -> None:
 
     real_next_sequence = events.next_sequence
 
-    def timed_next_sequence(project_id: int) -> int:
+    def timed_next_sequence(project_id: int, **kwargs) -> int:
         clock.mark("sequence_start")
-        seq = real_next_sequence(project_id)
+        seq = real_next_sequence(project_id, **kwargs)
         clock.mark("sequence_end")
         clock.sequences.append(seq)
         return seq
@@ -474,8 +474,8 @@ def publish_through_one_loop() -> None:
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True, name="publisher").start()
 
-    def send_now(project_id, event_type, payload):
-        seq = events.next_sequence(project_id)
+    def send_now(project_id, event_type, payload, **kwargs):
+        seq = events.next_sequence(project_id, **kwargs)
         message = {"type": "project.event", "event": {"type": event_type, "seq": seq, **payload}}
         send = events.get_channel_layer().group_send(events.project_group(project_id), message)
         asyncio.run_coroutine_threadsafe(send, loop).result(timeout=5)

@@ -27,14 +27,17 @@ def project_group(project_id: int) -> str:
     return f"project.{project_id}"
 
 
-def publish(project_id: int, event_type: str, payload: dict[str, Any]) -> None:
-    """Publish an event to everyone watching the project, once the current transaction commits."""
-    transaction.on_commit(lambda: send_now(project_id, event_type, payload))
+def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> None:
+    """Publish an event to everyone watching the project, once the current transaction commits.
+
+    `progress_only`: the event only moves a progress bar, so pages cached under the project's
+    content_seq stay valid (see Project.content_seq)."""
+    transaction.on_commit(lambda: send_now(project_id, event_type, payload, progress_only=progress_only))
 
 
-def send_now(project_id: int, event_type: str, payload: dict[str, Any]) -> int | None:
+def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> int | None:
     """Number the event and send it. A lost send is logged, never raised: the DB already has it."""
-    seq = next_sequence(project_id)
+    seq = next_sequence(project_id, progress_only=progress_only)
     message = {"type": "project.event", "event": {"type": event_type, "seq": seq, **payload}}
     try:
         _publisher.group_send(project_group(project_id), message)
@@ -43,11 +46,14 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any]) -> int |
     return seq
 
 
-def next_sequence(project_id: int) -> int:
+def next_sequence(project_id: int, *, progress_only: bool = False) -> int:
     # One statement, so concurrent publishers (web and workers) never share a number.
     table = Project._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET event_seq = event_seq + 1 WHERE id = %s RETURNING event_seq", [project_id])
+        cursor.execute(
+            f"UPDATE {table} SET event_seq = event_seq + 1, content_seq = content_seq + %s WHERE id = %s RETURNING event_seq",
+            [0 if progress_only else 1, project_id],
+        )
         return cursor.fetchone()[0]
 
 

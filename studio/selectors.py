@@ -56,12 +56,17 @@ def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
 
 
+# A take's request and provenance are the big JSON columns; the board shows neither.
+TAKE_FIELDS_NOT_ON_BOARD = ("request", "provenance")
+
+
 def shot_board(project: Project) -> list[Scene]:
     """Scenes in order with their shots, cast, approved take and latest take: a fixed number of queries."""
-    latest_takes = Take.objects.alive().order_by("shot_id", "-number")
+    latest_takes = Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number")
     shots = (
         Shot.objects.alive()
         .select_related("approved_take")
+        .defer(*(f"approved_take__{name}" for name in TAKE_FIELDS_NOT_ON_BOARD))
         .prefetch_related(
             Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")),
             Prefetch("takes", queryset=latest_takes, to_attr="takes_newest_first"),
@@ -204,9 +209,11 @@ def _board_shots() -> QuerySet[Shot]:
     return (
         Shot.objects.alive()
         .select_related("approved_take")
+        .defer(*(f"approved_take__{name}" for name in TAKE_FIELDS_NOT_ON_BOARD))
         .prefetch_related(
             Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")),
-            Prefetch("takes", queryset=Take.objects.alive().order_by("shot_id", "-number"), to_attr="takes_newest_first"),
+            Prefetch("takes", queryset=Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number"),
+                     to_attr="takes_newest_first"),
         )
         .order_by("order", "id")
     )

@@ -81,7 +81,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "studio.urls"
 ASGI_APPLICATION = "studio.asgi.application"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "studio.wsgi.application"
 
 TEMPLATES = [
     {
@@ -205,6 +205,9 @@ CONTINUITY_RENDER_RATE = os.environ.get("CONTINUITY_RENDER_RATE", "60/10m")
 CONTINUITY_GUEST_PASSWORD_RATE = os.environ.get("CONTINUITY_GUEST_PASSWORD_RATE", "10/10m")
 CONTINUITY_SIGN_IN_RATE = os.environ.get("CONTINUITY_SIGN_IN_RATE", "10/10m")
 CONTINUITY_GUEST_COMMENT_RATE = os.environ.get("CONTINUITY_GUEST_COMMENT_RATE", "30/10m")
+# Behind a proxy: the header it sets to the client's address (e.g. X-Real-IP), so the limits
+# above are kept per client and not for the proxy as a whole. Empty: the socket's peer.
+CONTINUITY_CLIENT_ADDRESS_HEADER = os.environ.get("CONTINUITY_CLIENT_ADDRESS_HEADER", "")
 
 # --- Files -----------------------------------------------------------------------------------
 

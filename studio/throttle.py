@@ -84,6 +84,12 @@ def record(scope: str, subjects: list[str], rate: Rate) -> None:
 
 
 def client_address(request) -> str:
-    """The address the limit is kept for. Behind a proxy, the proxy must pass the client's address
-    (Daphne's --proxy-headers), or all guests share the proxy's."""
+    """The address the limit is kept for. Behind a proxy every request comes from the proxy, so
+    CONTINUITY_CLIENT_ADDRESS_HEADER names the header the proxy sets to the client's address
+    (e.g. X-Real-IP; the proxy must overwrite, never pass on, what a client sent)."""
+    header = settings.CONTINUITY_CLIENT_ADDRESS_HEADER
+    if header:
+        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
     return request.META.get("REMOTE_ADDR", "") or "unknown"

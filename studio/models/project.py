@@ -22,6 +22,9 @@ class Project(Timestamped, Trashable, Versioned):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Sequence number of the last event published to this project's group (see studio/events.py).
     event_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # Bumped with event_seq by every event except progress ticks: a page fragment cached under it
+    # (the shot board) is current but for progress bars, which the live snapshot repaints.
+    content_seq = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -261,7 +261,7 @@ def take_record_progress(*, take: Take, step: int, total: int, publish: bool) ->
     take.step, take.total_steps, take.progress = step, total, (step / total if total else 0.0)
     saved = _this_claim(take).update(step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now())
     if publish and saved:
-        _publish(take)
+        _publish(take, progress_only=True)
     return _still_wanted(take)
 
 
@@ -342,6 +342,12 @@ def _finish(take: Take, status: str, *, error: str = "") -> None:
     events.publish(take.shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
 
 
-def _publish(take: Take) -> None:
-    project_id = Take.objects.filter(pk=take.pk).values_list("shot__scene__project_id", flat=True).get()
-    events.publish(project_id, "take.changed", {"take": selectors.take_payload(take)})
+def _publish(take: Take, *, progress_only: bool = False) -> None:
+    events.publish(_project_id(take), "take.changed", {"take": selectors.take_payload(take)}, progress_only=progress_only)
+
+
+def _project_id(take: Take) -> int:
+    # The worker's take was claimed with its shot and scene: no query per progress tick.
+    if Take.shot.is_cached(take) and Shot.scene.is_cached(take.shot):
+        return take.shot.scene.project_id
+    return Take.objects.filter(pk=take.pk).values_list("shot__scene__project_id", flat=True).get()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -32,12 +34,27 @@ def _shot(project, shot_id: int) -> Shot:
                              scene__project=project, scene__deleted_at__isnull=True)
 
 
+# A cached board is keyed by the project's content_seq, which every event but a progress tick
+# bumps; the expiry only bounds the damage of an event lost between a commit and its publish.
+BOARD_CACHE_S = 300
+
+
 def _board_context(request, project) -> dict:
-    return {
-        "project": project,
-        "scenes": selectors.shot_board(project),
-        "can_edit": access.can(request.user, project, access.Action.EDIT),
-    }
+    can_edit = access.can(request.user, project, access.Action.EDIT)
+    return {"project": project, "can_edit": can_edit, "scenes_html": _board_scenes_html(project, can_edit)}
+
+
+def _board_scenes_html(project, can_edit: bool) -> str:
+    """Every scene and shot of the board as HTML: the page's one big part (a second for 500 shots),
+    rendered once per change of the project's content and per role, then served from the cache.
+    It holds nothing personal (no CSRF token, no user): the page around it does."""
+    key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}"
+    html = cache.get(key)
+    if html is None:
+        context = {"project": project, "scenes": selectors.shot_board(project), "can_edit": can_edit}
+        html = render_to_string("board/_scenes.html", context)
+        cache.set(key, html, BOARD_CACHE_S)
+    return html
 
 
 @require_safe
@@ -53,7 +70,7 @@ def board_page(request, slug: str):
 @login_required
 def board_scenes_fragment(request, slug: str):
     project = access.project_for(request.user, slug, access.Action.VIEW)
-    return render(request, "board/_scenes.html", _board_context(request, project))
+    return HttpResponse(_board_context(request, project)["scenes_html"])
 
 
 def _scene_response(request, project, scene_id: int, *, status: int = 200):
@@ -218,6 +235,7 @@ def render_missing(request, slug: str):
         return refused(request, _board_url(project), exc)
     response = None
     if request.htmx:
-        response = render(request, "board/_scenes.html", _board_context(request, project))
+        project.refresh_from_db(fields=["content_seq"])  # the renders just asked for changed it
+        response = HttpResponse(_board_context(request, project)["scenes_html"])
     return toast(request, _board_url(project), batch.summary(), level="warning" if batch.refused else "info",
                  response=response)

@@ -49,7 +49,7 @@ def published(monkeypatch):
     """take.changed events handed to studio.events for browsers: (take id, status)."""
     events: list[tuple[int, str]] = []
 
-    def publish(project_id, kind, payload):
+    def publish(project_id, kind, payload, **_):
         if kind == "take.changed":
             events.append((payload["take"]["id"], payload["take"]["status"]))
 

@@ -35,7 +35,7 @@ def enqueued(monkeypatch):
 def sent(monkeypatch):
     """Events that would go to the channel layer: (project_id, type, payload)."""
     events: list[tuple] = []
-    monkeypatch.setattr("studio.events.send_now", lambda project_id, kind, payload: events.append((project_id, kind, payload)))
+    monkeypatch.setattr("studio.events.send_now", lambda project_id, kind, payload, **_: events.append((project_id, kind, payload)))
     return events
 
 

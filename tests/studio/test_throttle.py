@@ -145,3 +145,26 @@ def test_guest_comments_are_limited_and_the_refused_one_is_not_written(project, 
     assert refused.status_code == 429
     assert "Too many comments from here" in refused.content.decode()
     assert Comment.objects.count() == 3
+
+
+@pytest.mark.parametrize(("header_setting", "meta", "address"), [
+    ("", {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": "198.51.100.7"}, "10.0.0.2"),  # not trusted: not read
+    ("X-Real-IP", {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": "198.51.100.7"}, "198.51.100.7"),
+    ("X-Forwarded-For", {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.1"}, "198.51.100.7"),
+    ("X-Real-IP", {"REMOTE_ADDR": "10.0.0.2"}, "10.0.0.2"),  # the proxy did not set it
+])
+def test_the_client_address_comes_from_the_proxy_header_only_when_configured(settings, rf, header_setting, meta, address):
+    settings.CONTINUITY_CLIENT_ADDRESS_HEADER = header_setting
+    assert throttle.client_address(rf.get("/", **meta)) == address
+
+
+def test_behind_a_proxy_one_client_is_throttled_and_another_is_not(settings, project, shot, alice):
+    settings.CONTINUITY_CLIENT_ADDRESS_HEADER = "X-Real-IP"
+    finished_take(shot)
+    urls = [reverse("guest_review", args=[review_link_create(project=project, actor=alice, shot=shot, password="pw")[1]])
+            for _ in range(4)]
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request arrives from the proxy
+    for url in urls[:3]:  # one client guesses at three links
+        Client().post(url, {"password": "wrong"}, **proxy, HTTP_X_REAL_IP="198.51.100.7")
+    assert Client().post(urls[3], {"password": "wrong"}, **proxy, HTTP_X_REAL_IP="198.51.100.7").status_code == 429
+    assert Client().post(urls[3], {"password": "wrong"}, **proxy, HTTP_X_REAL_IP="203.0.113.9").status_code == 422

@@ -160,3 +160,58 @@ def test_the_board_costs_the_same_number_of_queries_for_10_or_100_shots(shots, p
         response = client.get(reverse("board", args=[project.slug]))
     assert response.status_code == 200
     assert response.content.decode().count('class="shot card approved"') == shots
+
+
+# --- The cached board: served again without rendering, fresh after any change -------------------
+
+def _board(client, project) -> str:
+    response = client.get(reverse("board", args=[project.slug]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_second_load_of_an_unchanged_board_skips_the_shot_queries(project, users, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    build_board(project, 20)
+    client = client_for(users["dave"])
+    with CaptureQueriesContext(connection) as first:
+        _board(client, project)
+    with CaptureQueriesContext(connection) as second:
+        page = _board(client, project)
+    assert page.count('class="shot card approved"') == 20  # the same board, from the cache
+    assert not any('"studio_shot"' in q["sql"] and "approved_take" in q["sql"] for q in second.captured_queries)
+    assert len(second) < len(first)
+
+
+def test_the_cached_board_is_per_role_and_never_holds_a_csrf_token(project, users):
+    build_board(project, 3)
+    viewer_page, editor_page = _board(client_for(users["dave"]), project), _board(client_for(users["bob"]), project)
+    assert "Render scene" not in viewer_page and "Render scene" in editor_page  # each role its own copy
+    from django.core.cache import cache
+
+    cached = cache.get(f"board-scenes:{project.id}:{project.content_seq}:edit")
+    assert cached and "csrfmiddlewaretoken" not in cached and "bob" not in cached
+
+
+@pytest.mark.django_db(transaction=True)
+def test_any_change_but_progress_shows_on_the_next_load(project, shot, users):
+    """Committed changes bump the project's content_seq (studio/events.py), which keys the cache."""
+    from studio.models import Project
+    from studio.services.takes import take_claim, take_record_progress
+
+    client = client_for(users["dave"])
+    assert "@mara looks out" in _board(client, project)
+    shot_update(shot=shot, actor=users["alice"], prompt="@mara turns away")
+    assert "@mara turns away" in _board(client, project)
+
+    take = finished_take(shot)  # a running render's progress ticks do not throw the cached board away
+    Take.objects.filter(pk=take.pk).update(status="queued")
+    take = take_claim(take_id=take.pk, worker="test", max_attempts=3)
+    before = Project.objects.get(pk=project.pk)
+    _board(client, project)
+    take_record_progress(take=take, step=3, total=10, publish=True)
+    after = Project.objects.get(pk=project.pk)
+    assert after.event_seq == before.event_seq + 1  # published and numbered...
+    assert after.content_seq == before.content_seq  # ...but the page content is the same
