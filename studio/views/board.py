@@ -34,6 +34,11 @@ def _shot(project, shot_id: int) -> Shot:
                              scene__project=project, scene__deleted_at__isnull=True)
 
 
+# Shots rendered with the page; scenes after them arrive as they scroll into view, so a board of
+# 500 shots opens as fast as one of 40 (and the browser lays out only what is on screen).
+BOARD_FIRST_SHOTS = 40
+LATER_SCENE_ROW_PX, LATER_SCENE_COLUMNS = 190, 3  # the space a scene will take, so scrolling is steady
+
 # A cached board is keyed by the project's content_seq, which every event but a progress tick
 # bumps; the expiry only bounds the damage of an event lost between a commit and its publish.
 BOARD_CACHE_S = 300
@@ -44,6 +49,17 @@ def _board_context(request, project) -> dict:
     return {"project": project, "can_edit": can_edit, "scenes_html": _board_scenes_html(project, can_edit)}
 
 
+def _mark_later_scenes(scenes: list) -> list:
+    """Scenes after the first BOARD_FIRST_SHOTS shots render as placeholders that load themselves."""
+    shown = 0
+    for scene in scenes:
+        count = len(scene.board_shots)
+        scene.later = shown >= BOARD_FIRST_SHOTS
+        scene.later_height_px = 60 + LATER_SCENE_ROW_PX * max(1, -(-count // LATER_SCENE_COLUMNS))
+        shown += count
+    return scenes
+
+
 def _board_scenes_html(project, can_edit: bool) -> str:
     """Every scene and shot of the board as HTML: the page's one big part (a second for 500 shots),
     rendered once per change of the project's content and per role, then served from the cache.
@@ -51,7 +67,7 @@ def _board_scenes_html(project, can_edit: bool) -> str:
     key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}"
     html = cache.get(key)
     if html is None:
-        context = {"project": project, "scenes": selectors.shot_board(project), "can_edit": can_edit}
+        context = {"project": project, "scenes": _mark_later_scenes(selectors.shot_board(project)), "can_edit": can_edit}
         html = render_to_string("board/_scenes.html", context)
         cache.set(key, html, BOARD_CACHE_S)
     return html

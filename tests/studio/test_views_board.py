@@ -8,8 +8,9 @@ import json
 import pytest
 from django.urls import reverse
 
-from studio.models import AuditEvent, Shot, Take
+from studio.models import AuditEvent, Scene, Shot, Take
 from studio.services.shots import shot_create, shot_update
+from studio.views.board import BOARD_FIRST_SHOTS
 from tests.studio.test_views_writes import shot_form
 from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
 
@@ -152,14 +153,30 @@ def build_board(project, shots: int) -> None:
     Shot.objects.bulk_update(rows, ["approved_take"])
 
 
-@pytest.mark.parametrize("shots", [10, 100])
-def test_the_board_costs_the_same_number_of_queries_for_10_or_100_shots(shots, project, users, django_assert_max_num_queries):
+@pytest.mark.parametrize(("shots", "cards", "later_scenes"), [(10, 10, 0), (100, BOARD_FIRST_SHOTS, 3)])
+def test_the_board_costs_the_same_number_of_queries_for_10_or_100_shots(shots, cards, later_scenes, project, users,
+                                                                         django_assert_max_num_queries):
     build_board(project, shots)
     client = client_for(users["dave"])
     with django_assert_max_num_queries(12):
         response = client.get(reverse("board", args=[project.slug]))
     assert response.status_code == 200
-    assert response.content.decode().count('class="shot card approved"') == shots
+    page = response.content.decode()
+    assert page.count('class="shot card approved"') == cards  # 5 scenes: whole scenes until 40 shots
+    assert page.count('class="scene scene-later') == later_scenes
+
+
+def test_scenes_after_the_first_40_shots_load_when_they_scroll_into_view(project, users):
+    build_board(project, 100)  # 5 scenes of 20
+    client = client_for(users["dave"])
+    page = client.get(reverse("board", args=[project.slug])).content.decode()
+    later = list(Scene.objects.filter(project=project).order_by("order"))[2:]
+    for scene in later:  # a placeholder with the scene's header and where to fetch the rest
+        assert f'id="scene-{scene.id}"' in page and scene.heading in page
+        assert f'hx-get="{reverse("scene_fragment", args=[project.slug, scene.id])}"' in page
+    assert 'hx-trigger="revealed, focus, live-refresh"' in page
+    fragment = client.get(reverse("scene_fragment", args=[project.slug, later[0].id]), headers=HTMX).content.decode()
+    assert fragment.count('class="shot card approved"') == 20 and "scene-later" not in fragment
 
 
 # --- The cached board: served again without rendering, fresh after any change -------------------
