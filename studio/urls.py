@@ -58,6 +58,7 @@ project_patterns = [
     path("takes/<int:take_id>/decide/", review.take_decide, name="take_decide"),
     path("takes/<int:take_id>/rerender/", review.take_rerender, name="take_rerender"),
     path("takes/<int:take_id>/cancel/", review.take_cancel, name="take_cancel"),
+    path("takes/<int:take_id>/trash/", review.take_trash, name="take_trash"),
     path("comments/<int:comment_id>/resolve/", review.comment_resolve, name="comment_resolve"),
     # Cuts
     path("cuts/", cuts.cut_list, name="cut_list"),

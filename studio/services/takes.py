@@ -21,6 +21,7 @@ from generation.signatures import render_signature
 from studio import events, selectors
 from studio.models import CastKind, Shot, Take, TakeStatus
 from studio.services.audit import audit_record
+from studio.services.common import trash
 from studio.throttle import minutes_text, rate_setting
 
 DEFAULT_STEPS = {"animatic": 1, "wan": 30, "ltx": 40, "tiny": 3}
@@ -225,6 +226,27 @@ def take_cancel(*, take: Take, actor) -> Take:
         Take.objects.filter(pk=take.pk).update(cancel_requested=True)
         take.cancel_requested = True
     audit_record(actor=actor, project_id=take.shot.scene.project_id, verb="render cancelled", obj=take)
+    return take
+
+
+@transaction.atomic
+def take_trash(*, take: Take, actor) -> Take:
+    """Move a finished take to the trash (an owner restores it for 30 days). Refused while it is
+    rendering, while it is the shot's approved take, or while a cut plays it by choice: each of
+    those would change something else without anyone asking."""
+    from studio.models import CutEntry
+
+    take = Take.objects.select_for_update().select_related("shot__scene").get(pk=take.pk)
+    if take.status in (TakeStatus.QUEUED, TakeStatus.RUNNING):
+        raise ValidationError(f"Take {take.number} is still rendering; cancel it first.")
+    if take.shot.approved_take_id == take.id:
+        raise ValidationError(f"Take {take.number} is the approved take of {take.shot.code}; approve another take first.")
+    cuts = sorted(CutEntry.objects.filter(take=take, cut__deleted_at__isnull=True).values_list("cut__name", flat=True).distinct())
+    if cuts:
+        raise ValidationError(f"Take {take.number} is chosen in the cut{'s' if len(cuts) > 1 else ''} "
+                              f"{', '.join(cuts)}; choose another take there first.")
+    trash(take, actor=actor, project_id=take.shot.scene.project_id)
+    events.publish(take.shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     return take
 
 

@@ -189,3 +189,15 @@ def take_cancel(request, slug: str, take_id: int):
     except ValidationError as exc:
         return refused(request, url, exc)
     return toast(request, url, f"Take {take.number}: cancel requested.")
+
+
+@require_POST
+@login_required
+def take_trash(request, slug: str, take_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    take = _take(project, take_id)
+    try:
+        take_services.take_trash(take=take, actor=request.user)
+    except ValidationError as exc:
+        return refused(request, review_url(project, take.shot_id, take.id), exc)
+    return after_write(request, review_url(project, take.shot_id), f"Take {take.number} moved to the trash.")

@@ -65,6 +65,7 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "take_decide": (None, R),
     "take_rerender": (None, E),
     "take_cancel": (None, E),
+    "take_trash": (None, E),
     "comment_resolve": (None, R),
     "cut_list": (V, E),
     "cut_editor": (V, None),

@@ -147,3 +147,51 @@ def test_every_member_reads_the_activity(name, project, shot, users):
 
 def test_an_outsider_cannot_read_the_activity(project, users):
     assert client_for(users["eve"]).get(reverse("activity", args=[project.slug])).status_code == 404
+
+
+# --- Takes -------------------------------------------------------------------------------------
+
+def _take_trash(client, project, take):
+    return client.post(reverse("take_trash", args=[project.slug, take.id]), headers={"HX-Request": "true"})
+
+
+def test_an_editor_moves_a_take_to_the_trash_and_an_owner_restores_it(project, users):
+    from studio.models import Take
+    from studio.services.shots import scene_create, shot_create
+    from tests.studio.views_helpers import finished_take
+
+    scene = scene_create(project=project, actor=users["alice"], heading="INT. HOLD - NIGHT")
+    shot = shot_create(scene=scene, actor=users["alice"], prompt="crates shift")
+    first, second = finished_take(shot, 1), finished_take(shot, 2)
+    assert _take_trash(client_for(users["bob"]), project, first).status_code == 204
+    assert Take.objects.get(pk=first.pk).is_trashed and not Take.objects.get(pk=second.pk).is_trashed
+    review = client_for(users["bob"]).get(reverse("review", args=[project.slug, shot.id])).content.decode()
+    assert f'?take={second.id}"' in review and f'?take={first.id}"' not in review  # gone from the version stack
+    restore = client_for(users["alice"]).post(reverse("trash_restore", args=[project.slug, "take", first.id]))
+    assert restore.status_code in (204, 302)
+    assert not Take.objects.get(pk=first.pk).is_trashed
+
+
+@pytest.mark.parametrize("situation", ["approved", "rendering", "in a cut"])
+def test_a_take_that_something_depends_on_is_not_trashed_and_the_reason_is_given(project, users, situation):
+    from studio.models import CutEntry, Take
+    from studio.services.cuts import cut_create
+    from studio.services.shots import scene_create, shot_create
+    from tests.studio.views_helpers import finished_take
+
+    scene = scene_create(project=project, actor=users["alice"], heading="INT. HOLD - NIGHT")
+    shot = shot_create(scene=scene, actor=users["alice"], prompt="crates shift")
+    take = finished_take(shot)
+    expected = {"approved": "approve another take first", "rendering": "cancel it first",
+                "in a cut": "chosen in the cut Assembly"}[situation]
+    if situation == "approved":
+        Shot.objects.filter(pk=shot.pk).update(approved_take=take)
+    elif situation == "rendering":
+        Take.objects.filter(pk=take.pk).update(status="running")
+    else:
+        cut = cut_create(project=project, actor=users["alice"], name="Assembly")
+        CutEntry.objects.filter(cut=cut, shot=shot).update(take=take)
+    response = _take_trash(client_for(users["bob"]), project, take)
+    assert response.status_code == 422
+    assert expected in response.content.decode()
+    assert not Take.objects.get(pk=take.pk).is_trashed
