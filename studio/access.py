@@ -67,6 +67,16 @@ def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
     return project
 
 
+def trashed_project_for_owner(user, project_id: int) -> Project:
+    """A project in the trash that this user owned and may restore; 404 for anyone else."""
+    from studio.selectors import trashed_projects_owned_by
+
+    project = trashed_projects_owned_by(user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project in your trash.")
+    return project
+
+
 # --- Guest review links ------------------------------------------------------------------------
 # A guest has no account: the link's token is the credential, and an optional password unlocks it
 # for one browser session. Every guest decision is made here, like every member decision above.

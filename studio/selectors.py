@@ -8,11 +8,19 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from studio.models import (
     AuditEvent, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
-    Scene, Shot, ShotCast, Take, TakeStatus,
+    Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
 
 ACTIVE_TAKE_STATUSES = (TakeStatus.QUEUED, TakeStatus.RUNNING)
 RECENT_TAKES_IN_SNAPSHOT = 30
+
+
+def trashed_projects_owned_by(user) -> QuerySet[Project]:
+    """Projects this user owns that were moved to the trash and can still be restored."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    return Project.objects.filter(deleted_at__gte=trash_cutoff(), memberships__user=user,
+                                  memberships__role=Role.OWNER).order_by("-deleted_at")
 
 
 def projects_for_user(user) -> QuerySet[Project]:

@@ -24,6 +24,7 @@ auth_patterns = [
 
 project_patterns = [
     path("", projects.project_home, name="project_home"),
+    path("delete/", projects.project_delete, name="project_delete"),
     path("live/renders/", projects.active_renders_fragment, name="active_renders"),
     # Cast library
     path("cast/", cast.cast_library, name="cast_library"),
@@ -87,6 +88,7 @@ urlpatterns = [
     path("accounts/", include(auth_patterns)),
     path("", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_new, name="project_new"),
+    path("projects/<int:project_id>/restore/", projects.project_restore, name="project_restore"),
     path("p/<slug:slug>/", include(project_patterns)),
     # Guest review links: no account, the token is the credential (studio/access.py decides)
     path("r/<slug:token>/", sharing.guest_review, name="guest_review"),

@@ -7,7 +7,7 @@ from django.utils.text import slugify
 from studio import events
 from studio.models import Membership, Project, Role
 from studio.services.audit import audit_record
-from studio.services.common import save_versioned
+from studio.services.common import restore, save_versioned, trash
 
 PROJECT_EDITABLE_FIELDS = {"name", "description", "fps", "width", "height", "default_backend"}
 
@@ -93,3 +93,19 @@ def membership_remove(*, membership: Membership, actor) -> None:
     project_id, user_id = membership.project_id, membership.user_id
     membership.delete()
     events.close_member_sockets(project_id, user_id)
+
+
+@transaction.atomic
+def project_trash(*, project: Project, actor) -> Project:
+    """Move the whole project to the trash: it disappears for everyone at once (every access check
+    reads live projects only) and its owners can restore it for 30 days from their project list."""
+    trash(project, actor=actor, project_id=project.id)
+    for user_id in project.memberships.values_list("user_id", flat=True):
+        events.close_member_sockets(project.id, user_id)
+    return project
+
+
+@transaction.atomic
+def project_restore(*, project: Project, actor) -> Project:
+    restore(project, actor=actor, project_id=project.id)
+    return project

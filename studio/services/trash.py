@@ -79,15 +79,18 @@ def trash_purge(*, days: int = selectors.TRASH_KEEP_DAYS) -> dict[str, int]:
     cutoff = selectors.trash_cutoff(days)
     doomed_takes = Take.objects.filter(
         models.Q(deleted_at__lt=cutoff) | models.Q(shot__deleted_at__lt=cutoff) | models.Q(shot__scene__deleted_at__lt=cutoff)
+        | models.Q(shot__scene__project__deleted_at__lt=cutoff)
     )
-    doomed_images = ReferenceImage.objects.filter(cast_member__deleted_at__lt=cutoff)
-    doomed_exports = Export.objects.filter(cut__deleted_at__lt=cutoff)
+    doomed_images = ReferenceImage.objects.filter(
+        models.Q(cast_member__deleted_at__lt=cutoff) | models.Q(cast_member__project__deleted_at__lt=cutoff))
+    doomed_exports = Export.objects.filter(models.Q(cut__deleted_at__lt=cutoff) | models.Q(cut__project__deleted_at__lt=cutoff))
     files = (_file_names(doomed_takes, TAKE_FILE_FIELDS) | _file_names(doomed_images, ("image",))
              | _file_names(doomed_exports, ("file",)))
     counts = {}
     with transaction.atomic():
         for kind, (model, _) in TRASHABLE_KINDS.items():
             counts[kind] = model.objects.filter(deleted_at__lt=cutoff).delete()[1].get(model._meta.label, 0)
+        counts["project"] = Project.objects.filter(deleted_at__lt=cutoff).delete()[1].get(Project._meta.label, 0)
     counts["files"] = _delete_unused_files(files)
     return counts
 

@@ -35,6 +35,7 @@ MEMBERS = {"dave": V, "carol": R, "bob": E, "alice": O}
 # route name -> (least role that may GET, least role that may POST); None: method not allowed (405)
 ROUTES: dict[str, tuple[str | None, str | None]] = {
     "project_home": (V, None),
+    "project_delete": (None, O),
     "active_renders": (V, None),
     "cast_library": (V, None),
     "cast_member_new": (None, E),

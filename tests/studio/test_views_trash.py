@@ -195,3 +195,38 @@ def test_a_take_that_something_depends_on_is_not_trashed_and_the_reason_is_given
     assert response.status_code == 422
     assert expected in response.content.decode()
     assert not Take.objects.get(pk=take.pk).is_trashed
+
+
+# --- Projects ----------------------------------------------------------------------------------
+
+def test_an_owner_deletes_a_project_it_disappears_for_everyone_and_only_owners_restore_it(project, shot, users):
+    from studio.models import Project
+
+    home = reverse("project_home", args=[project.slug])
+    response = client_for(users["alice"]).post(reverse("project_delete", args=[project.slug]), headers={"HX-Request": "true"})
+    assert response.status_code == 204 and response["HX-Redirect"] == reverse("project_list")
+    for name in ("alice", "bob", "dave"):
+        assert client_for(users[name]).get(home).status_code == 404
+    owner_list = client_for(users["alice"]).get(reverse("project_list")).content.decode()
+    assert "Recently deleted" in owner_list and project.name in owner_list
+    assert project.name not in client_for(users["bob"]).get(reverse("project_list")).content.decode()
+    restore_url = reverse("project_restore", args=[project.id])
+    for name in ("bob", "eve"):  # an editor of it, and an outsider
+        assert client_for(users[name]).post(restore_url).status_code == 404
+    assert Project.objects.get(pk=project.pk).is_trashed
+    assert client_for(users["alice"]).post(restore_url).status_code == 302
+    assert client_for(users["bob"]).get(home).status_code == 200
+    assert set(AuditEvent.objects.filter(project=project, object_type="project").values_list("verb", flat=True)) >= {"trashed", "restored"}
+
+
+def test_a_project_deleted_more_than_30_days_ago_cannot_be_restored_and_is_purged_with_its_files(project, shot, users):
+    from studio.models import Project
+    from studio.services.projects import project_trash
+
+    take = finished_take(shot)
+    project_trash(project=project, actor=users["alice"])
+    Project.objects.filter(pk=project.pk).update(deleted_at=timezone.now() - timedelta(days=31))
+    assert client_for(users["alice"]).post(reverse("project_restore", args=[project.id])).status_code == 404
+    call_command("purge_trash", stdout=io.StringIO())
+    assert not Project.objects.filter(pk=project.pk).exists() and not Take.objects.filter(pk=take.pk).exists()
+    assert not _file(take.video.name).exists()
