@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -19,6 +21,9 @@ from studio.services.common import StaleVersion
 from studio.services.takes import RateLimited, take_request
 from studio.services.ui_support import shots_render
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
+
+
+logger = logging.getLogger(__name__)
 
 
 def _board_url(project, anchor: str = "") -> str:
@@ -65,11 +70,18 @@ def _board_scenes_html(project, can_edit: bool) -> str:
     rendered once per change of the project's content and per role, then served from the cache.
     It holds nothing personal (no CSRF token, no user): the page around it does."""
     key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}"
-    html = cache.get(key)
+    try:
+        html = cache.get(key)
+    except Exception:  # Redis is away: the board is slower, never broken
+        logger.warning("board cache unavailable", exc_info=True)
+        html = None
     if html is None:
         context = {"project": project, "scenes": _mark_later_scenes(selectors.shot_board(project)), "can_edit": can_edit}
         html = render_to_string("board/_scenes.html", context)
-        cache.set(key, html, BOARD_CACHE_S)
+        try:
+            cache.set(key, html, BOARD_CACHE_S)
+        except Exception:
+            logger.warning("board cache unavailable", exc_info=True)
     return html
 
 

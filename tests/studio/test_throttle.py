@@ -168,3 +168,17 @@ def test_behind_a_proxy_one_client_is_throttled_and_another_is_not(settings, pro
         Client().post(url, {"password": "wrong"}, **proxy, HTTP_X_REAL_IP="198.51.100.7")
     assert Client().post(urls[3], {"password": "wrong"}, **proxy, HTTP_X_REAL_IP="198.51.100.7").status_code == 429
     assert Client().post(urls[3], {"password": "wrong"}, **proxy, HTTP_X_REAL_IP="203.0.113.9").status_code == 422
+
+
+def _dead_cache(settings):
+    caches = {name: dict(config) for name, config in settings.CACHES.items()}
+    caches["default"]["LOCATION"] = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+    settings.CACHES = caches
+
+
+def test_with_redis_away_sign_in_still_works_and_the_board_still_renders(settings, project, shot, users):
+    _dead_cache(settings)
+    assert _sign_in(Client(), "alice", "nope").status_code == 200  # refused as a wrong password, not a 500
+    client = Client()
+    assert _sign_in(client, "alice", "pw-alice").status_code == 302
+    assert client.get(reverse("board", args=[project.slug])).status_code == 200
