@@ -42,6 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench._env import setup_django, throwaway_storage  # noqa: E402  (needs the repository on the path)
+
 GOAL_QUERIES, GOAL_P95_MS = 12, 150.0
 SHOTS_PER_SCENE = 10
 CAST = [("mara", "character"), ("jonah", "character"), ("ferry", "object"), ("lantern", "object"),
@@ -68,29 +70,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def prepare_environment() -> Path:
-    """Throwaway storage, fixed before settings load; the servers inherit it."""
-    if "CONTINUITY_VAR_DIR" not in os.environ:
-        os.environ["CONTINUITY_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
-    scratch = Path(tempfile.mkdtemp(prefix="bench-board-", dir=os.environ["CONTINUITY_VAR_DIR"]))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
-    os.environ.setdefault("MEDIA_ROOT", str(scratch / "media"))
+def production_like_environment(scratch: Path) -> None:
+    """Fixed before settings load; the servers inherit it."""
     os.environ["STATIC_ROOT"] = str(scratch / "static")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # one key: the servers accept our session
     os.environ["DEBUG"] = "0"  # as in production: no query log, compressed manifest static files
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["CONTINUITY_CHANNEL_PREFIX"] = f"bench{os.getpid()}"
-    return scratch
-
-
-def setup_django() -> None:
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("collectstatic", verbosity=0, interactive=False)
 
 
 # --- The project ---------------------------------------------------------------------------------
@@ -280,8 +265,16 @@ def main() -> None:
     args = parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: `make bench` installs it (apt-get install wrk)")
-    scratch = prepare_environment()
-    setup_django()
+    with throwaway_storage("bench-board-") as scratch:
+        production_like_environment(scratch)
+        setup_django(migrate=True)
+        from django.core.management import call_command
+
+        call_command("collectstatic", verbosity=0, interactive=False)
+        measure(args, scratch)
+
+
+def measure(args, scratch: Path) -> None:
     from django.contrib.auth import get_user_model
     from django.db.models import F
     from django.test import Client

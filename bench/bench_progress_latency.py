@@ -40,17 +40,17 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench._env import setup_django, throwaway_storage  # noqa: E402  (needs the repository on the path)
 
 GOAL_P50_MS, GOAL_P99_MS = 5.0, 25.0
 QUIET_S = 1.0  # the presence chatter of connecting is over when no client heard anything this long
@@ -82,31 +82,12 @@ def parse_args() -> argparse.Namespace:
 
 # --- Environment shared by the three roles ------------------------------------------------------
 
-def prepare_environment() -> tuple[Path, bool]:
-    """Throwaway storage, fixed before settings load; the children inherit it. Returns (scratch, own var dir)."""
-    own_var_dir = "CONTINUITY_VAR_DIR" not in os.environ
-    if own_var_dir:
-        os.environ["CONTINUITY_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
-    scratch = Path(tempfile.mkdtemp(prefix="bench-latency-", dir=os.environ["CONTINUITY_VAR_DIR"]))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
-    os.environ.setdefault("MEDIA_ROOT", str(scratch / "media"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+def production_like_environment() -> None:
+    """Fixed before settings load; the children inherit it."""
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # one key, so daphne accepts our session
     os.environ.setdefault("DEBUG", "0")  # as in production: no query log
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
     # Our own channel names, so a shared Redis server is not disturbed and does not disturb us.
     os.environ["CONTINUITY_CHANNEL_PREFIX"] = f"bench{os.getpid()}"
-    return scratch, own_var_dir
-
-
-def setup_django(migrate: bool = False) -> None:
-    import django
-
-    django.setup()
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0, interactive=False)
 
 
 # --- Bench: fixture, server, clients, report ---------------------------------------------------
@@ -355,16 +336,20 @@ def _missed_by(p50: float, p99: float, run: dict) -> str:
 
 
 def bench_main(args) -> None:
-    scratch, own_var_dir = prepare_environment()
-    server = None
-    try:
+    production_like_environment()
+    with throwaway_storage("bench-latency-") as scratch:
         setup_django(migrate=True)
-        from django.conf import settings
+        measure_with_server(args, scratch)
 
-        os.environ["REDIS_URL"] = settings.REDIS_URL  # the children use this one; nobody starts a second
-        slug, take_id, cookie = build_fixture()
-        port = free_port()
-        server = start_server(port, scratch / "daphne.log", args)
+
+def measure_with_server(args, scratch: Path) -> None:
+    from django.conf import settings
+
+    os.environ["REDIS_URL"] = settings.REDIS_URL  # the children use this one; nobody starts a second
+    slug, take_id, cookie = build_fixture()
+    port = free_port()
+    server = start_server(port, scratch / "daphne.log", args)
+    try:
         url = f"ws://127.0.0.1:{port}/ws/projects/{slug}/"
         print(f"progress latency: daphne on :{port}, channels_redis at {settings.REDIS_URL}, "
               f"database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, real WebSocket clients joining "
@@ -379,18 +364,11 @@ def bench_main(args) -> None:
         if any("failed" in run for run in runs):
             raise SystemExit(1)
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        shutil.rmtree(scratch, ignore_errors=True)
-        if own_var_dir:
-            from studio import embedded_redis
-
-            embedded_redis.stop(Path(os.environ["CONTINUITY_VAR_DIR"]))
-            shutil.rmtree(os.environ["CONTINUITY_VAR_DIR"], ignore_errors=True)
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 # --- Server: daphne, with the consumer's receive time stamped on each event ----------------------

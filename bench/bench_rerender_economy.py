@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench._env import setup_django, throwaway_storage  # noqa: E402  (needs the repository on the path)
 
 TAKE_READY_GOAL_MS = 100.0
 
@@ -44,27 +44,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size", default="320x180", help="the project's frame size for the renders")
     parser.add_argument("--repeat", type=int, default=50, help="re-requests of an unchanged shot")
     return parser.parse_args()
-
-
-def prepare_environment() -> tuple[Path, bool]:
-    """Point Django at throwaway storage before settings are imported. Returns (scratch, own var dir)."""
-    own_var_dir = "CONTINUITY_VAR_DIR" not in os.environ
-    if own_var_dir:
-        os.environ["CONTINUITY_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
-    scratch = Path(tempfile.mkdtemp(prefix="bench-rerender-", dir=os.environ["CONTINUITY_VAR_DIR"]))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
-    os.environ.setdefault("MEDIA_ROOT", str(scratch / "media"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    return scratch, own_var_dir
-
-
-def setup_django() -> None:
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def build_project(shot_count: int, seconds: float, width: int, height: int):
@@ -168,17 +147,9 @@ def time_rerequests(shot, user, jobs: CollectedJobs, repeat: int) -> tuple[list[
 def main() -> None:
     args = parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    scratch, own_var_dir = prepare_environment()
-    try:
-        setup_django()
+    with throwaway_storage("bench-rerender-"):
+        setup_django(migrate=True)
         run(args, width, height)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if own_var_dir:
-            from studio import embedded_redis
-
-            embedded_redis.stop(Path(os.environ["CONTINUITY_VAR_DIR"]))
-            shutil.rmtree(os.environ["CONTINUITY_VAR_DIR"], ignore_errors=True)
 
 
 def run(args: argparse.Namespace, width: int, height: int) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from generation.backends.base import Reference, RenderRequest
 from generation.signatures import render_signature
 from studio import events, selectors
-from studio.models import CastKind, Shot, Take, TakeStatus
+from studio.models import CastKind, CutEntry, Shot, Take, TakeStatus
 from studio.services.audit import audit_record
 from studio.services.common import trash
 from studio.throttle import minutes_text, rate_setting
@@ -234,8 +234,6 @@ def take_trash(*, take: Take, actor) -> Take:
     """Move a finished take to the trash (an owner restores it for 30 days). Refused while it is
     rendering, while it is the shot's approved take, or while a cut plays it by choice: each of
     those would change something else without anyone asking."""
-    from studio.models import CutEntry
-
     take = Take.objects.select_for_update().select_related("shot__scene").get(pk=take.pk)
     if take.status in (TakeStatus.QUEUED, TakeStatus.RUNNING):
         raise ValidationError(f"Take {take.number} is still rendering; cancel it first.")
