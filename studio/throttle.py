@@ -2,6 +2,10 @@
 guest comments. Counted in the shared cache (Redis, embedded or REDIS_URL) so that every web
 process agrees, in fixed windows keyed by the window's number (no clock kept per key).
 
+Sign-ins use `reserve` (count first, then decide, in one Redis transaction) so a burst of
+concurrent guesses cannot all pass before any of them is counted; `check` + `record` suit limits
+where a few extra tries in a burst do no harm.
+
 Render requests are limited elsewhere (studio/services/takes.py): they are counted in the database
 because the takes they create are already there.
 """
@@ -93,6 +97,61 @@ def record(scope: str, subjects: list[str], rate: Rate) -> None:
                 cache.add(key, 1, timeout=retry_after_s + 1)
     except Exception:
         logger.warning("throttle counters unavailable; %s try not counted", scope, exc_info=True)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Tries counted by `reserve`; `refund` gives them back. Empty when Redis was away."""
+
+    keys: tuple[str, ...] = ()
+
+
+# Give a try back only where its counter still exists: a DECR on a key that expired at the end of
+# its window would create a stray -1 with no expiry.
+_REFUND = """
+for _, key in ipairs(KEYS) do
+    if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+"""
+
+
+def _redis():
+    # The cache's own redis-py client (django.core.cache.backends.redis): INCR with an expiry in one
+    # transaction is not in Django's cache API (its incr() checks and adds in two round trips).
+    return cache._cache.get_client(write=True)
+
+
+def reserve(scope: str, subjects: list[str], rate: Rate) -> Reservation:
+    """Count one try against every subject, then decide: raise Throttled (the try given back) if
+    any subject is now over its limit. INCR is atomic, so of N concurrent tries at most
+    `rate.count` get through; the caller refunds a try that should not count (it succeeded).
+
+    With Redis away the limit is not kept (logged), rather than nobody being able to sign in."""
+    window, retry_after_s = _window(rate)
+    keys = tuple(cache.make_and_validate_key(_key(scope, s, window)) for s in subjects)
+    try:
+        pipe = _redis().pipeline(transaction=True)
+        for key in keys:
+            pipe.set(key, 0, ex=retry_after_s + 1, nx=True)  # a new window's counter, expiring with it
+            pipe.incr(key)
+        counts = pipe.execute()[1::2]
+    except Exception:
+        logger.warning("throttle counters unavailable; %s not limited", scope, exc_info=True)
+        return Reservation()
+    reservation = Reservation(keys)
+    if any(count > rate.count for count in counts):
+        refund(reservation)  # a refused try is never made, so it does not count
+        raise Throttled(retry_after_s)
+    return reservation
+
+
+def refund(reservation: Reservation) -> None:
+    if not reservation.keys:
+        return
+    try:
+        _redis().eval(_REFUND, len(reservation.keys), *reservation.keys)
+    except Exception:
+        logger.warning("throttle counters unavailable; a try was not given back", exc_info=True)
 
 
 def client_address(request) -> str:

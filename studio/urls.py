@@ -84,6 +84,7 @@ project_patterns = [
 ]
 
 urlpatterns = [
+    path("admin/login/", accounts.admin_sign_in),  # before admin.site.urls: the same sign-in limit
     path("admin/", admin.site.urls),
     path("accounts/", include(auth_patterns)),
     path("", projects.project_list, name="project_list"),

@@ -4,13 +4,19 @@ checked, and nothing is written."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
 from studio import throttle
 from studio.models import Comment
 from studio.services.sharing import review_link_create
+from studio.services.sign_in import account_key
 from tests.conftest import _redis_answers, require
 from tests.studio.views_helpers import finished_take, shot  # noqa: F401  (fixture)
 
@@ -130,6 +136,109 @@ def test_failed_sign_ins_are_limited_per_address(users):
 def test_successful_sign_ins_do_not_count(users):
     for _ in range(5):
         assert _sign_in(Client(), "alice", "pw-alice").status_code == 302
+
+
+# Fullwidth "ａlice" (Django signs it in as alice), fullwidth capitals, an ideographic space, modifier letters.
+@pytest.mark.parametrize("spelling", ["\uff41lice", "\uff21\uff2c\uff29\uff23\uff25", "alice\u3000", "\u1d2c\u1d38\u1d35\u1d9c\u1d31"])
+def test_every_spelling_django_would_sign_in_as_alice_shares_her_limit(users, spelling):
+    # Django signs in with the NFKC form of the name: fullwidth "ａlice" is alice.
+    assert get_user_model().normalize_username(spelling).strip().casefold() == "alice"
+    for n in range(3):
+        assert _sign_in(Client(), "alice", "nope", address=f"203.0.113.{n}").status_code == 200
+    wrong = _sign_in(Client(), spelling, "nope", address="203.0.113.60")
+    right = _sign_in(Client(), spelling, "pw-alice", address="203.0.113.61")
+    assert (wrong.status_code, right.status_code) == (429, 429)
+    assert "_auth_user_id" not in right.wsgi_request.session
+
+
+def test_the_limit_key_is_the_name_django_looks_up_case_folded():
+    assert {account_key(name) for name in ["alice", " ALICE ", "\uff41lice", "Alice\u3000"]} == {"alice"}
+    assert account_key("stra\u00dfe") == account_key("STRASSE")  # casefold, not lower
+    assert account_key("alice") != account_key("alicia")
+
+
+# --- The admin's sign-in --------------------------------------------------------------------------------
+
+@pytest.fixture
+def staff(users):
+    alice = users["alice"]
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    return alice
+
+
+def _admin_sign_in(client: Client, username: str, password: str, address: str = "198.51.100.7"):
+    return client.post(reverse("admin:login") + "?next=/admin/", {"username": username, "password": password, "next": "/admin/"},
+                       REMOTE_ADDR=address)
+
+
+def test_the_admin_sign_in_is_limited_too(staff):
+    for n in range(3):
+        assert _admin_sign_in(Client(), "alice", "nope", address=f"203.0.113.{n}").status_code == 200
+    refused = _admin_sign_in(Client(), "alice", "pw-alice", address="203.0.113.50")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in refused.content.decode()
+    assert "_auth_user_id" not in refused.wsgi_request.session
+
+
+def test_admin_and_studio_sign_ins_share_one_budget(staff):
+    _admin_sign_in(Client(), "alice", "nope", address="203.0.113.1")
+    _sign_in(Client(), "alice", "nope", address="203.0.113.2")
+    _admin_sign_in(Client(), "alice", "nope", address="203.0.113.3")
+    assert _sign_in(Client(), "alice", "pw-alice", address="203.0.113.4").status_code == 429
+    assert _admin_sign_in(Client(), "alice", "pw-alice", address="203.0.113.5").status_code == 429
+    # ... and per address: three misses at the admin from one address, then a studio sign-in from it.
+    for name in ["bob", "carol", "dave"]:
+        _admin_sign_in(Client(), name, "nope", address="192.0.2.9")
+    assert _sign_in(Client(), "eve", "pw-eve", address="192.0.2.9").status_code == 429
+
+
+def test_the_admin_still_signs_staff_in_and_a_right_password_there_does_not_count(staff, users):
+    for _ in range(4):  # bob is no staff: refused by the admin, but his password was right
+        assert _admin_sign_in(Client(), "bob", "pw-bob").status_code == 200
+    assert _sign_in(Client(), "bob", "pw-bob").status_code == 302
+    client = Client()
+    assert _admin_sign_in(client, "alice", "pw-alice").status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+# --- A burst of concurrent guesses ------------------------------------------------------------------
+
+class CountingBackend(ModelBackend):
+    """Django's own backend, counting the password checks it is asked to make."""
+
+    checks = 0
+    lock = threading.Lock()
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        with CountingBackend.lock:
+            CountingBackend.checks += 1
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@pytest.mark.django_db(transaction=True)  # the threads' own connections must see the users
+def test_a_burst_of_concurrent_guesses_gets_no_more_checks_than_the_limit(settings, users):
+    settings.AUTHENTICATION_BACKENDS = [f"{__name__}.CountingBackend"]
+    CountingBackend.checks = 0
+    burst = 25
+    start, statuses = threading.Barrier(burst), []
+
+    def guess(n: int) -> None:
+        try:
+            start.wait(timeout=30)
+            statuses.append(_sign_in(Client(), "alice", f"guess {n}", address=f"203.0.113.{n}").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(burst)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(statuses) == burst
+    assert CountingBackend.checks <= 3  # the limit, however the burst interleaves
+    assert sorted(statuses) == [200] * 3 + [429] * (burst - 3)
 
 
 # --- Guest comments -----------------------------------------------------------------------------------
