@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -114,6 +115,21 @@ def _entries_response(request, project, cut: Cut, *, status: int = 200, message:
 
 
 STALE_CUT = "Someone else changed this cut while you were editing; here it is as it is now. Your change was not saved."
+MISSING_VERSION = ("Send the cut's version (the 'version' field, a number) with every change to it, so that a change "
+                   "made on an old copy of the cut is refused instead of overwriting someone else's. Nothing was changed.")
+
+
+def _posted_version(request) -> int | None:
+    try:
+        return int(request.POST["version"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _version_missing():
+    # 400, not 409: without a version the conflict check cannot be made, and a service would
+    # otherwise take "no version" as "whatever the current one is" and overwrite blindly.
+    return HttpResponseBadRequest(MISSING_VERSION, content_type="text/plain; charset=utf-8")
 
 
 @require_POST
@@ -121,21 +137,16 @@ STALE_CUT = "Someone else changed this cut while you were editing; here it is as
 def cut_reorder(request, slug: str, cut_id: int):
     project = access.project_for(request.user, slug, access.Action.EDIT)
     cut = _cut(project, cut_id)
+    version = _posted_version(request)
+    if version is None:
+        return _version_missing()
     try:
-        cut_services.cut_reorder(cut=cut, actor=request.user, entry_ids=posted_ids(request),
-                                 expected_version=_version(request))
+        cut_services.cut_reorder(cut=cut, actor=request.user, entry_ids=posted_ids(request), expected_version=version)
     except StaleVersion:
         return _entries_response(request, project, cut, status=CONFLICT, message=STALE_CUT)
     except ValidationError as exc:
         return _entries_response(request, project, cut, status=UNPROCESSABLE, message=error_text(exc))
     return _entries_response(request, project, cut)
-
-
-def _version(request) -> int | None:
-    try:
-        return int(request.POST["version"])
-    except (KeyError, ValueError):
-        return None
 
 
 def _entry(project, entry_id: int) -> CutEntry:
@@ -149,6 +160,8 @@ def cut_entry_edit(request, slug: str, entry_id: int):
     """Swap the take (empty: the approved one) and trim in/out."""
     project = access.project_for(request.user, slug, access.Action.EDIT)
     entry = _entry(project, entry_id)
+    if _posted_version(request) is None:
+        return _version_missing()
     form = CutEntryForm(request.POST)
     if not form.is_valid():
         return _entries_response(request, project, entry.cut, status=UNPROCESSABLE,
@@ -171,8 +184,11 @@ def cut_entry_edit(request, slug: str, entry_id: int):
 def cut_entry_remove(request, slug: str, entry_id: int):
     project = access.project_for(request.user, slug, access.Action.EDIT)
     entry = _entry(project, entry_id)
+    version = _posted_version(request)
+    if version is None:
+        return _version_missing()
     try:
-        cut_services.cut_entry_remove(entry=entry, actor=request.user, expected_version=_version(request))
+        cut_services.cut_entry_remove(entry=entry, actor=request.user, expected_version=version)
     except StaleVersion:
         return _entries_response(request, project, entry.cut, status=CONFLICT, message=STALE_CUT)
     return _entries_response(request, project, entry.cut)

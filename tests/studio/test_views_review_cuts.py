@@ -144,6 +144,32 @@ def test_a_stale_cut_edit_returns_409_with_the_cut_as_it_is(project, cut, users)
     assert entry.in_frame == 0
 
 
+@pytest.mark.parametrize("version", [None, "", "latest"], ids=["left out", "empty", "not a number"])
+@pytest.mark.parametrize("write", ["cut_reorder", "cut_entry_remove", "cut_entry_edit"])
+def test_a_cut_write_without_its_version_is_refused_and_changes_nothing(project, scene, cut, users, alice, write, version):
+    # An API client that leaves the version out must not slip past the edit-conflict check.
+    from studio.models import CutEntry
+    from studio.services.cuts import cut_entry_add
+    from studio.services.shots import shot_create
+
+    cut_entry_add(cut=cut, actor=alice, shot=shot_create(scene=scene, actor=alice, prompt="x", code="2A"))
+    cut.refresh_from_db()
+    first, second = cut.entries.order_by("order")
+    before = (cut.version, list(CutEntry.objects.filter(cut=cut).order_by("order").values_list("id", "in_frame")))
+    url, data = {
+        "cut_reorder": (reverse("cut_reorder", args=[project.slug, cut.id]), {"ids": [second.id, first.id]}),
+        "cut_entry_remove": (reverse("cut_entry_remove", args=[project.slug, first.id]), {}),
+        "cut_entry_edit": (reverse("cut_entry_edit", args=[project.slug, first.id]), {"in_frame": 5}),
+    }[write]
+    if version is not None:
+        data["version"] = version
+    response = client_for(users["bob"]).post(url, data, headers=HTMX)
+    assert response.status_code == 400
+    assert "Send the cut's version" in response.content.decode()
+    cut.refresh_from_db()
+    assert (cut.version, list(CutEntry.objects.filter(cut=cut).order_by("order").values_list("id", "in_frame"))) == before
+
+
 def test_swapping_to_a_take_of_another_shot_is_404(project, scene, cut, users, alice):
     from studio.services.shots import shot_create
 
