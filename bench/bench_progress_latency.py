@@ -11,7 +11,7 @@ Real parts, three kinds of process:
           ProjectConsumer.project_event to stamp when the consumer got the event (a copy of the
           event with `bench_consumer_t` added) before sending it exactly as the consumer does;
   clients N real WebSocket clients (the `websockets` package) in this process, logged in with a
-          session cookie and `Origin: http://localhost`, joining --connect-batch at a time (each
+          session cookie and the page's `Origin` (http://127.0.0.1:PORT), joining --connect-batch at a time (each
           join is answered by every socket already in: presence); each records time.time() on
           every message;
   worker  `--role worker`: calls studio.services.takes.take_record_progress(take=..., step=i,
@@ -156,7 +156,8 @@ class Listener:
     async def open(self, url: str, cookie: str) -> None:
         from websockets.asyncio.client import connect
 
-        self.socket = await connect(url, origin="http://localhost", additional_headers={"Cookie": cookie},
+        page = "http://" + url.removeprefix("ws://").split("/", 1)[0]  # the origin check wants the page's own port
+        self.socket = await connect(url, origin=page, additional_headers={"Cookie": cookie},
                                     compression=None, ping_interval=None, max_queue=None, open_timeout=60)
         self.task = asyncio.create_task(self._read())
 

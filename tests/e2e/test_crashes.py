@@ -200,7 +200,7 @@ async def _socket(user, slug: str) -> WebsocketCommunicator:
     await sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     communicator = WebsocketCommunicator(application, f"/ws/projects/{slug}/",
-                                         headers=[(b"cookie", cookie), (b"origin", b"http://localhost")])
+                                         headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")])
     connected, _ = await communicator.connect(timeout=10)
     assert connected
     return communicator
