@@ -2,7 +2,7 @@
 
 Unset DATABASE_URL -> SQLite under var/. Unset REDIS_URL -> an embedded Redis under var/ that the
 web process, the Celery worker and the channel layer share. Production points the same code at
-PostgreSQL and a Redis server, and sets DEBUG=0 with a SECRET_KEY.
+PostgreSQL and a Redis server, with a SECRET_KEY. DEBUG is off unless DEBUG=1 (`make run` sets it).
 """
 
 from __future__ import annotations
@@ -30,16 +30,24 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a forgotten setting must not publish tracebacks and every URL pattern.
+# `manage.py run_studio` (`make run`, the local studio) and the test suite ask for it.
+DEBUG = env_bool("DEBUG", False)
+# No REDIS_URL: the embedded Redis listens on a Unix socket under var/, so every process of this
+# studio runs on this machine and shares var/.
+EVERYTHING_ON_THIS_MACHINE = not os.environ.get("REDIS_URL")
 
 
 def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Development only: a key kept under var/ so sessions survive restarts.
+    if not (DEBUG or EVERYTHING_ON_THIS_MACHINE):
+        # Web processes and workers on several machines must share one key: generating one each
+        # would break sessions and signatures between them.
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off and REDIS_URL is set.")
+    # Development, or one machine with the embedded Redis: a random key kept under var/ (readable by
+    # its owner only, like the database next to it) so sessions survive restarts.
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(50))
