@@ -1,12 +1,13 @@
 /* Reference image uploads: file picker or drag-and-drop, several files at once, a preview and an
    upload progress bar per file. Each file is its own request, so one bad file fails alone. */
-(function () {
-  "use strict";
-  const ACCEPTED = ["image/png", "image/jpeg", "image/webp"];
 
-  function csrfToken() {
-    return document.querySelector('meta[name="csrf-token"]').content;
-  }
+import { csrfToken } from "../http.js";
+import { toast } from "../toasts.js";
+
+const ACCEPTED = ["image/png", "image/jpeg", "image/webp"];
+startUploads();
+
+function startUploads() {
 
   function setUp(form) {
     if (form.dataset.uploadReady) return;
@@ -33,7 +34,7 @@
     Promise.all(uploads).then(function (results) {
       const added = results.filter(Boolean).length;
       if (added) {
-        window.ContinuityToast(added + " image" + (added === 1 ? "" : "s") + " added.", "success");
+        toast(added + " image" + (added === 1 ? "" : "s") + " added.", "success");
         // The card shows the new images (the order and the primary come from the server).
         setTimeout(function () {
           htmx.ajax("GET", form.dataset.refreshUrl, { target: form.dataset.refreshTarget, swap: "outerHTML" });
@@ -127,4 +128,4 @@
     if (scope.matches && scope.matches("form[data-upload]")) setUp(scope);
     scope.querySelectorAll("form[data-upload]").forEach(setUp);
   });
-})();
+}
