@@ -1,6 +1,6 @@
 """The one timecode formatter (generation/timecode.py): the animatic's slate and the studio's
 `timecode` template filter both write it; the browser's twin is checked against it in
-tests/browser/test_export_progress_in_browser.py."""
+tests/browser/test_timecode_in_browser.py."""
 
 from __future__ import annotations
 
