@@ -8,7 +8,7 @@ import { connectLive, resync, state } from "./live.js";
 import { onEvent, onSnapshot } from "./live-events.js";
 import { startMentions } from "./mentions.js";
 import { setUpSortableLists } from "./sortable-lists.js";
-import { startToasts, toast } from "./toasts.js";
+import { startToasts } from "./toasts.js";
 
 configureHtmx();
 startToasts();
@@ -18,4 +18,3 @@ connectLive(onSnapshot, onEvent);
 
 // For the browser console and the browser tests: the connection's state, a manual resync.
 window.ContinuityLive = { resync: resync, state: state };
-window.ContinuityToast = toast;
