@@ -230,7 +230,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "studio.staticfiles.ModuleStaticFilesStorage"
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG

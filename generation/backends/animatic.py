@@ -22,6 +22,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, UnidentifiedImageError
 
+from generation.timecode import timecode
+
 from .base import ProgressCallback, Reference, RenderError, RenderRequest, RenderResult
 
 MODEL_ID = "continuity-animatic"
@@ -777,15 +779,6 @@ def _build_slate(request: RenderRequest, plan: ShotPlan):
     draw.text((pad, pad + line_height), detail, font=body_font, fill=(235, 235, 230, 255))
     margin = max(int(plan.height * 0.03), 4)
     return slate, (margin, margin), (margin + pad, margin + pad + 2 * line_height), body_font
-
-
-def timecode(frame_index: int, fps: int) -> str:
-    """SMPTE-style HH:MM:SS:FF (non-drop) for a frame index."""
-    fps = max(int(fps), 1)
-    seconds, frames = divmod(frame_index, fps)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}:{frames:02d}"
 
 
 # --------------------------------------------------------------------------------------------

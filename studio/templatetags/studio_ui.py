@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
+from generation.timecode import timecode as format_timecode
+
 register = template.Library()
 
 
@@ -26,10 +28,7 @@ def timecode(frame, fps) -> str:
         return ""
     if fps <= 0:
         return ""
-    seconds, ff = divmod(max(frame, 0), fps)
-    minutes, ss = divmod(seconds, 60)
-    hh, mm = divmod(minutes, 60)
-    return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+    return format_timecode(frame, fps)
 
 
 @register.filter

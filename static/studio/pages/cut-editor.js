@@ -1,15 +1,12 @@
 /* Plays a cut in the browser: each entry's take from its in point to its out point, in order. */
-(function () {
-  "use strict";
 
-  // play() returns a promise that rejects when a pause() or a new src interrupts it; that is
-  // expected while stepping through a cut, so only other failures are worth reporting.
-  function playQuietly(media) {
-    const started = media.play();
-    if (started) started.catch(function (error) { if (error.name !== "AbortError") console.warn(error); });
-  }
-  const video = document.getElementById("cut-video");
-  if (!video) return;
+import { playQuietly } from "../media.js";
+import { frameAt, secondsOf, timecode as timecodeAt } from "../timecode.js";
+
+const video = document.getElementById("cut-video");
+if (video) startCutPlayer(video);
+
+function startCutPlayer(video) {
   const fps = Number(document.body.dataset.fps) || 24;
   const playButton = document.getElementById("cut-play");
   const stopButton = document.getElementById("cut-stop");
@@ -25,11 +22,7 @@
     playButton.disabled = !playlist.length;
   }
 
-  function timecode(frame) {
-    const pad = function (n) { return String(n).padStart(2, "0"); };
-    const total = Math.floor(frame / fps);
-    return pad(Math.floor(total / 3600)) + ":" + pad(Math.floor(total / 60) % 60) + ":" + pad(total % 60) + ":" + pad(frame % fps);
-  }
+  function timecode(frame) { return timecodeAt(frame, fps); }
 
   function framesBefore(i) {
     let sum = 0;
@@ -45,7 +38,7 @@
     const row = document.getElementById("entry-" + item.entry);
     if (row) row.classList.add("playing");
     const start = function () {
-      video.currentTime = (item.in + 0.5) / fps;
+      video.currentTime = secondsOf(item.in, fps);
       if (playing) playQuietly(video);
     };
     if (video.getAttribute("src") === item.src) start();
@@ -62,7 +55,7 @@
   function tick() {
     if (!playing || index < 0) { ticking = false; return; }
     const item = playlist[index];
-    const frame = Math.floor(video.currentTime * fps + 1e-4);
+    const frame = frameAt(video.currentTime, fps);
     timecodeOut.textContent = timecode(framesBefore(index) + Math.max(0, Math.min(frame, item.out) - item.in));
     if (!video.seeking && video.readyState >= 2 && frame >= item.out) next();
     requestAnimationFrame(tick);
@@ -100,4 +93,4 @@
     if (evt.detail.target && evt.detail.target.id === "cut-entries") readPlaylist();
   });
   readPlaylist();
-})();
+}

@@ -1,16 +1,13 @@
 /* The review room player: frame-accurate stepping, J/K/L, timecode at the project's frame rate,
    comment markers on a timeline, drawing on a paused frame, and synchronised compare. */
-(function () {
-  "use strict";
 
-  // play() returns a promise that rejects when a pause() or a new src interrupts it; that is
-  // expected while stepping through a cut, so only other failures are worth reporting.
-  function playQuietly(media) {
-    const started = media.play();
-    if (started) started.catch(function (error) { if (error.name !== "AbortError") console.warn(error); });
-  }
-  const player = document.getElementById("player");
-  if (!player) return;
+import { playQuietly } from "../media.js";
+import { frameAt, secondsOf, timecode as timecodeAt } from "../timecode.js";
+
+const player = document.getElementById("player");
+if (player) startPlayer(player);
+
+function startPlayer(player) {
   const fps = Number(player.dataset.fps) || 24;
   const frames = Math.max(1, Number(player.dataset.frames) || 1);
   const video = document.getElementById("video-main");
@@ -39,20 +36,13 @@
   let reverseRate = 0;
 
   // --- Time --------------------------------------------------------------------------------------
-  function frameOf(seconds) { return Math.max(0, Math.min(frames - 1, Math.floor(seconds * fps + 1e-4))); }
+  function frameOf(seconds) { return Math.max(0, Math.min(frames - 1, frameAt(seconds, fps))); }
   function currentFrame() { return frameOf(video.currentTime); }
-
-  function timecode(frame) {
-    const ff = frame % fps;
-    const total = Math.floor(frame / fps);
-    const pad = function (n) { return String(n).padStart(2, "0"); };
-    return pad(Math.floor(total / 3600)) + ":" + pad(Math.floor(total / 60) % 60) + ":" + pad(total % 60) + ":" + pad(ff);
-  }
+  function timecode(frame) { return timecodeAt(frame, fps); }
 
   function seekFrame(frame) {
     frame = Math.max(0, Math.min(frames - 1, frame));
-    // The middle of the frame, so rounding never lands on its neighbour.
-    video.currentTime = (frame + 0.5) / fps;
+    video.currentTime = secondsOf(frame, fps);
     if (compare) compare.currentTime = video.currentTime;
     paint();
   }
@@ -288,4 +278,4 @@
   window.addEventListener("resize", sizeCanvas);
   loadMarkers();
   sizeCanvas();
-})();
+}

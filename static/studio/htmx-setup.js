@@ -1,0 +1,60 @@
+/* How htmx behaves in the studio: explicit attributes, which answers are swapped, refusals and
+   errors said in a toast, and live refreshes that wait while someone is typing or dragging.
+   htmx itself is the vendored classic script loaded before the modules (static/vendor/). */
+
+import { toast } from "./toasts.js";
+
+const ERROR_MESSAGES = {
+  403: "Your role in this project does not allow this.",
+  404: "That is gone, or you no longer have access to it.",
+};
+
+export function configureHtmx() {
+  // Attributes are explicit on every element; only the CSRF header comes from <body>.
+  htmx.config.disableInheritance = true;
+  document.body.setAttribute("hx-inherit", "hx-headers");
+  // 409 (someone else saved first) and 422 (values refused) carry a form to show: swap them.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "409", swap: true, error: false },
+    { code: "422", swap: true, error: false },
+    { code: "[45]..", swap: false, error: true },
+  ];
+  document.body.addEventListener("htmx:beforeSwap", sayPlainRefusals);
+  document.body.addEventListener("htmx:responseError", sayErrors);
+  document.body.addEventListener("htmx:sendError", function () {
+    toast("The studio cannot be reached. Check your connection.", "error");
+  });
+  document.body.addEventListener("htmx:beforeRequest", holdLiveRefreshWhileEditing);
+}
+
+function sayPlainRefusals(evt) {
+  const xhr = evt.detail.xhr;
+  const type = xhr.getResponseHeader("Content-Type") || "";
+  if (xhr.status === 422 && type.startsWith("text/plain")) {
+    // A refusal with a message and nothing to show in place: keep the page, say why.
+    evt.detail.shouldSwap = false;
+    toast(xhr.responseText, "error");
+  }
+}
+
+function sayErrors(evt) {
+  const status = evt.detail.xhr.status;
+  // 429 (too many renders) carries its own explanation: when to try again.
+  const own = status === 429 ? evt.detail.xhr.responseText : "";
+  toast(own || ERROR_MESSAGES[status] || "Something went wrong (" + status + "). Please try again.", "error");
+}
+
+// A live refresh must never throw away what someone is typing or dragging.
+function holdLiveRefreshWhileEditing(evt) {
+  const trigger = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
+  if (!trigger || !String(trigger.type).startsWith("live-")) return;
+  const target = evt.detail.target;
+  const active = document.activeElement;
+  const typing = active && target.contains(active) && active.matches("input, textarea, select");
+  if (document.body.classList.contains("dragging") || target.querySelector("[data-editing], .upload:not(.done):not(.failed)") || typing) {
+    evt.preventDefault();
+    target.dataset.staleSince = Date.now();
+  }
+}

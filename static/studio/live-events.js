@@ -1,0 +1,79 @@
+/* What each live event means for the page: progress is painted in place (progress.js), anything
+   else asks the fragments that show it to refetch (fragments.js). */
+
+import { emit, emitSoon } from "./fragments.js";
+import { paintExport, paintTake } from "./progress.js";
+import { toast } from "./toasts.js";
+
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+export function onSnapshot(msg, options) {
+  (msg.takes || []).forEach(paintTake);
+  (msg.exports || []).forEach(paintExport);
+  // After a reconnect or a gap we may have missed events: fragments refetch.
+  if (!options.first) emit("live-resync", {});
+}
+
+export function onEvent(msg) {
+  dispatch(msg);
+  emit("live-event", msg);
+}
+
+function dispatch(msg) {
+  switch (msg.type) {
+    case "take.changed": takeChanged(msg.take); break;
+    case "shot.changed": shotChanged(msg); break;
+    case "scene.changed":
+      emit(document.getElementById("scene-" + msg.scene) ? "live-scene-refresh" : "live-board-refresh", { scene: msg.scene });
+      break;
+    case "scene.reordered": emit("live-scene-refresh", { scene: msg.scene }); break;
+    case "script.imported": emit("live-board-refresh", {}); break;
+    case "cast.changed": emit("live-cast-changed", { cast_member: msg.cast_member }); break;
+    case "comment.added":
+    case "comment.changed":
+      emit("live-comments", { take: msg.take });
+      emitSoon("live-shot-takes", { shot: msg.shot }, msg.shot);
+      break;
+    case "take.reviewed":
+      emit("live-shot-refresh", { shot: msg.shot });
+      emit("live-shot-takes", { shot: msg.shot });
+      break;
+    case "cut.changed": emit("live-cut-changed", { cut: msg.cut }); break;
+    case "export.changed": exportChanged(msg.export); break;
+    case "project.updated": toast("The project settings were changed.", "info"); break;
+  }
+}
+
+function takeChanged(take) {
+  const elements = document.querySelectorAll('[data-take-id="' + take.id + '"]');
+  const before = elements.length ? elements[0].dataset.status : null;
+  paintTake(take);
+  if (!elements.length) {
+    emitSoon("live-take-new", { take: take.id, shot: take.shot_id }, take.id);
+    emitSoon("live-shot-refresh", { shot: take.shot_id }, take.shot_id);
+    emitSoon("live-shot-takes", { shot: take.shot_id }, take.shot_id);
+  } else if (before !== take.status) {
+    if (FINAL.has(take.status)) emit("live-take-final", { take: take.id, shot: take.shot_id });
+    emitSoon("live-shot-refresh", { shot: take.shot_id }, take.shot_id);
+    emitSoon("live-shot-takes", { shot: take.shot_id }, take.shot_id);
+  }
+}
+
+function shotChanged(msg) {
+  const card = document.getElementById("shot-" + msg.shot);
+  if (msg.trashed) {
+    if (card && !card.querySelector("[data-editing]")) card.remove();
+    return;
+  }
+  if (card) emit("live-shot-refresh", { shot: msg.shot });
+  else emit("live-scene-refresh", { scene: msg.scene });
+}
+
+// Progress ticks are painted in place; a new export or a change of status (the download link
+// appears, an error shows) refetches the list.
+function exportChanged(exp) {
+  const row = document.querySelector('[data-export-id="' + exp.id + '"]');
+  const before = row ? row.dataset.status : null;
+  paintExport(exp);
+  if (!row || before !== exp.status) emitSoon("live-export-refresh", { cut: exp.cut_id }, exp.cut_id);
+}

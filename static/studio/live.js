@@ -1,0 +1,75 @@
+/* The live connection: one WebSocket per page to the project's consumer. Every event carries the
+   project's sequence number; the first message is a snapshot of the truth. A gap in the numbers
+   asks for a fresh snapshot, a dropped socket reconnects with backoff (and gets a snapshot), and
+   events already covered by a snapshot are ignored. What an event does to the page is the
+   caller's business (live-events.js). */
+
+export const state = { socket: null, seq: null, attempt: 0, timer: null };
+let handlers = { snapshot: function () {}, event: function () {} };
+
+function setLiveStatus(name, text) {
+  const el = document.getElementById("live-status");
+  if (!el) return;
+  el.dataset.state = name;
+  el.textContent = text;
+}
+
+// onSnapshot(msg, {first}) and onEvent(msg): called for every message, in order, once each.
+export function connectLive(onSnapshot, onEvent) {
+  handlers = { snapshot: onSnapshot, event: onEvent };
+  connect();
+}
+
+export function resync() {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify({ type: "resync" }));
+}
+
+function connect() {
+  const path = document.body.dataset.wsPath;
+  if (!path || !("WebSocket" in window)) return;
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  let socket;
+  try {
+    socket = new WebSocket(scheme + location.host + path);
+  } catch (err) {
+    reconnectLater();
+    return;
+  }
+  state.socket = socket;
+  socket.onopen = function () { state.attempt = 0; setLiveStatus("live", "Live"); };
+  socket.onmessage = function (evt) {
+    let msg;
+    try { msg = JSON.parse(evt.data); } catch (err) { console.warn("live: bad message", err); return; }
+    receive(msg);
+  };
+  socket.onclose = function (evt) {
+    state.socket = null;
+    if (evt.code === 4404) { setLiveStatus("closed", "No access"); return; }
+    reconnectLater();
+  };
+}
+
+function reconnectLater() {
+  clearTimeout(state.timer);
+  // Exponential backoff with jitter, so a restarted server is not stormed by every browser.
+  const base = Math.min(30000, 1000 * Math.pow(2, state.attempt));
+  const delay = base / 2 + Math.random() * base / 2;
+  state.attempt += 1;
+  setLiveStatus("reconnecting", "Reconnecting…");
+  state.timer = setTimeout(connect, delay);
+}
+
+function receive(msg) {
+  if (msg.type === "snapshot") {
+    const first = state.seq === null;
+    state.seq = msg.seq;
+    handlers.snapshot(msg, { first: first });
+    return;
+  }
+  if (typeof msg.seq === "number" && state.seq !== null) {
+    if (msg.seq <= state.seq) return; // already seen (we join before the snapshot)
+    if (msg.seq > state.seq + 1) resync(); // a gap: the snapshot tells the truth
+    state.seq = msg.seq;
+  }
+  handlers.event(msg);
+}
