@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.conf import settings
 
+from studio.backends import backend_choices
 from studio.models import CameraMove, CastKind, Decision, ExportFormat, RightsStatus, ShotSize
 
 RESOLUTIONS = [
@@ -20,12 +21,6 @@ RESOLUTIONS = [
 ]
 MAX_ANNOTATION_CHARS = 200_000
 MAX_STROKES = 500
-
-
-def backend_choices() -> list[tuple[str, str]]:
-    from generation.backends.registry import backend_choices as registry_choices
-
-    return registry_choices()
 
 
 class ProjectForm(forms.Form):
