@@ -20,11 +20,18 @@ RECONCILE_RENDERS = "generation.tasks.reconcile_renders"
 
 
 def enqueue_render(take_id: int) -> None:
-    result = app.send_task(RENDER_TAKE, args=[take_id], queue=settings.CONTINUITY_RENDER_QUEUE)
+    result = _send(RENDER_TAKE, take_id, queue=settings.CONTINUITY_RENDER_QUEUE)
     Take.objects.filter(pk=take_id, task_id="").update(task_id=result.id or "")
     # Only after the broker took it: a take queued with no enqueued_at lost its message for sure.
     Take.objects.filter(pk=take_id).update(enqueued_at=timezone.now())
 
 
 def enqueue_export(export_id: int) -> None:
-    app.send_task(EXPORT_CUT, args=[export_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    _send(EXPORT_CUT, export_id, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _send(name: str, object_id: int, *, queue: str):
+    if app.conf.task_always_eager:  # CELERY_TASK_ALWAYS_EAGER: run it here and now, no worker
+        app.loader.import_default_modules()  # what a worker does at start: autodiscover studio/tasks.py
+        return app.tasks[name].apply_async(args=[object_id], queue=queue)
+    return app.send_task(name, args=[object_id], queue=queue)
