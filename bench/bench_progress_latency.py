@@ -14,13 +14,13 @@ Real parts, three kinds of process:
           session cookie and the page's `Origin` (http://127.0.0.1:PORT), joining --connect-batch at a time (each
           join is answered by every socket already in: presence); each records time.time() on
           every message;
-  worker  `--role worker`: calls studio.services.takes.take_record_progress(take=..., step=i,
+  worker  `--role worker`: calls studio.services.renders.take_record_progress(take=..., step=i,
           total=K, publish=True) K times, --intervals-ms apart, recording time.time() right before
           each call; it also timestamps the pieces (next_sequence, the channel layer's group_send).
 The channel layer is channels_redis against REDIS_URL (default: the embedded Redis of settings).
 Latency = client receive time - worker call time, matched by step, for every (client, step).
 20 ms apart is the brief's stress rate (about 12 takes rendering at once); 250 ms is the runner's
-own throttle (generation/runner.py PUBLISH_INTERVAL_S: one take rendering).
+own throttle (studio/services/renders.py PUBLISH_INTERVAL_S: one take rendering).
 
 --redis-max-connections sets daphne's channel-layer pool size (redis-py 8 caps an asyncio pool at
 100 connections; beyond about 100 sockets of one project in one process the presence answers
@@ -97,17 +97,19 @@ def build_fixture() -> tuple[str, int, str]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from studio.services import takes as take_service
+    from studio.services import dispatch
     from studio.services.projects import project_create
+    from studio.services.render_requests import take_request
+    from studio.services.renders import take_claim
     from studio.services.shots import scene_create, shot_create
 
     user = get_user_model().objects.create_user(f"bench{time.time_ns()}", password=None)
     project = project_create(owner=user, name="Latency bench", default_backend="animatic")
     scene = scene_create(project=project, actor=user, heading="INT. ENGINE ROOM - NIGHT")
     shot = shot_create(scene=scene, actor=user, prompt="the pistons slow down", duration_s=2)
-    take_service.enqueue_render = lambda take_id: None  # no Celery: the bench's worker claims it itself
-    take = take_service.take_request(shot=shot, actor=user).take
-    take_service.take_claim(take_id=take.id, worker="bench", max_attempts=3)  # running, as during a render
+    dispatch.enqueue_render = lambda take_id: None  # no Celery: the bench's worker claims it itself
+    take = take_request(shot=shot, actor=user).take
+    take_claim(take_id=take.id, worker="bench", max_attempts=3)  # running, as during a render
     client = Client()
     client.force_login(user)
     return project.slug, take.id, f"sessionid={client.cookies['sessionid'].value}"
@@ -401,7 +403,7 @@ def server_main(args) -> None:
     profile.dump_stats(args.profile_server)
 
 
-# --- Worker: progress reports as generation.runner.TakeProgress makes them ------------------------
+# --- Worker: progress reports as studio.services.renders.TakeProgress makes them ------------------
 
 class StepClock:
     """Timestamps of the pieces of each publish, keyed by the step being published."""
@@ -466,7 +468,7 @@ def publish_through_one_loop() -> None:
 def worker_main(args) -> None:
     setup_django()
     from studio.models import Take
-    from studio.services.takes import take_record_progress
+    from studio.services.renders import take_record_progress
 
     take = Take.objects.select_related("shot__scene__project").get(pk=args.take_id)
     clock = StepClock()

@@ -4,8 +4,8 @@
 
 A project of --shots animatic shots (two cast members with reference images) and a cut from the
 board. Steps:
-  1. cut_render: every shot dispatches a take; each is rendered by generation.runner.run_take in
-     this process (no Celery: studio.services.takes.enqueue_render is replaced by a function that
+  1. cut_render: every shot dispatches a take; each is rendered by studio.services.renders.run_take in
+     this process (no Celery: studio.services.dispatch.enqueue_render is replaced by a function that
      collects the take ids, and the bench runs them one after the other, as a worker would).
   2. cut_render again, nothing changed (expected: 0 jobs).
   3. one shot's prompt edited, cut_render again (goal: exactly 1 job), and that take rendered.
@@ -100,8 +100,8 @@ class CollectedJobs:
 
 def render_all(take_ids: list[int]) -> float:
     """Run every collected take as a worker would; fail loudly if one did not succeed."""
-    from generation.runner import run_take
     from studio.models import Take, TakeStatus
+    from studio.services.renders import run_take
 
     started = time.perf_counter()
     for take_id in take_ids:
@@ -129,7 +129,7 @@ def time_rerequests(shot, user, jobs: CollectedJobs, repeat: int) -> tuple[list[
     from django.test.utils import CaptureQueriesContext
 
     from studio.models import TakeStatus
-    from studio.services.takes import take_request
+    from studio.services.render_requests import take_request
 
     with CaptureQueriesContext(connection) as queries:
         take_request(shot=shot, actor=user)  # warm-up, and the query count of one request
@@ -155,11 +155,11 @@ def main() -> None:
 def run(args: argparse.Namespace, width: int, height: int) -> None:
     from django.conf import settings
 
-    from studio.services import takes as take_service
+    from studio.services import dispatch
     from studio.services.shots import shot_update
 
     jobs = CollectedJobs()
-    take_service.enqueue_render = jobs  # no Celery: the bench is the worker
+    dispatch.enqueue_render = jobs  # no Celery: the bench is the worker
     user, shots, cut = build_project(args.shots, args.seconds, width, height)
     print(f"rerender economy: {args.shots} animatic shots of {args.seconds:g} s at {width}x{height} (small, to keep "
           f"the first render quick), database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "

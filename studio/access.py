@@ -11,7 +11,9 @@ from enum import Enum
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from studio.models import Membership, Project, Role
+from studio import selectors
+from studio.models import Membership, Project, ReviewLink, Role, Take, TakeStatus
+from studio.playback import entry_take
 
 ROLE_RANK = {Role.VIEWER: 1, Role.REVIEWER: 2, Role.EDITOR: 3, Role.OWNER: 4}
 
@@ -69,9 +71,7 @@ def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
 
 def trashed_project_for_owner(user, project_id: int) -> Project:
     """A project in the trash that this user owned and may restore; 404 for anyone else."""
-    from studio.selectors import trashed_projects_owned_by
-
-    project = trashed_projects_owned_by(user).filter(pk=project_id).first()
+    project = selectors.trashed_projects_owned_by(user).filter(pk=project_id).first()
     if project is None:
         raise Http404("No such project in your trash.")
     return project
@@ -87,8 +87,6 @@ GUEST_UNLOCKED_SESSION_KEY = "review_links_unlocked"
 def review_link_for(token: str):
     """The active link with this token, or 404 (unknown, revoked, expired, or its project, cut or
     shot trashed): a guest must not learn whether a dead link ever existed."""
-    from studio.models import ReviewLink
-
     link = ReviewLink.objects.select_related("project", "cut", "shot__scene").filter(token=token).first()
     if link is None or not link.is_active or link.project.is_trashed or _review_link_target_trashed(link):
         raise Http404("No such review link.")
@@ -118,12 +116,7 @@ def review_link_unlock(link, session, password: str) -> bool:
 def review_link_takes(link) -> list:
     """The takes a guest may watch and comment on: what the cut plays, entry by entry, or the
     shot's finished takes (newest first). Nothing else of the project is reachable."""
-    from studio.models import Take, TakeStatus
-
     if link.cut_id:
-        from studio import selectors
-        from studio.services.cuts import entry_take
-
         takes = [entry_take(entry) for entry in selectors.cut_entries(link.cut)]
         return [take for take in takes if take is not None]
     return list(Take.objects.alive().filter(shot=link.shot, status=TakeStatus.SUCCEEDED).select_related("shot").order_by("-number"))

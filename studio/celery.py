@@ -8,4 +8,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 
 app = Celery("continuity")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["generation"])
+app.autodiscover_tasks(["studio"])  # studio/tasks.py

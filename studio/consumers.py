@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from studio import access, events, selectors
+from studio.models import Project
 
 CLOSE_NOT_FOUND = 4404
 
@@ -54,6 +55,4 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _snapshot(self) -> dict:
-        from studio.models import Project
-
         return selectors.project_snapshot(Project.objects.get(pk=self.project_id))

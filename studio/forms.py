@@ -6,8 +6,13 @@ import json
 
 from django import forms
 from django.conf import settings
+from django.shortcuts import get_object_or_404
 
-from studio.models import CameraMove, CastKind, Decision, ExportFormat, RightsStatus, ShotSize
+from studio import selectors
+from studio.backends import backend_choices
+from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize
+from studio.services.reviews import MAX_COMMENT_CHARS
+from studio.services.sharing import MAX_LINK_DAYS
 
 RESOLUTIONS = [
     ("1280x720", "1280×720 (HD)"),
@@ -20,12 +25,6 @@ RESOLUTIONS = [
 ]
 MAX_ANNOTATION_CHARS = 200_000
 MAX_STROKES = 500
-
-
-def backend_choices() -> list[tuple[str, str]]:
-    from generation.backends.registry import backend_choices as registry_choices
-
-    return registry_choices()
 
 
 class ProjectForm(forms.Form):
@@ -186,3 +185,47 @@ class CutEntryForm(forms.Form):
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices)
     rights_override = forms.BooleanField(required=False)
+
+
+# --- Team -----------------------------------------------------------------------------------------
+
+class InviteForm(forms.Form):
+    who = forms.CharField(label="Username or e-mail", max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+# --- Review links: owners share, guests unlock and comment --------------------------------------
+
+class ReviewLinkForm(forms.Form):
+    target = forms.ChoiceField(label="Share", choices=())
+    label = forms.CharField(max_length=120, required=False)
+    days = forms.IntegerField(label="Days valid", min_value=1, max_value=MAX_LINK_DAYS, initial=7)
+    password = forms.CharField(required=False, max_length=128, widget=forms.PasswordInput(render_value=False),
+                               help_text="Optional: guests must type it once per browser session.")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        cuts = [(f"cut:{c.id}", f"Cut: {c.name}") for c in selectors.project_cuts(project)]
+        shots = [(f"shot:{s.id}", f"Shot {s.code} · {s.scene.heading}") for s in selectors.shots_in_order(project)]
+        self.fields["target"].choices = cuts + shots
+
+    def target_kwargs(self, project) -> dict:
+        kind, _, object_id = self.cleaned_data["target"].partition(":")
+        if kind == "cut":
+            return {"cut": get_object_or_404(Cut.objects.alive(), pk=int(object_id), project=project)}
+        shots = Shot.objects.alive().select_related("scene")
+        return {"shot": get_object_or_404(shots, pk=int(object_id), scene__project=project)}
+
+
+class GuestPasswordForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, max_length=128)
+
+
+class GuestCommentForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=80)
+    body = forms.CharField(label="Comment", max_length=MAX_COMMENT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
+    frame = forms.IntegerField(label="At frame", required=False, min_value=0, help_text="Optional.")

@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from studio import embedded_redis
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONTINUITY_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,6 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "studio",
-    "generation",
 ]
 
 MIDDLEWARE = [
@@ -128,8 +129,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
-    from studio import embedded_redis
-
     REDIS_URL = embedded_redis.ensure_running(VAR_DIR)
 
 
@@ -200,7 +199,7 @@ GENERATION_BACKEND = os.environ.get("GENERATION_BACKEND", "animatic")
 CONTINUITY_MODELS_DIR = Path(os.environ.get("CONTINUITY_MODELS_DIR", VAR_DIR / "models")).resolve()
 CONTINUITY_MAX_RENDER_ATTEMPTS = int(os.environ.get("CONTINUITY_MAX_RENDER_ATTEMPTS", 3))
 CONTINUITY_FFMPEG_TIMEOUT = int(os.environ.get("CONTINUITY_FFMPEG_TIMEOUT", 600))
-# The reconciler (generation/reconcile.py): a queued take not sent for this long lost its message;
+# The reconciler (studio/services/reconcile.py): a queued take not sent for this long lost its message;
 # a running take with no heartbeat for this long lost its worker. Workers beat on every progress
 # report, so the stale threshold must exceed the slowest diffusion step plus a pipeline load.
 CONTINUITY_LOST_MESSAGE_GRACE_S = int(os.environ.get("CONTINUITY_LOST_MESSAGE_GRACE_S", 120))

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from PIL import Image
 
-from generation.backends.base import ModelNotAvailable, ProgressCallback, RenderError
+from generation.backends.base import ModelNotAvailable, ProgressCallback, RenderError, RenderResult
 from generation.pipeline_cache import get_cache
 
 MODELS_DIR_SETTING = "CONTINUITY_MODELS_DIR"
@@ -56,8 +57,8 @@ def _find_in_hf_cache(model_id: str) -> Path | None:
     if "/" not in model_id:
         return None
     try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
+        from huggingface_hub import snapshot_download  # lazy: only a cache lookup needs it, and it is optional
+        from huggingface_hub.errors import LocalEntryNotFoundError  # lazy: only a cache lookup needs it, and it is optional
     except ImportError:
         return None
     try:
@@ -114,8 +115,8 @@ def quiet_diffusers() -> None:
     make sure nothing below us tries the network."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import diffusers.utils.logging as diffusers_logging
-    import transformers.utils.logging as transformers_logging
+    import diffusers.utils.logging as diffusers_logging  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
+    import transformers.utils.logging as transformers_logging  # lazy: transformers loads only in the worker that renders (DESIGN.md)
 
     diffusers_logging.disable_progress_bar()
     diffusers_logging.set_verbosity_error()
@@ -126,7 +127,7 @@ def quiet_diffusers() -> None:
 def resolve_device(device: str | None) -> str:
     if device:
         return device
-    import torch
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -134,7 +135,7 @@ def resolve_device(device: str | None) -> str:
 def load_dtypes(device: str) -> dict[str, Any]:
     """bfloat16 on GPU with the VAE and image encoder kept in float32 (as the model cards advise);
     float32 everywhere on CPU."""
-    import torch
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
 
     if device.startswith("cuda"):
         return {"default": torch.bfloat16, "vae": torch.float32, "image_encoder": torch.float32}
@@ -150,7 +151,7 @@ def cached_pipeline(pipeline_class_name: str, folder: Path, device: str) -> Any:
 
 def load_pipeline(pipeline_class_name: str, folder: Path, device: str) -> Any:
     quiet_diffusers()
-    import diffusers
+    import diffusers  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
 
     pipeline_class = getattr(diffusers, pipeline_class_name)
     try:
@@ -192,7 +193,7 @@ def frames_of_form(requested: int, step: int) -> int:
 def seeded_generator(seed: int) -> Any:
     """A CPU generator: the initial noise is then the same on every machine and GPU model, so a
     seed means the same take everywhere; diffusers moves the noise to the device."""
-    import torch
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
 
     return torch.Generator(device="cpu").manual_seed(int(seed) % (2**63))
 
@@ -224,8 +225,6 @@ def frames_to_uint8(video: Any) -> list[np.ndarray]:
 
 
 def load_rgb_image(path: str) -> Any:
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
@@ -237,7 +236,7 @@ def load_rgb_image(path: str) -> Any:
 def torch_threads(count: int) -> Iterator[None]:
     """Run with `count` intra-op threads, then restore. torch's thread count is process-wide, which
     is fine in a worker that renders one take at a time."""
-    import torch
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
 
     before = torch.get_num_threads()
     torch.set_num_threads(count)
@@ -250,7 +249,7 @@ def torch_threads(count: int) -> Iterator[None]:
 def run_pipeline(pipe: Any, **kwargs: Any) -> Any:
     """Call the pipeline, turning failures the user can act on into RenderError. RenderCancelled
     and anything unexpected propagate unchanged."""
-    import torch
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
 
     try:
         with torch.inference_mode():
@@ -304,8 +303,6 @@ class DiffusersBackend:
     def call_pipeline(self, pipe, request, on_progress, *, model_id: str, folder: Path, shape: RenderShape, keep: int,
                       **pipeline_arguments):
         """Run the pipeline the same way for every diffusers backend and say what produced the frames."""
-        from generation.backends.base import RenderResult
-
         optional = optional_call_arguments(request)
         output = run_pipeline(
             pipe,

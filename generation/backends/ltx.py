@@ -76,7 +76,7 @@ class LTXBackend(DiffusersBackend):
 
 def text_pipeline_from(image_pipe):
     """An LTXPipeline sharing the loaded components (no second copy of the weights)."""
-    from diffusers import LTXPipeline
+    from diffusers import LTXPipeline  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
 
     pipe = LTXPipeline(**image_pipe.components)
     pipe.set_progress_bar_config(disable=True)

@@ -1,42 +1,72 @@
-"""Backends by name. Modules are imported only when a backend is built, so the web process that
-validates a backend name never imports torch."""
+"""Backends by name, with what the engine knows about each: where it lives, a one-line description
+and its default number of steps. Modules are imported only when a backend is built, so a process
+that only validates a name or lists choices never imports torch."""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import NamedTuple
 
-from django.core.exceptions import ValidationError
+from generation.backends.base import Backend, RenderError
 
-from generation.backends.base import Backend
+FALLBACK_STEPS = 20  # a backend registered without its own default (e.g. a test's)
 
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    # name: (module, class, one-line description shown in the studio)
-    "animatic": ("generation.backends.animatic", "AnimaticBackend", "CPU previsualisation from the cast references"),
-    "wan": ("generation.backends.wan", "WanBackend", "Wan 2.1 VACE with reference images (GPU)"),
-    "ltx": ("generation.backends.ltx", "LTXBackend", "LTX-Video image-to-video (GPU)"),
-    "tiny": ("generation.backends.tiny", "TinyBackend", "Wan/LTX code path with tiny random weights (tests)"),
+
+class BackendEntry(NamedTuple):
+    module: str
+    class_name: str
+    description: str  # one line, shown where people pick a backend
+    default_steps: int = FALLBACK_STEPS
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "animatic": BackendEntry("generation.backends.animatic", "AnimaticBackend",
+                             "CPU previsualisation from the cast references", 1),
+    "wan": BackendEntry("generation.backends.wan", "WanBackend", "Wan 2.1 VACE with reference images (GPU)", 30),
+    "ltx": BackendEntry("generation.backends.ltx", "LTXBackend", "LTX-Video image-to-video (GPU)", 40),
+    "tiny": BackendEntry("generation.backends.tiny", "TinyBackend",
+                         "Wan/LTX code path with tiny random weights (tests)", 3),
 }
 
 
+class UnknownBackend(RenderError, LookupError):
+    """A backend name the registry does not know; the message lists the ones it does."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"Unknown generation backend {name!r}; choose one of: {', '.join(BACKENDS)}.")
+
+
+def backend_entry(name: str) -> BackendEntry:
+    if name not in BACKENDS:
+        raise UnknownBackend(name)
+    return BackendEntry(*BACKENDS[name])  # tests may register a plain (module, class, description) tuple
+
+
 def backend_choices() -> list[tuple[str, str]]:
-    return [(name, f"{name} — {description}") for name, (_, _, description) in BACKENDS.items()]
+    return [(name, f"{name} — {backend_entry(name).description}") for name in BACKENDS]
 
 
 def check_backend_name(name: str) -> None:
-    if name not in BACKENDS:
-        raise ValidationError(f"Unknown generation backend {name!r}; choose one of: {', '.join(BACKENDS)}.")
+    backend_entry(name)
 
 
-def build_backend(name: str) -> Backend:
-    check_backend_name(name)
-    module_name, class_name, _ = BACKENDS[name]
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    return backend_class(**_backend_options(name))
+def default_steps(name: str) -> int:
+    """Steps a request for this backend asks for; an unknown name gets the fallback (building it fails)."""
+    return backend_entry(name).default_steps if name in BACKENDS else FALLBACK_STEPS
 
 
-def _backend_options(name: str) -> dict:
+def build_backend(name: str, *, models_dir: Path | str | None = None) -> Backend:
+    """The backend instance; `models_dir` is where weight-loading backends look (never downloaded)."""
+    entry = backend_entry(name)
+    backend_class = getattr(importlib.import_module(entry.module), entry.class_name)
+    return backend_class(**_backend_options(name, models_dir))
+
+
+def _backend_options(name: str, models_dir: Path | str | None) -> dict:
     if name == "animatic":
         return {}
-    from django.conf import settings
-
-    return {"models_dir": settings.CONTINUITY_MODELS_DIR}
+    if models_dir is None:
+        raise RenderError(f"The {name!r} backend needs a models folder (CONTINUITY_MODELS_DIR).")
+    return {"models_dir": models_dir}

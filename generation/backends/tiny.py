@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -49,8 +50,8 @@ _WORDS = (
 
 def build_tiny_tokenizer():
     """A T5-style fast tokenizer (appends </s>, pads with <pad>) over a tiny fixed vocabulary."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors  # lazy: tokenizers loads only where tiny models are built
+    from transformers import PreTrainedTokenizerFast  # lazy: transformers loads only in the worker that renders (DESIGN.md)
 
     vocabulary = {token: index for index, token in enumerate(_SPECIAL_TOKENS + _WORDS)}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocabulary, unk_token="<unk>"))
@@ -73,16 +74,16 @@ def _tiny_t5_config(config_class, vocab_size: int):
 
 
 def _tiny_wan_vae():
-    import torch
-    from diffusers import AutoencoderKLWan
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
+    from diffusers import AutoencoderKLWan  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
 
     torch.manual_seed(0)
     return AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
 
 
 def _tiny_wan_text_parts():
-    import torch
-    from transformers import UMT5Config, UMT5EncoderModel
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
+    from transformers import UMT5Config, UMT5EncoderModel  # lazy: transformers loads only in the worker that renders (DESIGN.md)
 
     tokenizer = build_tiny_tokenizer()
     torch.manual_seed(0)
@@ -97,8 +98,8 @@ def build_tiny_wan_vace(path: Path | str) -> Path:
 def make_tiny_wan_vace():
     """The pipeline in memory (seeded, so every call gives the same weights)."""
     quiet_diffusers()
-    import torch
-    from diffusers import FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
 
     tokenizer, text_encoder = _tiny_wan_text_parts()
     torch.manual_seed(0)
@@ -121,9 +122,9 @@ def build_tiny_wan_i2v(path: Path | str) -> Path:
 def make_tiny_wan_i2v():
     """The pipeline in memory (seeded, so every call gives the same weights)."""
     quiet_diffusers()
-    import torch
-    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel  # lazy: transformers loads only in the worker that renders (DESIGN.md)
 
     tokenizer, text_encoder = _tiny_wan_text_parts()
     torch.manual_seed(0)
@@ -152,9 +153,9 @@ def build_tiny_ltx(path: Path | str) -> Path:
 def make_tiny_ltx():
     """The pipeline in memory (seeded, so every call gives the same weights)."""
     quiet_diffusers()
-    import torch
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline, LTXVideoTransformer3DModel
-    from transformers import T5Config, T5EncoderModel
+    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline, LTXVideoTransformer3DModel  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
+    from transformers import T5Config, T5EncoderModel  # lazy: transformers loads only in the worker that renders (DESIGN.md)
 
     torch.manual_seed(0)
     transformer = LTXVideoTransformer3DModel(
@@ -277,8 +278,6 @@ class TinyBackend:
 
     def _for_tiny(self, request: RenderRequest) -> RenderRequest:
         # Only the tiny weights exist here: any other model named in the request is ignored.
-        from dataclasses import replace
-
         extra = {key: value for key, value in request.extra.items() if key != "i2v_model"}
         model = TINY_LTX if request.model == TINY_LTX else ""
         return replace(request, model=model, extra=extra)

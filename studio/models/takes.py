@@ -66,7 +66,7 @@ class Take(Trashable):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Liveness for the reconciler (generation/reconcile.py): when the render message was last
+    # Liveness for the reconciler (studio/services/reconcile.py): when the render message was last
     # handed to the broker, and when the worker running the take last said it was alive.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

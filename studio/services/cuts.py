@@ -5,9 +5,13 @@ from django.db import transaction
 from django.db.models import Max
 
 from studio import access, events, selectors
-from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take, TakeStatus
+from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take
+from studio.playback import entry_take, playing_take
+from studio.services import dispatch
 from studio.services.audit import audit_record
-from studio.services.common import save_versioned, trash
+from studio.services.common import StaleVersion, save_versioned, snapshot_fields, trash
+from studio.services.render_rate import RenderQuota
+from studio.services.render_requests import take_request
 
 CUT_EDITABLE_FIELDS = {"name", "description"}
 
@@ -39,8 +43,6 @@ def cut_update(*, cut: Cut, actor, expected_version: int | None = None, **change
 def _bump(cut: Cut, expected_version: int | None) -> None:
     locked = Cut.objects.select_for_update().get(pk=cut.pk)
     if expected_version is not None and locked.version != expected_version:
-        from studio.services.common import StaleVersion, snapshot_fields
-
         raise StaleVersion(locked, snapshot_fields(locked, ["name", "description", "version"]))
     locked.version += 1
     locked.save(update_fields=["version", "updated_at"])
@@ -106,25 +108,10 @@ def cut_trash(*, cut: Cut, actor) -> None:
     events.publish(cut.project_id, "cut.changed", {"cut": cut.id, "trashed": True})
 
 
-def entry_take(entry: CutEntry) -> Take | None:
-    return playing_take(entry.shot, chosen=entry.take)
-
-
-def playing_take(shot: Shot, *, chosen: Take | None = None) -> Take | None:
-    """The take a cut plays for a shot: the chosen one, else the approved one, else the newest
-    finished one (as a playlist shows the latest version until someone approves)."""
-    for take in (chosen, shot.approved_take):
-        if take is not None and take.status == TakeStatus.SUCCEEDED and not take.is_trashed:
-            return take
-    return shot.takes.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number").first()
-
-
 def cut_render(*, cut: Cut, actor) -> list:
     """Ask for a take of every shot in the cut; unchanged shots reuse their finished take.
 
     One request against the rate limit, however many shots the cut has."""
-    from studio.services.takes import RenderQuota, take_request
-
     quota = RenderQuota()
     return [take_request(shot=entry.shot, actor=actor, quota=quota) for entry in selectors.cut_entries(cut)]
 
@@ -141,13 +128,5 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) 
     audit_record(actor=actor, project_id=cut.project_id, verb="export requested", obj=export,
                  changes={"format": fmt, "rights_override": rights_override})
     events.publish(cut.project_id, "export.changed", {"export": selectors.export_payload(export)})
-    transaction.on_commit(lambda: _enqueue_export(export.id))
+    transaction.on_commit(lambda: dispatch.enqueue_export(export.id))
     return export
-
-
-def _enqueue_export(export_id: int) -> None:
-    from django.conf import settings
-
-    from generation.tasks import export_cut
-
-    export_cut.apply_async(args=[export_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE)

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.text import slugify
 
-from generation import media
+from generation import media, stitch, timeline
 from studio import events, selectors
 from studio.models import CastMember, Export, ExportFormat, ExportStatus, Take
-from studio.services.cuts import entry_take
+from studio.playback import entry_take
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,6 @@ def _manifest_entry(take: Take, rights: dict[str, str]) -> dict[str, Any]:
 
 
 def _write(export: Export) -> tuple[str, list[str]]:
-    from generation import timeline
-
     cut, project = export.cut, export.cut.project
     plan = cut_plan(cut)
     unknown = timeline.unknown_rights([p["manifest"] for p in plan])
@@ -100,8 +98,6 @@ def _write(export: Export) -> tuple[str, list[str]]:
 
 
 def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path) -> None:
-    from generation import stitch
-
     project = export.cut.project
     spans = [stitch.ClipSpan(path=Path(p["take"].video.path), in_frame=p["in"], out_frame=p["out"], total_frames=p["take"].frames)
              for p in plan]
@@ -111,8 +107,6 @@ def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path) -> None:
 
 
 def _timeline_clip(item: dict[str, Any], fps: int):
-    from generation import timeline
-
     take, shot = item["take"], item["entry"].shot
     alternates = [
         timeline.AlternateTake(take_number=t.number, media_path=Path(t.video.path), frames=t.frames,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
 from studio import events
+from studio.backends import validate_backend_name
 from studio.models import Membership, Project, Role
 from studio.services.audit import audit_record
 from studio.services.common import restore, save_versioned, trash
@@ -30,13 +32,9 @@ def _check_format(fps: int, width: int, height: int) -> None:
 @transaction.atomic
 def project_create(*, owner, name: str, description: str = "", fps: int = 24, width: int = 1280, height: int = 720,
                    default_backend: str = "", slug: str = "") -> Project:
-    from django.conf import settings
-
-    from generation.backends.registry import check_backend_name
-
     _check_format(fps, width, height)
     backend = default_backend or settings.GENERATION_BACKEND
-    check_backend_name(backend)
+    validate_backend_name(backend)
     project = Project.objects.create(
         name=name.strip(), slug=slug or _unique_slug(name), description=description, fps=fps, width=width,
         height=height, default_backend=backend, created_by=owner,
@@ -49,9 +47,7 @@ def project_create(*, owner, name: str, description: str = "", fps: int = 24, wi
 @transaction.atomic
 def project_update(*, project: Project, actor, expected_version: int | None = None, **changes) -> Project:
     if "default_backend" in changes:
-        from generation.backends.registry import check_backend_name
-
-        check_backend_name(changes["default_backend"])
+        validate_backend_name(changes["default_backend"])
     diff = save_versioned(project, expected_version=expected_version, changes=changes, allowed=PROJECT_EDITABLE_FIELDS)
     _check_format(project.fps, project.width, project.height)
     if diff:

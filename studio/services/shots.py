@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from studio import events
+from studio.backends import validate_backend_name
 from studio.models import CastMember, Project, Scene, Shot, ShotCast
 from studio.services.audit import audit_record
 from studio.services.common import save_versioned, trash
@@ -69,9 +70,7 @@ def _check_shot_values(shot: Shot) -> None:
     if not 8 <= shot.lens_mm <= 600:
         raise ValidationError("Lens must be between 8 and 600 mm.")
     if shot.backend:
-        from generation.backends.registry import check_backend_name
-
-        check_backend_name(shot.backend)
+        validate_backend_name(shot.backend)
 
 
 @transaction.atomic

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 
 from studio.models import Shot
-from studio.services.takes import RateLimited, RenderQuota, take_request
+from studio.services.render_rate import RateLimited, RenderQuota
+from studio.services.render_requests import take_request
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import template
 from django.urls import reverse
 
@@ -46,6 +48,4 @@ def get_item(mapping, key):
 
 @register.filter
 def pretty_json(value) -> str:
-    import json
-
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

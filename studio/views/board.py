@@ -18,7 +18,8 @@ from studio.forms import NewShotForm, SceneForm, ShotForm
 from studio.models import Scene, Shot
 from studio.services import shots as shot_services
 from studio.services.common import StaleVersion
-from studio.services.takes import RateLimited, take_request
+from studio.services.render_rate import RateLimited
+from studio.services.render_requests import take_request
 from studio.services.ui_support import shots_render
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
 

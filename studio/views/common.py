@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from studio.services.takes import RateLimited
+from studio.services.render_rate import RateLimited
 
 # 422: the request was understood but its values were refused; htmx is configured to swap it in.
 UNPROCESSABLE = 422

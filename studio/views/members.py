@@ -3,7 +3,6 @@ and remove (the service refuses to leave a project without an owner)."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, render
@@ -11,18 +10,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studio import access, selectors
+from studio.forms import InviteForm, RoleForm
 from studio.models import Membership, Role
 from studio.services import projects as project_services
 from studio.views.common import UNPROCESSABLE, after_write, error_text, refused
-
-
-class InviteForm(forms.Form):
-    who = forms.CharField(label="Username or e-mail", max_length=254)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
-
-
-class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
 
 
 def members_url(project) -> str:

@@ -15,6 +15,7 @@ from studio.forms import CommentForm, DecisionForm, RerenderForm
 from studio.models import Comment, Shot, Take, TakeStatus
 from studio.services import reviews as review_services
 from studio.services import takes as take_services
+from studio.services.render_requests import take_request
 from studio.views.common import after_write, refused, toast
 
 
@@ -171,7 +172,7 @@ def take_rerender(request, slug: str, take_id: int):
     if not form.is_valid():
         return refused(request, url, ValidationError("The prompt cannot be empty."))
     try:
-        result = take_services.take_request(shot=take.shot, actor=request.user, prompt=form.cleaned_data["prompt"])
+        result = take_request(shot=take.shot, actor=request.user, prompt=form.cleaned_data["prompt"])
     except ValidationError as exc:
         return refused(request, url, exc)
     message = f"Take {result.take.number} queued." if result.dispatched else f"Take {result.take.number} already matches this prompt."

@@ -4,7 +4,6 @@ comments under a name. Every decision about what a guest may see is studio/acces
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -14,36 +13,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio import access, selectors, throttle
-from studio.models import Cut, ReviewLink, Shot
-from studio.services import reviews as review_services
+from studio.forms import GuestCommentForm, GuestPasswordForm, ReviewLinkForm
+from studio.models import ReviewLink
+from studio.services import guests as guest_services
 from studio.services import sharing as sharing_services
-from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.views import media
 from studio.views.common import TOO_MANY_REQUESTS, UNPROCESSABLE, after_write, error_text
 
 
 # --- Owners: the project's links ------------------------------------------------------------------
-
-class ReviewLinkForm(forms.Form):
-    target = forms.ChoiceField(label="Share", choices=())
-    label = forms.CharField(max_length=120, required=False)
-    days = forms.IntegerField(label="Days valid", min_value=1, max_value=sharing_services.MAX_LINK_DAYS, initial=7)
-    password = forms.CharField(required=False, max_length=128, widget=forms.PasswordInput(render_value=False),
-                               help_text="Optional: guests must type it once per browser session.")
-
-    def __init__(self, *args, project, **kwargs):
-        super().__init__(*args, **kwargs)
-        cuts = [(f"cut:{c.id}", f"Cut: {c.name}") for c in selectors.project_cuts(project)]
-        shots = [(f"shot:{s.id}", f"Shot {s.code} · {s.scene.heading}") for s in selectors.shots_in_order(project)]
-        self.fields["target"].choices = cuts + shots
-
-    def target_kwargs(self, project) -> dict:
-        kind, _, object_id = self.cleaned_data["target"].partition(":")
-        if kind == "cut":
-            return {"cut": get_object_or_404(Cut.objects.alive(), pk=int(object_id), project=project)}
-        shots = Shot.objects.alive().select_related("scene")
-        return {"shot": get_object_or_404(shots, pk=int(object_id), scene__project=project)}
-
 
 def links_url(project) -> str:
     return reverse("review_links", args=[project.slug])
@@ -79,16 +57,6 @@ def review_link_revoke(request, slug: str, link_id: int):
 
 # --- Guests -------------------------------------------------------------------------------------
 
-class GuestPasswordForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput, max_length=128)
-
-
-class GuestCommentForm(forms.Form):
-    name = forms.CharField(label="Your name", max_length=80)
-    body = forms.CharField(label="Comment", max_length=MAX_COMMENT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
-    frame = forms.IntegerField(label="At frame", required=False, min_value=0, help_text="Optional.")
-
-
 def guest_url(link: ReviewLink, take_id: int | None = None) -> str:
     url = reverse("guest_review", args=[link.token])
     return f"{url}?take={take_id}" if take_id else url
@@ -108,30 +76,23 @@ def guest_review(request, token: str):
     return _guest_page(request, link, takes, take, GuestCommentForm(initial={"name": request.session.get("guest_name", "")}))
 
 
-def _guest_subjects(request, link: ReviewLink) -> list[str]:
-    """Tries are counted per link (many addresses guessing one password) and per address."""
-    return [f"link:{link.id}", f"address:{throttle.client_address(request)}"]
-
-
 def _password_page(request, link: ReviewLink):
     form = GuestPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        subjects, rate = _guest_subjects(request, link), throttle.rate_setting("CONTINUITY_GUEST_PASSWORD_RATE")
-        try:  # checked before the password, so a throttled guess learns nothing
-            throttle.check("guest-password", subjects, rate)
-        except throttle.Throttled as exc:
-            return _throttled(request, "sharing/guest_password.html", {"link": link, "form": GuestPasswordForm()},
-                              f"Too many wrong passwords; try again in {throttle.minutes_text(exc.retry_after_s)}.", exc)
-        if access.review_link_unlock(link, request.session, form.cleaned_data["password"]):
+        try:
+            unlocked = guest_services.guest_unlock(link=link, session=request.session, password=form.cleaned_data["password"],
+                                                   address=throttle.client_address(request))
+        except guest_services.GuestThrottled as exc:
+            return _throttled(request, "sharing/guest_password.html", {"link": link, "form": GuestPasswordForm()}, exc)
+        if unlocked:
             return redirect(guest_url(link))
-        throttle.record("guest-password", subjects, rate)
         form.add_error("password", "That password is not right.")
     status = UNPROCESSABLE if request.method == "POST" else 200
     return render(request, "sharing/guest_password.html", {"link": link, "form": form}, status=status)
 
 
-def _throttled(request, template: str, context: dict, message: str, exc: throttle.Throttled):
-    response = render(request, template, {**context, "throttled": message}, status=TOO_MANY_REQUESTS)
+def _throttled(request, template: str, context: dict, exc: guest_services.GuestThrottled):
+    response = render(request, template, {**context, "throttled": str(exc)}, status=TOO_MANY_REQUESTS)
     response["Retry-After"] = str(exc.retry_after_s)
     return response
 
@@ -169,23 +130,19 @@ def guest_comment(request, token: str, take_id: int):
         raise Http404("No such review link.")
     take = access.review_link_take(link, take_id)
     form = GuestCommentForm(request.POST)
-    subjects, rate = _guest_subjects(request, link), throttle.rate_setting("CONTINUITY_GUEST_COMMENT_RATE")
+    address = throttle.client_address(request)
     try:
-        throttle.check("guest-comment", subjects, rate)
-    except throttle.Throttled as exc:
-        context = _guest_context(link, access.review_link_takes(link), take, form)
-        return _throttled(request, "sharing/guest_review.html", context,
-                          f"Too many comments from here; try again in {throttle.minutes_text(exc.retry_after_s)}.", exc)
-    if form.is_valid():
-        try:
-            review_services.comment_create(take=take, author=None, guest_name=form.cleaned_data["name"], review_link=link,
-                                           body=form.cleaned_data["body"], frame=form.cleaned_data["frame"])
-        except ValidationError as exc:
-            form.add_error(None, error_text(exc))
-        else:
-            throttle.record("guest-comment", subjects, rate)
+        guest_services.guest_comment_check(link=link, address=address)  # throttled before the form is read
+        if form.is_valid():
+            guest_services.guest_comment_create(link=link, take=take, address=address, name=form.cleaned_data["name"],
+                                                body=form.cleaned_data["body"], frame=form.cleaned_data["frame"])
             request.session["guest_name"] = form.cleaned_data["name"]
             return after_write(request, guest_url(link, take.id), "Thank you: your comment was sent.")
+    except guest_services.GuestThrottled as exc:
+        context = _guest_context(link, access.review_link_takes(link), take, form)
+        return _throttled(request, "sharing/guest_review.html", context, exc)
+    except ValidationError as exc:
+        form.add_error(None, error_text(exc))
     return _guest_page(request, link, access.review_link_takes(link), take, form, status=UNPROCESSABLE)
 
 

@@ -8,9 +8,10 @@ import os
 import signal
 
 from generation.backends.base import RenderRequest, RenderResult
+from generation.backends.registry import BackendEntry
 
 NAME = "crash"
-REGISTRY_ENTRY = ("tests.e2e.poison", "CrashBackend", "kills its own worker process (crash tests only)")
+REGISTRY_ENTRY = BackendEntry("tests.e2e.poison", "CrashBackend", "kills its own worker process (crash tests only)")
 
 
 class CrashBackend:

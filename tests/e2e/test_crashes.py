@@ -30,12 +30,13 @@ from django.test import Client
 from django.utils import timezone
 
 from generation.backends import registry
-from generation.reconcile import reconcile
 from studio.asgi import application
 from studio.models import Take, TakeStatus
+from studio.services.dispatch import enqueue_render
 from studio.services.projects import project_create
+from studio.services.reconcile import reconcile
+from studio.services.render_requests import take_request
 from studio.services.shots import scene_create, shot_create
-from studio.services.takes import enqueue_render, take_request
 from tests.conftest import _redis_answers, database_url_for_workers, require
 from tests.e2e import poison
 

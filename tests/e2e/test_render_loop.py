@@ -124,7 +124,7 @@ async def test_tiny_pipeline_loads_once_for_three_takes(routed_to_worker, projec
 
     def request_three():
         shots = [shot_create(scene=scene, actor=alice, prompt=f"@mara beat {n}", duration_s=1, backend="tiny") for n in range(3)]
-        from studio.services.takes import take_request
+        from studio.services.render_requests import take_request
 
         return [take_request(shot=s, actor=alice).take.id for s in shots]
 

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from studio.models import Take
 from studio.services.shots import shot_create
-from studio.services.takes import RateLimited, check_render_rate, render_rate, take_request
+from studio.services.render_rate import RateLimited, check_render_rate, render_rate
+from studio.services.render_requests import take_request
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def three_per_ten_minutes(settings, monkeypatch):
     settings.CONTINUITY_RENDER_RATE = "3/10m"
-    monkeypatch.setattr("studio.services.takes.enqueue_render", lambda take_id: None)
+    monkeypatch.setattr("studio.services.dispatch.enqueue_render", lambda take_id: None)
 
 
 @pytest.fixture

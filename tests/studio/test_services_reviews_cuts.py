@@ -37,7 +37,7 @@ def take(shot):
 @pytest.fixture
 def enqueued_exports(monkeypatch):
     ids: list[int] = []
-    monkeypatch.setattr("studio.services.cuts._enqueue_export", ids.append)
+    monkeypatch.setattr("studio.services.dispatch.enqueue_export", ids.append)
     return ids
 
 

@@ -17,9 +17,9 @@ from studio.models import AuditEvent, Shot, Take, TakeStatus
 from studio.services.cast import reference_image_add
 from studio.services.reviews import review_decide
 from studio.services.shots import scene_create, shot_create, shot_update
-from studio.services.takes import (
-    take_cancel, take_claim, take_fail, take_record_progress, take_request, take_requeue, take_succeed,
-)
+from studio.services.render_requests import take_request
+from studio.services.renders import take_claim, take_fail, take_record_progress, take_requeue, take_succeed
+from studio.services.takes import take_cancel
 from tests.conftest import png_bytes, require
 
 
@@ -27,7 +27,7 @@ from tests.conftest import png_bytes, require
 def enqueued(monkeypatch):
     """Take ids handed to Celery, in order; nothing reaches a broker."""
     ids: list[int] = []
-    monkeypatch.setattr("studio.services.takes.enqueue_render", ids.append)
+    monkeypatch.setattr("studio.services.dispatch.enqueue_render", ids.append)
     return ids
 
 
@@ -301,7 +301,7 @@ def test_concurrent_forced_requests_number_takes_without_gaps_or_duplicates(monk
     from studio.services.projects import project_create
     from studio.services.shots import scene_create
 
-    monkeypatch.setattr("studio.services.takes.enqueue_render", lambda take_id: None)
+    monkeypatch.setattr("studio.services.dispatch.enqueue_render", lambda take_id: None)
     owner = get_user_model().objects.create_user("racer", "racer@example.com", "pw")
     project = project_create(owner=owner, name="Race")
     scene = scene_create(project=project, actor=owner, heading="INT. ROOM - DAY")

@@ -216,7 +216,7 @@ def test_the_cached_board_is_per_role_and_never_holds_a_csrf_token(project, user
 def test_any_change_but_progress_shows_on_the_next_load(project, shot, users):
     """Committed changes bump the project's content_seq (studio/events.py), which keys the cache."""
     from studio.models import Project
-    from studio.services.takes import take_claim, take_record_progress
+    from studio.services.renders import take_claim, take_record_progress
 
     client = client_for(users["dave"])
     assert "@mara looks out" in _board(client, project)

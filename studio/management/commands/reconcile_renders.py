@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management import BaseCommand
 
-from generation.reconcile import reconcile
+from studio.services.reconcile import reconcile
 
 
 class Command(BaseCommand):

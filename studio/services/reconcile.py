@@ -1,8 +1,8 @@
 """Bring back renders that a lost message or a dead worker left behind, so none is lost.
 
-Runs every minute (Celery beat -> generation.tasks.reconcile_renders) or once with
-`manage.py reconcile_renders`. It reads the takes table, never the broker (which cannot be
-searched cheaply), and decides from the liveness stamps the take keeps:
+Runs every minute (Celery beat -> the task named generation.tasks.reconcile_renders in
+studio/tasks.py) or once with `manage.py reconcile_renders`. It reads the takes table, never
+the broker (which cannot be searched cheaply), and decides from the liveness stamps the take keeps:
 
 - queued past the grace period and not sent in the last grace period: its message was lost
   (the broker was down at commit, the web process died before sending, Redis lost its data),
@@ -12,7 +12,7 @@ searched cheaply), and decides from the liveness stamps the take keeps:
   its attempts are used up;
 - queued with its attempts used up: it kept crashing its workers, so it is failed.
 
-Each change goes through studio.services.takes and is conditional on the row still being as it
+Each change goes through studio.services.renders and is conditional on the row still being as it
 was read (status, attempt, no newer heartbeat), so a worker that beats or a delivery that claims
 at the same moment wins, and two reconcilers at once do no harm. A message sent twice is harmless
 too: only one delivery can claim a queued take.
@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from studio.models import Take, TakeStatus
-from studio.services import takes as take_service
+from studio.services import renders
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def reconcile(now: datetime | None = None) -> ReconcileReport:
 def _fail_exhausted(max_attempts: int, report: ReconcileReport) -> None:
     for take in Take.objects.filter(status=TakeStatus.QUEUED, attempts__gte=max_attempts).order_by("id")[:BATCH]:
         error = f"Gave up after {take.attempts} attempts; the render kept stopping its worker."
-        if take_service.take_fail(take=take, error=error):
+        if renders.take_fail(take=take, error=error):
             report.failed.append(take.id)
 
 
@@ -86,12 +86,12 @@ def _recover_silent_renders(now: datetime, max_attempts: int, report: ReconcileR
     for take in silent.order_by("id")[:BATCH]:
         silence = f"its worker sent no heartbeat for {_duration(stale_s)}"
         if take.attempts < max_attempts:
-            if take_service.take_requeue(take=take, reason=f"Retrying: {silence}.", stale_before=stale_before):
-                take_service.take_resend(take=take)
+            if renders.take_requeue(take=take, reason=f"Retrying: {silence}.", stale_before=stale_before):
+                renders.take_resend(take=take)
                 report.requeued.append(take.id)
         else:
             error = f"Gave up after {take.attempts} attempts; on the last, {silence}."
-            if take_service.take_fail(take=take, error=error, stale_before=stale_before):
+            if renders.take_fail(take=take, error=error, stale_before=stale_before):
                 report.failed.append(take.id)
 
 
@@ -101,7 +101,7 @@ def _resend_lost_messages(now: datetime, max_attempts: int, report: ReconcileRep
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=sent_before)
     ).exclude(pk__in=report.requeued)  # sent a moment ago
     for take in lost.order_by("id")[:BATCH]:
-        if take_service.take_resend(take=take):
+        if renders.take_resend(take=take):
             report.resent.append(take.id)
 
 

@@ -10,14 +10,14 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from generation import runner
-from generation.reconcile import ReconcileReport, reconcile
+from generation import render
+from studio.services import renders
+from studio.services.reconcile import ReconcileReport, reconcile
 from studio.models import Take, TakeStatus
 from studio.services.projects import project_create
 from studio.services.shots import scene_create, shot_create
-from studio.services.takes import (
-    take_claim, take_fail, take_record_progress, take_request, take_requeue, take_succeed,
-)
+from studio.services.render_requests import take_request
+from studio.services.renders import take_claim, take_fail, take_record_progress, take_requeue, take_succeed
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def sent_to_broker(monkeypatch):
         ids.append(take_id)
         Take.objects.filter(pk=take_id).update(enqueued_at=timezone.now())
 
-    monkeypatch.setattr("studio.services.takes.enqueue_render", enqueue)
+    monkeypatch.setattr("studio.services.dispatch.enqueue_render", enqueue)
     return ids
 
 
@@ -202,7 +202,7 @@ def test_the_runner_stops_a_render_it_lost_and_the_retry_finishes_it(make_take, 
     """In the runner: the reconciler takes the render away mid-way; the runner stops without
     failing the retry, writes no file, and the resent message renders it to the end."""
     take = make_take(created_ago=900)
-    real_build = runner.build_backend
+    real_build = render.build_backend
 
     class PresumedDeadHalfway:
         name = "animatic"
@@ -218,15 +218,15 @@ def test_the_runner_stops_a_render_it_lost_and_the_retry_finishes_it(make_take, 
 
             return inner.render(request, progress)
 
-    monkeypatch.setattr(runner, "build_backend", lambda name: PresumedDeadHalfway())
-    monkeypatch.setattr(runner.ProgressThrottle, "should_send", lambda self, step, total: True)
-    runner.run_take(take.id)
+    monkeypatch.setattr(render, "build_backend", lambda name, **options: PresumedDeadHalfway())
+    monkeypatch.setattr(renders.ProgressThrottle, "should_send", lambda self, step, total: True)
+    renders.run_take(take.id)
     assert _status(take) == (TakeStatus.QUEUED, 1) and not take.video
     assert sent_to_broker == [take.id]
     assert not list(settings.MEDIA_ROOT.glob("projects/**/*.mp4"))
 
-    monkeypatch.setattr(runner, "build_backend", real_build)
-    runner.run_take(take.id)
+    monkeypatch.setattr(render, "build_backend", real_build)
+    renders.run_take(take.id)
     assert _status(take) == (TakeStatus.SUCCEEDED, 2) and take.video and take.error == ""
 
 
@@ -256,7 +256,7 @@ def test_the_command_runs_it_once_and_prints_the_report(make_take):
 
 
 def test_beat_runs_the_reconcile_task_every_minute_on_the_default_queue(settings, make_take):
-    from generation.tasks import reconcile_renders
+    from studio.tasks import reconcile_renders
     from studio.celery import app
 
     entry = settings.CELERY_BEAT_SCHEDULE["reconcile-renders"]

@@ -1,15 +1,18 @@
-"""The runner in-process: claim, render, encode, record; and how each failure ends a take."""
+"""The take lifecycle in-process (studio/services/renders.py): claim, render through the engine,
+encode, record; and how each failure ends a take."""
 
 from __future__ import annotations
 
 import pytest
 
-from generation import runner
+from generation import render
 from generation.backends.base import RenderError
 from studio.models import Take, TakeStatus
 from studio.services.projects import project_create
 from studio.services.shots import scene_create, shot_create
-from studio.services.takes import take_cancel, take_request
+from studio.services import renders
+from studio.services.render_requests import take_request
+from studio.services.takes import take_cancel
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +34,7 @@ def _queued_take(shot, alice, **shot_changes) -> Take:
 class TestProgressThrottle:
     def test_first_last_and_one_per_interval(self):
         now = [0.0]
-        throttle = runner.ProgressThrottle(interval_s=0.25, clock=lambda: now[0])
+        throttle = renders.ProgressThrottle(interval_s=0.25, clock=lambda: now[0])
         sent = []
         for step in range(1, 21):
             now[0] = step * 0.05
@@ -43,7 +46,7 @@ class TestProgressThrottle:
 
 def test_animatic_take_succeeds_with_files_and_provenance(small_shot, alice, settings):
     take = _queued_take(small_shot, alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.SUCCEEDED, take.error
     assert take.frames == 12 and take.attempts == 1 and take.progress == 1.0
@@ -55,16 +58,16 @@ def test_animatic_take_succeeds_with_files_and_provenance(small_shot, alice, set
 
 def test_duplicate_delivery_renders_once(small_shot, alice):
     take = _queued_take(small_shot, alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     first = Take.objects.get(pk=take.id)
-    runner.run_take(take.id)  # the same message again
+    renders.run_take(take.id)  # the same message again
     again = Take.objects.get(pk=take.id)
     assert again.attempts == 1 and again.finished_at == first.finished_at and again.video == first.video
 
 
 def test_missing_weights_fail_the_take_naming_the_setting(small_shot, alice):
     take = _queued_take(small_shot, alice, backend="wan")
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.FAILED
     assert "CONTINUITY_MODELS_DIR" in take.error
@@ -77,17 +80,17 @@ def test_backend_error_fails_the_take_with_its_message(small_shot, alice, monkey
         def render(self, request, on_progress):
             raise RenderError("the reference image of @mara is unreadable")
 
-    monkeypatch.setattr(runner, "build_backend", lambda name: Broken())
+    monkeypatch.setattr(render, "build_backend", lambda name, **options: Broken())
     take = _queued_take(small_shot, alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.FAILED and "unreadable" in take.error and not take.video
 
 
 def test_unexpected_exception_fails_the_take_and_keeps_the_worker(small_shot, alice, monkeypatch):
-    monkeypatch.setattr(runner, "build_backend", lambda name: (_ for _ in ()).throw(ZeroDivisionError("boom")))
+    monkeypatch.setattr(render, "build_backend", lambda name, **options: (_ for _ in ()).throw(ZeroDivisionError("boom")))
     take = _queued_take(small_shot, alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.FAILED and "ZeroDivisionError" in take.error
 
@@ -100,14 +103,14 @@ def test_failing_ffmpeg_fails_the_take_and_leaves_no_file(small_shot, alice, mon
     fake.chmod(0o755)
     monkeypatch.setattr(media, "ffmpeg_binary", lambda: str(fake))
     take = _queued_take(small_shot, alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.FAILED and "ffmpeg" in take.error
     assert not list(settings.MEDIA_ROOT.glob("projects/*/takes/**/*.mp4"))
 
 
 def test_cancel_mid_render_stops_at_the_next_progress_report(small_shot, alice, monkeypatch):
-    real_build = runner.build_backend
+    real_build = render.build_backend
 
     class CancelsHalfway:
         name = "animatic"
@@ -123,10 +126,10 @@ def test_cancel_mid_render_stops_at_the_next_progress_report(small_shot, alice, 
 
             return self.inner.render(request, progress)
 
-    monkeypatch.setattr(runner, "build_backend", lambda name: CancelsHalfway())
-    monkeypatch.setattr(runner, "PUBLISH_INTERVAL_S", 0.0)
+    monkeypatch.setattr(render, "build_backend", lambda name, **options: CancelsHalfway())
+    monkeypatch.setattr(renders, "PUBLISH_INTERVAL_S", 0.0)
     take = _queued_take(small_shot, alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.CANCELLED and not take.video
     assert 0 < take.step < take.total_steps
@@ -135,7 +138,7 @@ def test_cancel_mid_render_stops_at_the_next_progress_report(small_shot, alice, 
 def test_cancelled_queued_take_is_never_claimed(small_shot, alice):
     take = _queued_take(small_shot, alice)
     take_cancel(take=take, actor=alice)
-    runner.run_take(take.id)
+    renders.run_take(take.id)
     take.refresh_from_db()
     assert take.status == TakeStatus.CANCELLED and take.attempts == 0
 
@@ -143,7 +146,7 @@ def test_cancelled_queued_take_is_never_claimed(small_shot, alice):
 def test_redelivery_after_a_dead_worker_renders_again_within_the_cap(small_shot, alice, settings):
     take = _queued_take(small_shot, alice)
     Take.objects.filter(pk=take.id).update(status=TakeStatus.RUNNING, attempts=1)  # a worker died mid-render
-    runner.run_take(take.id, redelivered=True)
+    renders.run_take(take.id, redelivered=True)
     take.refresh_from_db()
     assert take.status == TakeStatus.SUCCEEDED and take.attempts == 2
 
@@ -151,6 +154,6 @@ def test_redelivery_after_a_dead_worker_renders_again_within_the_cap(small_shot,
 def test_exhausted_attempts_fail_the_take(small_shot, alice, settings):
     take = _queued_take(small_shot, alice)
     Take.objects.filter(pk=take.id).update(status=TakeStatus.RUNNING, attempts=settings.CONTINUITY_MAX_RENDER_ATTEMPTS)
-    runner.run_take(take.id, redelivered=True)
+    renders.run_take(take.id, redelivered=True)
     take.refresh_from_db()
     assert take.status == TakeStatus.FAILED and "attempts" in take.error

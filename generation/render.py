@@ -1,0 +1,99 @@
+"""Turn one render request into a clip on disk: backend -> frames -> house-format MP4, poster and
+last frame. Pure engine: no database, no settings; whoever calls it says where the files go,
+hears progress through `on_progress` and stops the render through `should_cancel`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from generation import media
+from generation.backends.base import ProgressCallback, RenderCancelled, RenderRequest
+from generation.backends.registry import build_backend
+
+# should_cancel() -> True stops the render (RenderCancelled). Asked after every progress report
+# and once more, on its own, before the encode (which sends no reports for diffusion backends).
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ClipPaths:
+    """Where the clip's files go. The caller picks names nothing else uses: files are written to a
+    temporary sibling and renamed into place, never over something a reviewer has seen."""
+
+    video: Path
+    poster: Path
+    last_frame: Path
+
+    def all(self) -> tuple[Path, Path, Path]:
+        return self.video, self.poster, self.last_frame
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    frames: int
+    duration_s: float
+    model: str
+    revision: str
+    compute_seconds: float
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def render_clip(
+    request: RenderRequest,
+    *,
+    backend: str,
+    output: ClipPaths,
+    house: media.HouseFormat,
+    on_progress: ProgressCallback,
+    should_cancel: CancelCheck,
+    ffmpeg_timeout: float = 600,
+    models_dir: Path | str | None = None,
+) -> RenderedClip:
+    """Render `request` with the named backend and write the clip, poster and last frame.
+
+    Raises RenderCancelled when `should_cancel` says so, RenderError (incl. UnknownBackend) or
+    MediaError with a message a user can act on; leaves no partial file behind.
+    """
+    started = time.monotonic()
+    result = build_backend(backend, models_dir=models_dir).render(request, _cancellable(on_progress, should_cancel))
+    if should_cancel():  # before the encode: the last chance to stop without writing anything
+        raise RenderCancelled()
+    output.video.parent.mkdir(parents=True, exist_ok=True)
+    encoded = media.encode_frames(result.frames, house, output.video, expected_frames=result.frame_count,
+                                  timeout=ffmpeg_timeout)
+    media.extract_frame(output.video, output.poster)
+    media.extract_frame(output.video, output.last_frame, last=True)
+    provenance = {
+        "backend": backend, "model": result.model, "revision": result.revision, "seed": request.seed,
+        "prompt": request.prompt,
+        "references": [{"handle": r.handle, "sha256s": list(r.image_sha256s)} for r in request.references],
+        **result.provenance,
+    }
+    if "generation.pipeline_cache" in sys.modules:  # a diffusers backend ran in this process
+        stats = sys.modules["generation.pipeline_cache"].get_cache().stats()
+        provenance["pipeline_cache"] = {"total_loads": stats["total_loads"], "evictions": stats["evictions"]}
+    return RenderedClip(frames=encoded.frame_count, duration_s=encoded.duration_s, model=result.model,
+                        revision=result.revision, compute_seconds=time.monotonic() - started, provenance=provenance)
+
+
+def _cancellable(on_progress: ProgressCallback, should_cancel: CancelCheck) -> ProgressCallback:
+    def report(step: int, total: int) -> None:
+        on_progress(step, total)
+        if should_cancel():
+            raise RenderCancelled()
+
+    return report
+
+
+def remove_leftovers(output: ClipPaths) -> None:
+    """A process killed while encoding leaves media's hidden temporary files
+    (".<name>.<hex>.partial<ext>", see media._temporary_sibling) beside the clip's names; a retry
+    that owns those names removes them first."""
+    for path in output.all():
+        for leftover in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+            leftover.unlink(missing_ok=True)

@@ -1,0 +1,28 @@
+"""The studio's face of the engine's backend registry: names checked as ValidationError (so every
+form and service shows the message), choices for forms, and backends built with this install's
+models folder. The engine itself knows nothing of settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from generation.backends import registry
+from generation.backends.base import Backend
+
+
+def backend_choices() -> list[tuple[str, str]]:
+    return registry.backend_choices()
+
+
+def validate_backend_name(name: str) -> None:
+    try:
+        registry.check_backend_name(name)
+    except registry.UnknownBackend as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def studio_backend(name: str) -> Backend:
+    """The named backend, configured for this install; ValidationError for an unknown name."""
+    validate_backend_name(name)
+    return registry.build_backend(name, models_dir=settings.CONTINUITY_MODELS_DIR)

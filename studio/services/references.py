@@ -1,0 +1,39 @@
+"""What a shot shows the engine besides its prompt: its cast's reference images, in order, and
+the previous shot's last frame when it continues from it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from generation.backends.base import Reference
+from studio import selectors
+from studio.models import CastKind, Shot
+
+
+def shot_references(shot: Shot) -> list[Reference]:
+    """The shot's cast in order, then its scene's location if not already cast; primary image first."""
+    cast = selectors.shot_cast_in_order(shot)
+    location = shot.scene.location_cast
+    if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
+        cast.append(location)
+    references = []
+    for member in cast:
+        images = list(member.images.order_by("-is_primary", "order", "id"))
+        references.append(Reference(
+            handle=member.handle, name=member.name, kind=member.kind, description=member.description,
+            image_paths=tuple(i.image.path for i in images), image_sha256s=tuple(i.sha256 for i in images),
+        ))
+    return references
+
+
+def continuity_frame(shot: Shot) -> str | None:
+    """The last frame of the previous shot's approved take, if this shot continues from it."""
+    if not shot.continue_from_previous:
+        return None
+    previous = selectors.previous_shot(shot)
+    if previous is None:
+        raise ValidationError(f"Shot {shot.code} continues from the previous shot, but it is the first shot.")
+    take = previous.approved_take
+    if take is None or not take.last_frame:
+        raise ValidationError(f"Shot {shot.code} continues from shot {previous.code}, which has no approved take yet.")
+    return take.last_frame.path

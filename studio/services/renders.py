@@ -1,0 +1,267 @@
+"""The take lifecycle on the worker's side: claim -> run the engine -> record, and every
+conditional state change the reconciler also uses (requeue, resend, fail).
+
+Every state change saves first and publishes after. Nothing here trusts the message: the take
+row decides whether there is work to do, and every write from a worker is conditional on the
+claim it holds, so a worker presumed dead can no longer change the take.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from generation import media
+from generation.backends.base import RenderCancelled, RenderError, RenderRequest
+from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_clip
+from studio import events, selectors
+from studio.models import Shot, Take, TakeStatus
+from studio.services import dispatch
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_INTERVAL_S = 0.25  # a few progress events per second per take; first and last always sent
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- Running a take -----------------------------------------------------------------------------
+
+def run_take(take_id: int, *, redelivered: bool = False) -> None:
+    """The body of the render task: claim the take, render it through the engine, record the end."""
+    max_attempts = settings.CONTINUITY_MAX_RENDER_ATTEMPTS
+    if redelivered:
+        _requeue_if_orphaned(take_id)
+    take = take_claim(take_id=take_id, worker=worker_name(), max_attempts=max_attempts)
+    if take is None:
+        _fail_if_exhausted(take_id, max_attempts)
+        return  # duplicate delivery, cancelled or finished: nothing to do
+    if take.attempts > 1:
+        remove_leftovers(clip_paths(take))  # the retry owns the crashed attempt's names now
+    _render_claimed(take)
+
+
+class ProgressThrottle:
+    """Decides which progress reports are published: the first, the last, and one per interval."""
+
+    def __init__(self, interval_s: float | None = None, clock=time.monotonic):
+        self.interval_s = PUBLISH_INTERVAL_S if interval_s is None else interval_s
+        self.clock = clock
+        self.last_sent: float | None = None
+
+    def should_send(self, step: int, total: int) -> bool:
+        now = self.clock()
+        if self.last_sent is None or step >= total or now - self.last_sent >= self.interval_s:
+            self.last_sent = now
+            return True
+        return False
+
+
+class TakeProgress:
+    """The engine's two callbacks for one take: `report` saves (a heartbeat too) and publishes
+    progress; `should_cancel` says whether the render must stop (cancelled, or no longer this
+    worker's claim).
+
+    The engine asks should_cancel after every report and once on its own before the encode. After
+    a report the answer is the one that report's save found (no extra query; a throttled report
+    keeps the last answer); on its own it beats first, so the reconciler sees the worker alive
+    through the encode, which sends no reports for diffusion backends.
+    """
+
+    def __init__(self, take: Take, throttle: ProgressThrottle | None = None):
+        self.take = take
+        self.throttle = throttle or ProgressThrottle()
+        self.wanted = True
+        self._just_reported = False
+
+    def report(self, step: int, total: int) -> None:
+        self._just_reported = True
+        if self.throttle.should_send(step, total):
+            self.wanted = take_record_progress(take=self.take, step=step, total=total, publish=True)
+
+    def should_cancel(self) -> bool:
+        if not self._just_reported:
+            self.wanted = take_heartbeat(take=self.take)
+        self._just_reported = False
+        return not self.wanted
+
+
+def media_paths(take: Take) -> dict[str, str]:
+    """Storage names for a take's files. The take id makes them unique, so nothing is overwritten."""
+    base = f"projects/{take.shot.scene.project_id}/takes/{take.shot_id}/take-{take.number:03d}-{take.id}"
+    return {"video": f"{base}.mp4", "poster": f"{base}-poster.jpg", "last_frame": f"{base}-last.png"}
+
+
+def clip_paths(take: Take) -> ClipPaths:
+    root, names = Path(settings.MEDIA_ROOT), media_paths(take)
+    return ClipPaths(video=root / names["video"], poster=root / names["poster"], last_frame=root / names["last_frame"])
+
+
+def _render_claimed(take: Take) -> None:
+    started = time.monotonic()
+    try:
+        clip = _render(take)
+    except RenderCancelled:
+        take_fail(take=take, error="Cancelled.", status=TakeStatus.CANCELLED, compute_seconds=time.monotonic() - started)
+    except (RenderError, media.MediaError) as exc:
+        take_fail(take=take, error=str(exc), compute_seconds=time.monotonic() - started)
+    except Exception as exc:  # a bug or an unexpected library error: fail the take, keep the worker
+        logger.exception("render of take %s failed", take.id)
+        take_fail(take=take, error=f"Unexpected error: {type(exc).__name__}: {exc}",
+                  compute_seconds=time.monotonic() - started)
+    else:
+        take_succeed(take=take, compute_seconds=time.monotonic() - started, frames=clip.frames,
+                     duration_s=clip.duration_s, provenance={**clip.provenance, "worker": worker_name()},
+                     **media_paths(take))
+
+
+def _render(take: Take) -> RenderedClip:
+    project = take.shot.scene.project
+    progress = TakeProgress(take)
+    return render_clip(
+        RenderRequest.from_dict(take.request), backend=take.backend, output=clip_paths(take),
+        house=media.HouseFormat(width=project.width, height=project.height, fps=project.fps),
+        on_progress=progress.report, should_cancel=progress.should_cancel,
+        ffmpeg_timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, models_dir=settings.CONTINUITY_MODELS_DIR,
+    )
+
+
+def _requeue_if_orphaned(take_id: int) -> None:
+    """A redelivered message means the worker that ran it died: its running take is orphaned."""
+    take = Take.objects.filter(pk=take_id, status=TakeStatus.RUNNING).first()
+    if take is not None:
+        take_requeue(take=take, reason="The worker stopped during the render; retrying.")
+
+
+def _fail_if_exhausted(take_id: int, max_attempts: int) -> None:
+    take = Take.objects.filter(pk=take_id, status=TakeStatus.QUEUED, attempts__gte=max_attempts).first()
+    if take is not None:
+        take_fail(take=take, error=f"Gave up after {take.attempts} attempts; the render kept crashing the worker.")
+
+
+# --- Conditional state changes ------------------------------------------------------------------
+
+def take_claim(*, take_id: int, worker: str, max_attempts: int) -> Take | None:
+    """queued -> running with a conditional update: a duplicate delivery claims nothing."""
+    claimed = Take.objects.filter(pk=take_id, status=TakeStatus.QUEUED, attempts__lt=max_attempts).update(
+        status=TakeStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], started_at=timezone.now(),
+        heartbeat_at=timezone.now(), step=0, progress=0.0,
+    )
+    if not claimed:
+        return None
+    take = Take.objects.select_related("shot__scene__project").get(pk=take_id)
+    _publish(take)
+    return take
+
+
+def _this_claim(take: Take):
+    """The row as this worker claimed it: running, with the attempt number its claim set.
+
+    Every write from the worker's side is conditional on it, so a worker that was presumed dead
+    (and whose take was requeued and claimed again) can no longer change the take.
+    """
+    return Take.objects.filter(pk=take.pk, status=TakeStatus.RUNNING, attempts=take.attempts)
+
+
+def take_record_progress(*, take: Take, step: int, total: int, publish: bool) -> bool:
+    """Save progress and a heartbeat (the truth) and maybe publish it.
+
+    Returns False if the render should stop: the take was cancelled, or it is no longer this
+    worker's (the reconciler requeued or failed it).
+    """
+    take.step, take.total_steps, take.progress = step, total, (step / total if total else 0.0)
+    saved = _this_claim(take).update(step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now())
+    if publish and saved:
+        _publish(take, progress_only=True)
+    return _still_wanted(take)
+
+
+def take_heartbeat(*, take: Take) -> bool:
+    """Tell the reconciler this worker is alive (e.g. before a long encode). False: stop."""
+    _this_claim(take).update(heartbeat_at=timezone.now())
+    return _still_wanted(take)
+
+
+def _still_wanted(take: Take) -> bool:
+    row = Take.objects.filter(pk=take.pk).values("status", "attempts", "cancel_requested").first()
+    if row is None or row["cancel_requested"]:
+        return False
+    lost_claim = take.status == TakeStatus.RUNNING and (row["status"] != TakeStatus.RUNNING or row["attempts"] != take.attempts)
+    return not lost_claim
+
+
+def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames: int, duration_s: float,
+                 compute_seconds: float, provenance: dict) -> bool:
+    """running -> succeeded, once. Returns False if the take was no longer running (e.g. cancelled)
+    or no longer this worker's claim."""
+    done = _this_claim(take).update(
+        status=TakeStatus.SUCCEEDED, video=video, poster=poster, last_frame=last_frame, frames=frames,
+        duration_s=duration_s, compute_seconds=compute_seconds, provenance=provenance, progress=1.0,
+        step=F("total_steps"), finished_at=timezone.now(), error="",
+    )
+    return _refresh_and_publish_if(done, take)
+
+
+def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: str = TakeStatus.FAILED,
+              stale_before: datetime | None = None) -> bool:
+    """queued/running -> failed (or cancelled), only if the take is still as the caller saw it
+    (same status and attempt; with `stale_before`, no heartbeat since). Returns whether it changed.
+    So a worker whose take was requeued cannot fail the retry, nor a reconciler a fresh claim."""
+    still = Take.objects.filter(pk=take.pk, status=take.status, attempts=take.attempts,
+                                status__in=[TakeStatus.RUNNING, TakeStatus.QUEUED])
+    done = _silent_since(still, stale_before).update(
+        status=status, error=error[:2000], compute_seconds=compute_seconds, finished_at=timezone.now(),
+    )
+    return _refresh_and_publish_if(done, take)
+
+
+def take_requeue(*, take: Take, reason: str, stale_before: datetime | None = None) -> bool:
+    """running -> queued after a crash, so the next delivery can claim it again. Conditional like
+    take_fail: a worker that claimed it again, or beat since `stale_before`, keeps it."""
+    done = _silent_since(_this_claim(take), stale_before).update(status=TakeStatus.QUEUED, error=reason[:2000])
+    return _refresh_and_publish_if(done, take)
+
+
+def take_resend(*, take: Take) -> bool:
+    """Hand a queued take's render message to the broker again (the first was lost). A duplicate
+    is harmless: only one delivery can claim the take. Returns False if it is no longer queued."""
+    if not Take.objects.filter(pk=take.pk, status=TakeStatus.QUEUED).exists():
+        return False
+    dispatch.enqueue_render(take.pk)
+    return True
+
+
+def _refresh_and_publish_if(changed: int, take: Take) -> bool:
+    """After a conditional update: only a change is published. A refused one leaves the caller's
+    object as it was, so a worker's claim (status, attempt) still fences its later writes."""
+    if changed:
+        take.refresh_from_db()
+        _publish(take)
+    return bool(changed)
+
+
+def _silent_since(takes, stale_before: datetime | None):
+    if stale_before is None:
+        return takes
+    return takes.filter(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True))
+
+
+def _publish(take: Take, *, progress_only: bool = False) -> None:
+    events.publish(_project_id(take), "take.changed", {"take": selectors.take_payload(take)}, progress_only=progress_only)
+
+
+def _project_id(take: Take) -> int:
+    # The worker's take was claimed with its shot and scene: no query per progress tick.
+    if Take.shot.is_cached(take) and Shot.scene.is_cached(take.shot):
+        return take.shot.scene.project_id
+    return Take.objects.filter(pk=take.pk).values_list("shot__scene__project_id", flat=True).get()

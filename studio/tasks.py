@@ -1,0 +1,26 @@
+"""Thin Celery tasks: take ids, call one studio service.
+
+The names keep their engine-era spelling ("generation.tasks.*", see services/dispatch.py) so that
+messages queued before an upgrade still route to these functions.
+"""
+
+from celery import shared_task
+
+from studio.services import dispatch, exports, reconcile, renders
+
+
+@shared_task(bind=True, name=dispatch.RENDER_TAKE, acks_late=True, reject_on_worker_lost=True)
+def render_take(self, take_id: int) -> None:
+    delivery = self.request.delivery_info or {}
+    renders.run_take(take_id, redelivered=bool(delivery.get("redelivered")))
+
+
+@shared_task(name=dispatch.EXPORT_CUT, acks_late=True, reject_on_worker_lost=True)
+def export_cut(export_id: int) -> None:
+    exports.export_run(export_id=export_id)
+
+
+@shared_task(name=dispatch.RECONCILE_RENDERS, ignore_result=True)
+def reconcile_renders() -> str:
+    """Beat's minute tick (settings.CELERY_BEAT_SCHEDULE); safe to run anywhere, any number of times."""
+    return str(reconcile.reconcile())
