@@ -2,11 +2,11 @@
 guest comments. Counted in the shared cache (Redis, embedded or REDIS_URL) so that every web
 process agrees, in fixed windows keyed by the window's number (no clock kept per key).
 
-Sign-ins use `reserve` (count first, then decide, in one Redis transaction) so a burst of
+Sign-ins and guests use `reserve` (count first, then decide, in one Redis transaction) so a burst of
 concurrent guesses cannot all pass before any of them is counted; `check` + `record` suit limits
 where a few extra tries in a burst do no harm.
 
-Render requests are limited elsewhere (studio/services/takes.py): they are counted in the database
+Render requests are limited elsewhere (studio/services/render_rate.py): they are counted in the database
 because the takes they create are already there.
 """
 

@@ -1,8 +1,10 @@
 """What a guest of a review link may do, and how often: unlock it with its password, comment.
 
 Tries are counted per link (many addresses guessing one password) and per address (one address
-guessing many links), in the shared cache (studio/throttle.py). A limit is checked before the
-password, so a throttled guess learns nothing.
+guessing many links), in the shared cache (studio/throttle.py). A try is reserved before the
+password is looked at (counted first, then decided, atomically), so a throttled guess learns
+nothing and a burst of concurrent guesses gets no more checks than the limit; a right password
+gives its try back.
 """
 
 from __future__ import annotations
@@ -26,11 +28,10 @@ class GuestThrottled(Exception):
 def guest_unlock(*, link: ReviewLink, session, password: str, address: str) -> bool:
     """Unlock the link for this browser session if the password is right; a wrong one counts.
     Raises GuestThrottled, before looking at the password, once too many were wrong."""
-    subjects, rate = _subjects(link, address), throttle.rate_setting(PASSWORD_RATE)
-    _check(PASSWORD_SCOPE, subjects, rate, "Too many wrong passwords")
+    reservation = _reserve(PASSWORD_SCOPE, link, address, PASSWORD_RATE, "Too many wrong passwords")
     if access.review_link_unlock(link, session, password):
+        throttle.refund(reservation)
         return True
-    throttle.record(PASSWORD_SCOPE, subjects, rate)
     return False
 
 
@@ -41,15 +42,21 @@ def guest_comment_check(*, link: ReviewLink, address: str) -> None:
 
 def guest_comment_create(*, link: ReviewLink, take: Take, address: str, name: str, body: str,
                          frame: int | None) -> Comment:
-    """A guest's comment on a take the link shows; it counts against the comment limit."""
-    guest_comment_check(link=link, address=address)
-    comment = comment_create(take=take, author=None, guest_name=name, review_link=link, body=body, frame=frame)
-    throttle.record(COMMENT_SCOPE, _subjects(link, address), throttle.rate_setting(COMMENT_RATE))
-    return comment
+    """A guest's comment on a take the link shows; it counts against the comment limit (reserved
+    first, so concurrent posts cannot pass it together)."""
+    _reserve(COMMENT_SCOPE, link, address, COMMENT_RATE, "Too many comments from here")
+    return comment_create(take=take, author=None, guest_name=name, review_link=link, body=body, frame=frame)
 
 
 def _subjects(link: ReviewLink, address: str) -> list[str]:
     return [f"link:{link.id}", f"address:{address}"]
+
+
+def _reserve(scope: str, link: ReviewLink, address: str, rate_setting: str, what: str) -> throttle.Reservation:
+    try:
+        return throttle.reserve(scope, _subjects(link, address), throttle.rate_setting(rate_setting))
+    except throttle.Throttled as exc:
+        raise GuestThrottled(what, exc.retry_after_s) from None
 
 
 def _check(scope: str, subjects: list[str], rate: throttle.Rate, what: str) -> None:

@@ -64,3 +64,47 @@ def test_comments_count_and_the_one_over_the_limit_is_refused_unwritten(project,
     with pytest.raises(GuestThrottled):
         guest_comment_create(link=link, take=take, address=ADDRESS, name="Kim", body="one more", frame=1)
     assert list(Comment.objects.values_list("body", flat=True).order_by("id")) == ["note 0", "note 1"]
+
+
+@pytest.mark.django_db(transaction=True)  # the threads' own connections must see the link
+def test_a_burst_of_concurrent_wrong_passwords_gets_no_more_checks_than_the_limit(locked, monkeypatch):
+    import threading
+
+    from django.db import connections
+
+    from studio import access
+
+    checks, lock, unlock = [], threading.Lock(), access.review_link_unlock
+
+    def counting_unlock(*args, **kwargs):
+        with lock:
+            checks.append(1)
+        return unlock(*args, **kwargs)
+
+    monkeypatch.setattr(access, "review_link_unlock", counting_unlock)
+    burst = 12
+    start, outcomes = threading.Barrier(burst), []
+
+    def guess(n: int) -> None:
+        try:
+            start.wait(timeout=30)
+            outcomes.append(guest_unlock(link=locked, session={}, password=f"guess {n}", address=f"203.0.113.{n}"))
+        except GuestThrottled:
+            outcomes.append("throttled")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(burst)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(checks) == 2  # the per-link limit, however the burst interleaves
+    assert sorted(map(str, outcomes)) == ["False"] * 2 + ["throttled"] * (burst - 2)
+
+
+def test_a_right_password_gives_its_try_back(locked):
+    guest_unlock(link=locked, session={}, password="wrong", address=ADDRESS)
+    for _ in range(3):  # more right answers than the limit: none of them counts
+        assert guest_unlock(link=locked, session={}, password="harbour lights", address=ADDRESS) is True
+    assert guest_unlock(link=locked, session={}, password="wrong", address=ADDRESS) is False
