@@ -61,12 +61,9 @@ def binary_choice() -> str:
 
 
 def ffmpeg_binary() -> str:
-    """The ffmpeg executable the setting names; MediaError when it cannot be found."""
-    return _resolve_binary(binary_choice())
-
-
-@functools.lru_cache(maxsize=8)
-def _resolve_binary(choice: str) -> str:
+    """The ffmpeg executable the setting names; MediaError when it cannot be found. Resolved on
+    every call (microseconds next to starting ffmpeg), so a changed setting or PATH takes effect."""
+    choice = binary_choice()
     if choice == BUNDLED:
         return imageio_ffmpeg.get_ffmpeg_exe()
     if choice == SYSTEM:
