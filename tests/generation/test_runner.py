@@ -93,12 +93,10 @@ def test_unexpected_exception_fails_the_take_and_keeps_the_worker(small_shot, al
 
 
 def test_failing_ffmpeg_fails_the_take_and_leaves_no_file(small_shot, alice, monkeypatch, tmp_path, settings):
-    from generation import media
-
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\necho 'simulated encoder crash' >&2\nexit 1\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(media, "ffmpeg_binary", lambda: str(fake))
+    monkeypatch.setenv("CONTINUITY_FFMPEG", str(fake))  # the engine's binary setting (generation/ffmpeg.py)
     take = _queued_take(small_shot, alice)
     runner.run_take(take.id)
     take.refresh_from_db()
