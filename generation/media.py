@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # The house format, errors, probing and running ffmpeg live in the ffmpeg layer; they are
-# re-exported here because the rest of the studio has always called them media.X.
-from generation.ffmpeg import (  # noqa: F401
+# re-exported here (see __all__) because the rest of the studio has always called them media.X.
+from generation.ffmpeg import (
     X264_CRF,
     X264_PARAMS,
     X264_PRESET,
@@ -33,6 +33,13 @@ from generation.ffmpeg import (  # noqa: F401
     run_ffmpeg,
     run_ffmpeg_feeding,
 )
+
+__all__ = [
+    "EncodedMedia", "encode_frames", "extract_frame", "read_image_rgb",
+    # re-exported from generation.ffmpeg
+    "HouseFormat", "MediaError", "MediaInfo", "probe", "decode_frame_count", "run_ffmpeg", "ffmpeg_binary",
+    "X264_PRESET", "X264_PARAMS", "X264_CRF",
+]
 
 
 @dataclass(frozen=True)

@@ -95,12 +95,8 @@ def stitch(
 
     total_steps = sum(span.is_trimmed for span in spans) + 1
     copyable, encoded, cached = _replace_trims(spans, fmt, Path(cache_dir), timeout, on_progress, total_steps)
-    try:
-        _concat_by_copy(copyable, fmt, output_path, timeout=timeout, labels=clip_labels(sources))
-    except MediaError as copy_failed:
-        # Mixed formats can also make the copy itself fail; then say which clip is the odd one.
-        check_house_format(sources, fmt, timeout=timeout)
-        raise copy_failed
+    # The copy checks every clip's format first, so a clip in another format is named, not copied.
+    _concat_by_copy(copyable, fmt, output_path, timeout=timeout, labels=clip_labels(sources))
     _report(on_progress, total_steps, total_steps)
     frames = sum(span.frame_count for span in spans)
     return StitchResult(output_path, frames, frames / fmt.fps, reencoded_spans=encoded, cached_trims=cached)
