@@ -79,8 +79,11 @@ def ffmpeg_binary() -> str:
 @functools.lru_cache(maxsize=8)
 def binary_version(binary: str) -> str:
     """The version ffmpeg reports for itself ("5.1.9-0+deb12u1", "n9.0.2-..."), for the system check."""
-    completed = subprocess.run([binary, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=30, check=False)
+    try:
+        completed = subprocess.run([binary, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
+                                   capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MediaError(f"{binary} -version could not run: {exc}") from exc
     match = re.match(rb"ffmpeg version (\S+)", completed.stdout)
     if completed.returncode != 0 or match is None:
         raise MediaError(f"{binary} -version did not report an ffmpeg version")

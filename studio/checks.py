@@ -13,7 +13,7 @@ def ffmpeg_binary_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]
     try:
         binary = ffmpeg_binary()
         version = binary_version(binary)
-    except (MediaError, OSError) as exc:
+    except MediaError as exc:
         return [checks.Error(
             f"ffmpeg cannot run: {exc}",
             hint=f"Set {BINARY_SETTING} to 'bundled' (the imageio-ffmpeg wheel's), 'system' (the ffmpeg on PATH) "
