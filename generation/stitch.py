@@ -6,6 +6,7 @@ packets, not an encode: seconds for a feature-length previs instead of minutes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -329,12 +330,26 @@ def _read_clips(paths: list[Path], labels: list[str], timeout: float) -> list[Me
     clips: list[MediaInfo | None] = []
     for path, label in zip(paths, labels):
         try:
-            clips.append(probe(path, timeout=timeout))
+            clips.append(_probe_unchanged(*_file_identity(path), timeout=timeout))
         except NoVideoStream:
             clips.append(None)
         except MediaError as exc:
             raise MediaError(f"{label} cannot be read as an MP4 video ({exc})") from exc
     return clips
+
+
+def _file_identity(path: Path) -> tuple[str, int, int]:
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return str(resolved), stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_unchanged(path: str, size: int, mtime_ns: int, *, timeout: float) -> MediaInfo:
+    # Opening a clip decodes its first frame (about 2 ms at 720p): a long cut exported again
+    # and again by the same worker reads each take's header once. Takes are immutable; size and
+    # mtime guard against a file replaced under the same name, as in trim_cache_key.
+    return probe(Path(path), timeout=timeout)
 
 
 def _stream_format(info: MediaInfo | None) -> StreamFormat | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +158,16 @@ def test_a_long_cut_names_the_odd_clip_by_its_place(clips, tmp_path):
 
     assert decode_frame_count(result.path) == 21
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_a_clip_replaced_under_the_same_name_is_checked_again(clips, tmp_path):
+    take = tmp_path / "take.mp4"
+    shutil.copyfile(clips["a"], take)
+    stitch([whole(take, 5)], FMT, tmp_path / "one.mp4", cache_dir=tmp_path / "cache")
+    os.replace(make_clip(tmp_path / "odd.mp4", 5, size="320x180"), take)
+
+    with pytest.raises(MediaError, match=r"clip 1 \(take\.mp4\) is 320x180"):
+        stitch([whole(take, 5)], FMT, tmp_path / "two.mp4", cache_dir=tmp_path / "cache")
 
 
 def test_check_house_format_accepts_house_clips(clips):
