@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +33,8 @@ from generation.ffmpeg import (
 
 # on_progress(step, total_steps): one step per trim that has to be encoded, one for the concat.
 ProgressCallback = Callable[[int, int], None]
+
+PROBE_THREADS = min(8, os.cpu_count() or 1)  # clip headers read at once before a copy
 
 
 @dataclass(frozen=True)
@@ -326,16 +329,18 @@ def read_stream_formats(
 
 
 def _read_clips(paths: list[Path], labels: list[str], timeout: float) -> list[MediaInfo | None]:
-    """Probe each clip in-process (no ffmpeg run per clip); errors name the clip by its label."""
-    clips: list[MediaInfo | None] = []
-    for path, label in zip(paths, labels):
+    """Probe the clips in-process, a few at a time (libavformat releases the GIL while it reads a
+    header, and reading one decodes its first frames); errors name the first bad clip by label."""
+    def read(path: Path, label: str) -> MediaInfo | None:
         try:
-            clips.append(_probe_unchanged(*_file_identity(path), timeout=timeout))
+            return _probe_unchanged(*_file_identity(path), timeout=timeout)
         except NoVideoStream:
-            clips.append(None)
+            return None
         except MediaError as exc:
             raise MediaError(f"{label} cannot be read as an MP4 video ({exc})") from exc
-    return clips
+
+    with ThreadPoolExecutor(max_workers=PROBE_THREADS) as pool:
+        return list(pool.map(read, paths, labels))
 
 
 def _file_identity(path: Path) -> tuple[str, int, int]:
