@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (the offline machines cannot download Playwright's own).
+# Debian's Chromium for the browser tests (the offline machines cannot download Playwright's own),
+# and Debian's ffmpeg: the media tests run against it as well as against the wheel's.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@(command -v chromium && command -v ffmpeg) >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg)
 
 run: install
 	$(PY) manage.py run_studio

@@ -20,7 +20,7 @@ Real parts, three kinds of process:
 The channel layer is channels_redis against REDIS_URL (default: the embedded Redis of settings).
 Latency = client receive time - worker call time, matched by step, for every (client, step).
 20 ms apart is the brief's stress rate (about 12 takes rendering at once); 250 ms is the runner's
-own throttle (studio/services/renders.py PUBLISH_INTERVAL_S: one take rendering).
+own throttle (studio/services/progress.py PUBLISH_INTERVAL_S: one take rendering).
 
 --redis-max-connections sets daphne's channel-layer pool size (redis-py 8 caps an asyncio pool at
 100 connections; beyond about 100 sockets of one project in one process the presence answers

@@ -6,27 +6,35 @@ packets, not an encode: seconds for a feature-length previs instead of minutes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable
 
-from generation.media import X264_CRF, X264_PRESET, HouseFormat, MediaError, probe, run_ffmpeg
+from generation.ffmpeg import (
+    HOUSE_CODEC,
+    HOUSE_PIX_FMT,
+    HouseFormat,
+    MediaError,
+    MediaInfo,
+    NoVideoStream,
+    house_encode_args,
+    path_arg,
+    probe,
+    run_ffmpeg,
+)
 
 # on_progress(step, total_steps): one step per trim that has to be encoded, one for the concat.
 ProgressCallback = Callable[[int, int], None]
 
-HOUSE_CODEC = "h264"
-HOUSE_PIX_FMT = "yuv420p"
-
-# ffmpeg opens every input at once (a file and, since ffmpeg 7, a thread each), so header checks
-# read at most this many clips per run.
-HEADER_BATCH = 64
+PROBE_THREADS = min(8, os.cpu_count() or 1)  # clip headers read at once before a copy
 
 
 @dataclass(frozen=True)
@@ -91,12 +99,8 @@ def stitch(
 
     total_steps = sum(span.is_trimmed for span in spans) + 1
     copyable, encoded, cached = _replace_trims(spans, fmt, Path(cache_dir), timeout, on_progress, total_steps)
-    try:
-        _concat_by_copy(copyable, fmt, output_path, timeout=timeout, labels=clip_labels(sources))
-    except MediaError as copy_failed:
-        # Mixed formats can also make the copy itself fail; then say which clip is the odd one.
-        check_house_format(sources, fmt, timeout=timeout)
-        raise copy_failed
+    # The copy checks every clip's format first, so a clip in another format is named, not copied.
+    _concat_by_copy(copyable, fmt, output_path, timeout=timeout, labels=clip_labels(sources))
     _report(on_progress, total_steps, total_steps)
     frames = sum(span.frame_count for span in spans)
     return StitchResult(output_path, frames, frames / fmt.fps, reencoded_spans=encoded, cached_trims=cached)
@@ -129,15 +133,21 @@ def _report(on_progress: ProgressCallback | None, step: int, total: int) -> None
 # The concat list and the copy
 
 
-def build_concat_list(spans: Iterable[ClipSpan], workdir: Path) -> str:
+def build_concat_list(spans: Iterable[ClipSpan], workdir: Path, durations: list[Fraction] | None = None) -> str:
     """The ffconcat text for `spans`, after linking each source into `workdir` as clip_0001.mp4...
 
     The list names only files we generated, never a path a user could influence, so no quoting,
     newline or "'; rm -rf" in a file name can ever change what ffmpeg reads. That also lets the
     concat demuxer keep its default safe mode (plain relative names only).
+
+    `durations` (exact seconds per clip) become `duration` lines. Without them the demuxer starts
+    each clip where the previous file's container duration ends, which ffmpeg before 7 rounds up
+    to the millisecond: every join then gains a gap of a fraction of a frame (a 24 fps cut reads
+    as 23.97 fps). They are written as cumulative microsecond marks, so rounding never adds up.
     """
     workdir = Path(workdir)
     lines = ["ffconcat version 1.0"]
+    marks = _microsecond_steps(durations) if durations is not None else None
     for number, span in enumerate(spans, start=1):
         if span.is_trimmed:
             raise ValueError("stream copy cannot cut at arbitrary frames: trim the span with trim_clip first")
@@ -147,7 +157,21 @@ def build_concat_list(spans: Iterable[ClipSpan], workdir: Path) -> str:
         name = f"clip_{number:04d}.mp4"
         _link_or_copy(source, workdir / name)
         lines.append(f"file {name}")
+        if marks is not None:
+            lines.append(f"duration {marks[number - 1] // 1_000_000}.{marks[number - 1] % 1_000_000:06d}")
     return "\n".join(lines) + "\n"
+
+
+def _microsecond_steps(durations: list[Fraction]) -> list[int]:
+    """Each duration in whole microseconds (the concat demuxer's unit), chosen so that every
+    clip's start, the running sum, stays within half a microsecond of the exact start."""
+    steps, exact_end, written_end = [], Fraction(0), 0
+    for duration in durations:
+        exact_end += duration
+        end = round(exact_end * 1_000_000)
+        steps.append(end - written_end)
+        written_end = end
+    return steps
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -168,39 +192,28 @@ def _concat_by_copy(
     spans: list[ClipSpan], fmt: HouseFormat, output_path: Path, *, timeout: float, labels: list[str]
 ) -> None:
     """Copy `spans` into `output_path`; `labels` name the user's clips in error messages."""
+    clips = _read_clips([Path(span.path) for span in spans], labels, timeout)
+    _require_house_format([_stream_format(info) for info in clips], labels, fmt)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     # The workdir sits next to the output so the final rename is atomic (same file system).
     workdir = Path(tempfile.mkdtemp(prefix=".stitch-", dir=output_path.parent))
     try:
         list_path = workdir / "list.ffconcat"
-        list_path.write_text(build_concat_list(spans, workdir), encoding="utf-8")
-        clips = sorted(workdir.glob("clip_*.mp4"))
+        list_path.write_text(build_concat_list(spans, workdir, [info.duration for info in clips]), encoding="utf-8")
         temp_output = workdir / "out.tmp.mp4"
-        if len(clips) > HEADER_BATCH:
-            _require_house_format(read_stream_formats(clips, timeout=timeout, labels=labels), labels, fmt)
-            run_ffmpeg(_concat_args([], list_path, temp_output, fmt), timeout=timeout)
-        else:
-            completed = run_ffmpeg(_concat_args(clips, list_path, temp_output, fmt), timeout=timeout)
-            formats = _parse_input_sections(completed.stderr.decode("utf-8", "replace"), len(clips))
-            _require_house_format(formats, labels, fmt)
+        run_ffmpeg(_concat_args(list_path, temp_output, fmt), timeout=timeout)
         os.replace(temp_output, output_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _concat_args(clips: list[Path], list_path: Path, output: Path, fmt: HouseFormat) -> list[str]:
-    # Each of `clips` is also opened as an input of its own, never mapped: ffmpeg prints its
-    # stream header, which is the house-format check, at no extra cost (one process, headers
-    # only; a separate probe run costs a quarter of the copy). "-f mp4": a take is an MP4,
-    # whatever its bytes claim to be (a playlist would make ffmpeg open other files or URLs).
-    headers = [arg for clip in clips for arg in ("-f", "mp4", "-i", str(clip.absolute()))]
+def _concat_args(list_path: Path, output: Path, fmt: HouseFormat) -> list[str]:
     return [
-        *headers,
-        "-f", "concat", "-i", str(list_path.absolute()),
-        "-map", f"{len(clips)}:v:0", "-c", "copy",
+        "-f", "concat", "-i", path_arg(list_path),
+        "-map", "0:v:0", "-c", "copy",
         "-video_track_timescale", str(fmt.timescale),
         "-movflags", "+faststart",
-        "-f", "mp4", str(output.absolute()),
+        "-f", "mp4", path_arg(output),
     ]
 
 
@@ -235,18 +248,13 @@ def trim_clip(span: ClipSpan, fmt: HouseFormat, output_path: Path, *, timeout: f
 
 
 def _trim_args(span: ClipSpan, fmt: HouseFormat, output: Path) -> list[str]:
-    # The same codec settings as media.encode_frames, so the trimmed clip's H.264 headers match
-    # the takes it is concatenated with.
+    # The house encode settings of every take, so the trimmed clip's H.264 headers match the
+    # takes it is concatenated with.
     return [
-        "-f", "mp4", "-i", str(Path(span.path).absolute()),
+        "-f", "mp4", "-i", path_arg(span.path),
         "-map", "0:v:0",
         "-vf", f"trim=start_frame={span.in_frame}:end_frame={span.out_frame},setpts=PTS-STARTPTS",
-        "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF),
-        "-pix_fmt", HOUSE_PIX_FMT, "-r", str(fmt.fps), "-g", str(fmt.fps * 2),
-        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-        "-video_track_timescale", str(fmt.timescale),
-        "-movflags", "+faststart", "-an",
-        "-f", "mp4", str(output.absolute()),
+        *house_encode_args(fmt, output),
     ]
 
 
@@ -268,15 +276,7 @@ def trim_cache_key(span: ClipSpan, fmt: HouseFormat) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# House-format check
-#
-# ffmpeg prints each input's stream header; one run with every clip as an input reads them all
-# for about the price of a single probe, where probing clip by clip costs more than the copy.
-
-_INPUT_HEADER_RE = re.compile(r"^Input #(\d+), ", re.MULTILINE)
-_VIDEO_LINE_RE = re.compile(r"Stream #\d+:\d+\S*: Video: (\w+)[^,\n]*, (\w+)[^\n]*")
-_SIZE_RE = re.compile(r", (\d+)x(\d+)")
-_FPS_RE = re.compile(r", ([\d.]+)(k?) fps")
+# House-format check: each clip's header, read by the one probe (generation/ffmpeg.py)
 
 
 @dataclass(frozen=True)
@@ -285,10 +285,10 @@ class StreamFormat:
     pix_fmt: str
     width: int
     height: int
-    fps: float
+    fps: Fraction
 
     def describe(self) -> str:
-        return f"{self.width}x{self.height} {self.codec} {self.pix_fmt} at {self.fps:g} fps"
+        return f"{self.width}x{self.height} {self.codec} {self.pix_fmt} at {float(self.fps):g} fps"
 
 
 def check_house_format(paths: list[Path], fmt: HouseFormat, *, timeout: float = 60) -> None:
@@ -310,7 +310,7 @@ def _require_files(paths: list[Path], labels: list[str]) -> None:
 
 
 def _require_house_format(formats: list[StreamFormat | None], labels: list[str], fmt: HouseFormat) -> None:
-    expected = StreamFormat(HOUSE_CODEC, HOUSE_PIX_FMT, fmt.width, fmt.height, float(fmt.fps))
+    expected = StreamFormat(HOUSE_CODEC, HOUSE_PIX_FMT, fmt.width, fmt.height, Fraction(fmt.fps))
     for label, found in zip(labels, formats):
         if found != expected:
             found_text = found.describe() if found else "no video stream"
@@ -320,67 +320,44 @@ def _require_house_format(formats: list[StreamFormat | None], labels: list[str],
             )
 
 
-_PROBE_LINK_RE = re.compile(r"input_(\d{4})\.mp4")
-
-
 def read_stream_formats(
     paths: list[Path], *, timeout: float = 60, labels: list[str] | None = None
 ) -> list[StreamFormat | None]:
-    """The first video stream's format of each file, read from their headers, HEADER_BATCH files
-    per ffmpeg run."""
+    """The first video stream's format of each file (None where there is no video stream)."""
     labels = labels or clip_labels(paths)
-    formats: list[StreamFormat | None] = []
-    for start in range(0, len(paths), HEADER_BATCH):
-        batch = slice(start, start + HEADER_BATCH)
-        formats += _read_stream_formats_once(paths[batch], labels[batch], timeout)
-    return formats
+    return [_stream_format(info) for info in _read_clips(paths, labels, timeout)]
 
 
-def _read_stream_formats_once(paths: list[Path], labels: list[str], timeout: float) -> list[StreamFormat | None]:
-    # ffmpeg echoes input names into the text we parse, so it sees symlinks with names we chose:
-    # a file name holding a newline and a fake "Input #1 ... Video:" line cannot forge a format.
-    with tempfile.TemporaryDirectory(prefix="continuity-probe-") as linkdir:
-        inputs = []
-        for number, path in enumerate(paths, start=1):
-            link = Path(linkdir) / f"input_{number:04d}.mp4"
-            os.symlink(Path(path).resolve(), link)
-            # "-f mp4": a take is an MP4, whatever its bytes claim (a playlist would open other files).
-            inputs += ["-f", "mp4", "-i", str(link)]
-        # Copy one packet of the first clip to nowhere: ffmpeg needs an output to exit cleanly.
-        args = [*inputs, "-map", "0:v:0", "-frames:v", "1", "-c", "copy", "-f", "null", "-"]
+def _read_clips(paths: list[Path], labels: list[str], timeout: float) -> list[MediaInfo | None]:
+    """Probe the clips in-process, a few at a time (libavformat releases the GIL while it reads a
+    header, and reading one decodes its first frames); errors name the first bad clip by label."""
+    def read(path: Path, label: str) -> MediaInfo | None:
         try:
-            completed = run_ffmpeg(args, timeout=timeout)
+            return _probe_unchanged(*_file_identity(path), timeout=timeout)
+        except NoVideoStream:
+            return None
         except MediaError as exc:
-            unreadable = _PROBE_LINK_RE.search(str(exc))
-            if unreadable is None:
-                raise
-            raise MediaError(f"{labels[int(unreadable.group(1)) - 1]} cannot be read as an MP4 video ({exc})") from exc
-    return _parse_input_sections(completed.stderr.decode("utf-8", "replace"), len(paths))
+            raise MediaError(f"{label} cannot be read as an MP4 video ({exc})") from exc
+
+    with ThreadPoolExecutor(max_workers=PROBE_THREADS) as pool:
+        return list(pool.map(read, paths, labels))
 
 
-def _parse_input_sections(stderr: str, count: int) -> list[StreamFormat | None]:
-    inputs_text = stderr.split("Output #0", 1)[0]
-    formats: list[StreamFormat | None] = [None] * count
-    headers = list(_INPUT_HEADER_RE.finditer(inputs_text))
-    for header, following in zip(headers, [*headers[1:], None]):
-        section = inputs_text[header.end(): following.start() if following else len(inputs_text)]
-        index = int(header.group(1))
-        if index < count:
-            formats[index] = _stream_format(section)
-    return formats
+def _file_identity(path: Path) -> tuple[str, int, int]:
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return str(resolved), stat.st_size, stat.st_mtime_ns
 
 
-def _stream_format(section: str) -> StreamFormat | None:
-    video = _VIDEO_LINE_RE.search(section)
-    if video is None:
+@functools.lru_cache(maxsize=4096)
+def _probe_unchanged(path: str, size: int, mtime_ns: int, *, timeout: float) -> MediaInfo:
+    # Opening a clip decodes its first frame (about 2 ms at 720p): a long cut exported again
+    # and again by the same worker reads each take's header once. Takes are immutable; size and
+    # mtime guard against a file replaced under the same name, as in trim_cache_key.
+    return probe(Path(path), timeout=timeout)
+
+
+def _stream_format(info: MediaInfo | None) -> StreamFormat | None:
+    if info is None:
         return None
-    line = video.group(0)
-    size = _SIZE_RE.search(line)
-    fps = _FPS_RE.search(line)
-    return StreamFormat(
-        codec=video.group(1),
-        pix_fmt=video.group(2),
-        width=int(size.group(1)) if size else 0,
-        height=int(size.group(2)) if size else 0,
-        fps=(float(fps.group(1)) * (1000 if fps.group(2) == "k" else 1)) if fps else 0.0,
-    )
+    return StreamFormat(codec=info.codec, pix_fmt=info.pix_fmt, width=info.width, height=info.height, fps=info.frame_rate)

@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.core import checks
+
+from studio.checks import ffmpeg_binary_check
 
 
 class StudioConfig(AppConfig):
     name = "studio"
     verbose_name = "Continuity studio"
+
+    def ready(self) -> None:
+        checks.register(ffmpeg_binary_check)

@@ -18,6 +18,7 @@ from generation import media, stitch, timeline
 from studio import events, selectors
 from studio.models import CastMember, Export, ExportFormat, ExportStatus, Take
 from studio.playback import entry_take
+from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,22 @@ class ExportRefused(Exception):
     pass
 
 
+class ExportProgress:
+    """The on_progress(step, total) handed to the engine: saves Export.progress, then publishes
+    "export.changed", throttled like render progress (first and last always sent)."""
+
+    def __init__(self, export: Export, throttle: ProgressThrottle | None = None):
+        self.export = export
+        self.throttle = throttle or ProgressThrottle()
+
+    def __call__(self, step: int, total: int) -> None:
+        if not self.throttle.should_send(step, total):
+            return
+        self.export.progress = step / total
+        Export.objects.filter(pk=self.export.pk, status=ExportStatus.RUNNING).update(progress=self.export.progress)
+        _publish(self.export, progress_only=True)
+
+
 def export_run(*, export_id: int) -> None:
     claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
     if not claimed:
@@ -36,7 +53,7 @@ def export_run(*, export_id: int) -> None:
     export = Export.objects.select_related("cut__project").get(pk=export_id)
     _publish(export)
     try:
-        name, warnings = _write(export)
+        name, warnings = _write(export, ExportProgress(export))
     except (ExportRefused, media.MediaError, ValueError, OSError) as exc:
         _finish(export, ExportStatus.FAILED, error=str(exc))
     except Exception as exc:
@@ -77,7 +94,7 @@ def _manifest_entry(take: Take, rights: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _write(export: Export) -> tuple[str, list[str]]:
+def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     cut, project = export.cut, export.cut.project
     plan = cut_plan(cut)
     unknown = timeline.unknown_rights([p["manifest"] for p in plan])
@@ -88,22 +105,28 @@ def _write(export: Export) -> tuple[str, list[str]]:
     path = Path(settings.MEDIA_ROOT) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if export.format == ExportFormat.MP4:
-        _write_mp4(export, plan, path)
+        _write_mp4(export, plan, path, on_progress)
     elif export.format == ExportFormat.MANIFEST:
         timeline.write_manifest(timeline.provenance_manifest(cut.name, project.name, [p["manifest"] for p in plan]), path)
+        on_progress(1, 1)
     else:
-        clips = [_timeline_clip(p, project.fps) for p in plan]
+        # A step per clip gathered (each reads its shot's alternates), one for writing the file.
+        clips = []
+        for step, item in enumerate(plan, start=1):
+            clips.append(_timeline_clip(item, project.fps))
+            on_progress(step, len(plan) + 1)
         timeline.write_timeline(timeline.build_timeline(cut.name, project.fps, clips), path, export.format)
+        on_progress(len(plan) + 1, len(plan) + 1)
     return name, warnings
 
 
-def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path) -> None:
+def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress) -> None:
     project = export.cut.project
     spans = [stitch.ClipSpan(path=Path(p["take"].video.path), in_frame=p["in"], out_frame=p["out"], total_frames=p["take"].frames)
              for p in plan]
     house = media.HouseFormat(width=project.width, height=project.height, fps=project.fps)
     cache_dir = Path(settings.MEDIA_ROOT) / f"projects/{project.id}/trims"
-    stitch.stitch(spans, house, path, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT)
+    stitch.stitch(spans, house, path, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, on_progress=on_progress)
 
 
 def _timeline_clip(item: dict[str, Any], fps: int):
@@ -132,5 +155,7 @@ def _finish(export: Export, status: str, *, file: str = "", error: str = "", war
     _publish(export)
 
 
-def _publish(export: Export) -> None:
-    events.publish(export.cut.project_id, "export.changed", {"export": selectors.export_payload(export)})
+def _publish(export: Export, *, progress_only: bool = False) -> None:
+    # progress_only: a progress tick leaves pages cached under the project's content_seq valid.
+    events.publish(export.cut.project_id, "export.changed", {"export": selectors.export_payload(export)},
+                   progress_only=progress_only)

@@ -25,10 +25,10 @@ from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_
 from studio import events, selectors
 from studio.models import Shot, Take, TakeStatus
 from studio.services import dispatch
+from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
 
-PUBLISH_INTERVAL_S = 0.25  # a few progress events per second per take; first and last always sent
 
 
 def worker_name() -> str:
@@ -49,22 +49,6 @@ def run_take(take_id: int, *, redelivered: bool = False) -> None:
     if take.attempts > 1:
         remove_leftovers(clip_paths(take))  # the retry owns the crashed attempt's names now
     _render_claimed(take)
-
-
-class ProgressThrottle:
-    """Decides which progress reports are published: the first, the last, and one per interval."""
-
-    def __init__(self, interval_s: float | None = None, clock=time.monotonic):
-        self.interval_s = PUBLISH_INTERVAL_S if interval_s is None else interval_s
-        self.clock = clock
-        self.last_sent: float | None = None
-
-    def should_send(self, step: int, total: int) -> bool:
-        now = self.clock()
-        if self.last_sent is None or step >= total or now - self.last_sent >= self.interval_s:
-            self.last_sent = now
-            return True
-        return False
 
 
 class TakeProgress:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generation import media
 from generation.media import (
     EncodedMedia,
     HouseFormat,
@@ -19,6 +18,8 @@ from generation.media import (
     probe,
     read_image_rgb,
 )
+
+pytestmark = pytest.mark.usefixtures("ffmpeg_choice")
 
 SMALL = HouseFormat(width=320, height=180, fps=24)
 
@@ -134,7 +135,7 @@ def test_ffmpeg_failure_raises_media_error_with_its_message(tmp_path, monkeypatc
     fake = tmp_path / "fake-ffmpeg"
     fake.write_text("#!/bin/sh\necho 'Unknown encoder libx264' >&2\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr(media, "ffmpeg_binary", lambda: str(fake))
+    monkeypatch.setenv("CONTINUITY_FFMPEG", str(fake))
     output_dir = tmp_path / "out"
     output_dir.mkdir()
 
@@ -153,7 +154,7 @@ def test_ffmpeg_that_hangs_is_stopped_by_the_timeout(tmp_path, monkeypatch):
     fake = tmp_path / "slow-ffmpeg"
     fake.write_text("#!/bin/sh\nexec sleep 30\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr(media, "ffmpeg_binary", lambda: str(fake))
+    monkeypatch.setenv("CONTINUITY_FFMPEG", str(fake))
 
     with pytest.raises(MediaError, match="longer than"):
         encode_frames(coloured_frames(200), SMALL, tmp_path / "take.mp4", timeout=0.5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 from generation import stitch as stitch_module
 from generation.media import HouseFormat, MediaError, decode_frame_count, probe, run_ffmpeg
 from generation.stitch import ClipSpan, build_concat_list, check_house_format, stitch, trim_clip
+
+pytestmark = pytest.mark.usefixtures("ffmpeg_choice")
 
 FMT = HouseFormat(width=160, height=90, fps=24)
 EVIL_NAME = "take 'one' \"two\"\n'; rm -rf ~ #.mp4"
@@ -31,7 +35,7 @@ def make_clip(path: Path, frames: int, *, size: str = "160x90", start_s: float =
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> dict[str, Path]:
+def clips(ffmpeg_choice, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("clips")
     return {
         "a": make_clip(folder / "a.mp4", 5, start_s=0),
@@ -144,8 +148,7 @@ def test_trimmed_clip_of_another_size_is_rejected_before_encoding(clips, tmp_pat
     assert not (tmp_path / "cut.mp4").exists()
 
 
-def test_long_cuts_check_formats_in_batches(clips, tmp_path, monkeypatch):
-    monkeypatch.setattr(stitch_module, "HEADER_BATCH", 2)
+def test_a_long_cut_names_the_odd_clip_by_its_place(clips, tmp_path):
     odd = make_clip(tmp_path / "odd.mp4", 5, size="320x180")
     good = [whole(clips["a"], 5), whole(clips["b"], 7), whole(clips["c"], 9)]
 
@@ -155,6 +158,16 @@ def test_long_cuts_check_formats_in_batches(clips, tmp_path, monkeypatch):
 
     assert decode_frame_count(result.path) == 21
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_a_clip_replaced_under_the_same_name_is_checked_again(clips, tmp_path):
+    take = tmp_path / "take.mp4"
+    shutil.copyfile(clips["a"], take)
+    stitch([whole(take, 5)], FMT, tmp_path / "one.mp4", cache_dir=tmp_path / "cache")
+    os.replace(make_clip(tmp_path / "odd.mp4", 5, size="320x180"), take)
+
+    with pytest.raises(MediaError, match=r"clip 1 \(take\.mp4\) is 320x180"):
+        stitch([whole(take, 5)], FMT, tmp_path / "two.mp4", cache_dir=tmp_path / "cache")
 
 
 def test_check_house_format_accepts_house_clips(clips):

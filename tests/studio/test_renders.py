@@ -10,7 +10,7 @@ from generation.backends.base import RenderError
 from studio.models import Take, TakeStatus
 from studio.services.projects import project_create
 from studio.services.shots import scene_create, shot_create
-from studio.services import renders
+from studio.services import progress, renders
 from studio.services.render_requests import take_request
 from studio.services.takes import take_cancel
 
@@ -96,12 +96,10 @@ def test_unexpected_exception_fails_the_take_and_keeps_the_worker(small_shot, al
 
 
 def test_failing_ffmpeg_fails_the_take_and_leaves_no_file(small_shot, alice, monkeypatch, tmp_path, settings):
-    from generation import media
-
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\necho 'simulated encoder crash' >&2\nexit 1\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(media, "ffmpeg_binary", lambda: str(fake))
+    monkeypatch.setenv("CONTINUITY_FFMPEG", str(fake))  # the engine's binary setting (generation/ffmpeg.py)
     take = _queued_take(small_shot, alice)
     renders.run_take(take.id)
     take.refresh_from_db()
@@ -127,7 +125,7 @@ def test_cancel_mid_render_stops_at_the_next_progress_report(small_shot, alice, 
             return self.inner.render(request, progress)
 
     monkeypatch.setattr(render, "build_backend", lambda name, **options: CancelsHalfway())
-    monkeypatch.setattr(renders, "PUBLISH_INTERVAL_S", 0.0)
+    monkeypatch.setattr(progress, "PUBLISH_INTERVAL_S", 0.0)
     take = _queued_take(small_shot, alice)
     renders.run_take(take.id)
     take.refresh_from_db()

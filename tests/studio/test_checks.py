@@ -1,0 +1,46 @@
+"""studio/checks.py: `manage.py check` says which ffmpeg the engine runs, and fails when it cannot."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import imageio_ffmpeg
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from studio.checks import ffmpeg_binary_check
+from tests.conftest import require
+
+
+def check_output(**options) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("check", stdout=out, stderr=err, **options)
+    return out.getvalue() + err.getvalue()
+
+
+def test_check_reports_the_bundled_binary_and_its_version(monkeypatch):
+    monkeypatch.delenv("CONTINUITY_FFMPEG", raising=False)
+
+    output = check_output()
+
+    assert f"CONTINUITY_FFMPEG=bundled runs {imageio_ffmpeg.get_ffmpeg_exe()} (version " in output
+
+
+def test_check_reports_the_system_binary(monkeypatch):
+    require(shutil.which("ffmpeg") is not None, "a system ffmpeg on PATH (Debian: apt-get install ffmpeg)")
+    monkeypatch.setenv("CONTINUITY_FFMPEG", "system")
+
+    [message] = ffmpeg_binary_check()
+
+    assert message.level == checks.INFO and message.id == "continuity.I001"
+    assert f"runs {shutil.which('ffmpeg')} (version " in message.msg
+
+
+def test_a_binary_that_cannot_run_fails_the_check(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONTINUITY_FFMPEG", str(tmp_path / "ffmpeg"))
+
+    with pytest.raises(SystemCheckError, match=r"continuity\.E001.*is not an executable file"):
+        check_output()
