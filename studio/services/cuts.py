@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from studio import access, events, selectors
-from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take, TakeStatus
+from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take
 from studio.services.audit import audit_record
 from studio.services.common import save_versioned, trash
 
@@ -65,7 +65,7 @@ def cut_entry_update(*, entry: CutEntry, actor, take: Take | None = None, in_fra
     """Swap the take ("None" means the approved one) and trim; frames are checked against the take."""
     if take is not None and take.shot_id != entry.shot_id:
         raise ValidationError("That take belongs to another shot.")
-    playing = playing_take(entry.shot, chosen=take)
+    playing = selectors.shot_playing_take(entry.shot, chosen=take)
     length = playing.frames if playing else None
     if in_frame < 0 or (out_frame is not None and out_frame <= in_frame):
         raise ValidationError("The out point must come after the in point.")
@@ -106,19 +106,6 @@ def cut_trash(*, cut: Cut, actor) -> None:
     events.publish(cut.project_id, "cut.changed", {"cut": cut.id, "trashed": True})
 
 
-def entry_take(entry: CutEntry) -> Take | None:
-    return playing_take(entry.shot, chosen=entry.take)
-
-
-def playing_take(shot: Shot, *, chosen: Take | None = None) -> Take | None:
-    """The take a cut plays for a shot: the chosen one, else the approved one, else the newest
-    finished one (as a playlist shows the latest version until someone approves)."""
-    for take in (chosen, shot.approved_take):
-        if take is not None and take.status == TakeStatus.SUCCEEDED and not take.is_trashed:
-            return take
-    return shot.takes.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number").first()
-
-
 def cut_render(*, cut: Cut, actor) -> list:
     """Ask for a take of every shot in the cut; unchanged shots reuse their finished take.
 
@@ -126,7 +113,7 @@ def cut_render(*, cut: Cut, actor) -> list:
     from studio.services.takes import RenderQuota, take_request
 
     quota = RenderQuota()
-    return [take_request(shot=entry.shot, actor=actor, quota=quota) for entry in selectors.cut_entries(cut)]
+    return [take_request(shot=row.entry.shot, actor=actor, quota=quota) for row in selectors.cut_timeline(cut)]
 
 
 @transaction.atomic
@@ -134,7 +121,7 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) 
     ExportFormat(fmt)
     if rights_override and not access.can(actor, cut.project, access.Action.MANAGE):
         raise PermissionDenied("Only an owner can override unknown rights.")
-    missing = [e.shot.code for e in selectors.cut_entries(cut) if entry_take(e) is None]
+    missing = [row.entry.shot.code for row in selectors.cut_timeline(cut) if row.take is None]
     if missing:
         raise ValidationError("These shots have no finished take yet: " + ", ".join(missing) + ".")
     export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)
