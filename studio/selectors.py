@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 
 from studio.models import (
-    AuditEvent, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
+    AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
     Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
 ACTIVE_TAKE_STATUSES = (TakeStatus.QUEUED, TakeStatus.RUNNING)
 RECENT_TAKES_IN_SNAPSHOT = 30
+REFERENCE_IMAGE_ORDER = ("-is_primary", "order", "id")  # what a render sends first, and the library shows first
 
 
 def trashed_projects_owned_by(user) -> QuerySet[Project]:
@@ -57,7 +58,7 @@ def cast_library(project: Project) -> QuerySet[CastMember]:
     return (
         CastMember.objects.live()
         .filter(project=project)
-        .prefetch_related(Prefetch("images", queryset=ReferenceImage.objects.order_by("-is_primary", "order", "id")))
+        .prefetch_related(Prefetch("images", queryset=ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER)))
         .annotate(shot_count=Count("shot_links", filter=live_q(Shot, "shot_links__shot__"), distinct=True))
         .order_by("kind", "name")
     )
@@ -65,6 +66,19 @@ def cast_library(project: Project) -> QuerySet[CastMember]:
 
 def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
+
+
+def shot_reference_cast(shot: Shot) -> list[CastMember]:
+    """The cast a render of this shot is conditioned on, in order: the shot's cast, then its scene's
+    location when that is a live location not cast already. Each carries `reference_images`
+    (primary first), read for all of them at once: a fixed number of queries, however big the cast."""
+    cast = shot_cast_in_order(shot)
+    location = shot.scene.location_cast
+    if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
+        cast.append(location)
+    images = ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER)
+    prefetch_related_objects(cast, Prefetch("images", queryset=images, to_attr="reference_images"))
+    return cast
 
 
 # A take's request and provenance are the big JSON columns; the board shows neither.

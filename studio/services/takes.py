@@ -19,7 +19,7 @@ from django.utils import timezone
 from generation.backends.base import Reference, RenderRequest
 from generation.signatures import render_signature
 from studio import events, selectors
-from studio.models import CastKind, CutEntry, Shot, Take, TakeStatus
+from studio.models import CutEntry, Shot, Take, TakeStatus
 from studio.services.audit import audit_record
 from studio.services.common import trash
 from studio.throttle import minutes_text, rate_setting
@@ -92,13 +92,9 @@ def _caption(prompt: str) -> str:
 
 
 def _references(shot: Shot) -> list[Reference]:
-    cast = selectors.shot_cast_in_order(shot)
-    location = shot.scene.location_cast
-    if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
-        cast.append(location)
     references = []
-    for member in cast:
-        images = list(member.images.order_by("-is_primary", "order", "id"))
+    for member in selectors.shot_reference_cast(shot):
+        images = member.reference_images
         references.append(Reference(
             handle=member.handle, name=member.name, kind=member.kind, description=member.description,
             image_paths=tuple(i.image.path for i in images), image_sha256s=tuple(i.sha256 for i in images),

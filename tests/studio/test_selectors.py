@@ -333,3 +333,32 @@ def test_previous_shot_orders_scenes_with_equal_order_by_id_and_skips_trashed_sc
     assert [selectors.previous_shot(s) for s in (a, b, c)] == [None, a, b]
     scene_trash(scene=second, actor=alice)
     assert selectors.previous_shot(Shot.objects.get(pk=c.pk)) == a
+
+
+def test_a_render_request_reads_its_references_in_a_fixed_number_of_queries(project, scene, alice):
+    """The references of a render: the shot's cast in order, then the scene's location, each with
+    its images primary first. No query per cast member."""
+    from studio.models import CastKind, ReferenceImage
+    from studio.services.takes import render_request_for
+
+    def shot_with_cast(members: int):
+        cast = CastMember.objects.bulk_create([
+            CastMember(project=project, name=f"M{members}-{i}", handle=f"m{members}_{i}") for i in range(members)
+        ])
+        ReferenceImage.objects.bulk_create([
+            ReferenceImage(cast_member=m, image=f"projects/{project.id}/cast/{m.id}/{n}.png", sha256=f"{m.id}-{n}",
+                           order=n, is_primary=n == 1) for m in cast for n in range(2)
+        ])
+        location = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=f"Deck {members}",
+                                             handle=f"deck_{members}")
+        ReferenceImage.objects.create(cast_member=location, image="projects/x/deck.png", sha256=f"deck-{members}")
+        place = Scene.objects.create(project=project, order=members, heading=f"INT. DECK {members}", location_cast=location)
+        shot = Shot.objects.create(scene=place, code=f"{members}A")
+        ShotCast.objects.bulk_create([ShotCast(shot=shot, cast_member=m, order=members - i) for i, m in enumerate(cast)])
+        return Shot.objects.select_related("scene__project").get(pk=shot.pk)
+
+    small, big = shot_with_cast(2), shot_with_cast(12)
+    assert count_queries(lambda: render_request_for(small)) == count_queries(lambda: render_request_for(big))
+    references = render_request_for(big).references
+    assert [r.handle for r in references] == [f"m12_{i}" for i in reversed(range(12))] + ["deck_12"]
+    assert [sha[-1] for sha in references[0].image_sha256s] == ["1", "0"]  # the primary image first
