@@ -237,6 +237,8 @@ def project_activity(project: Project, limit: int = 200) -> QuerySet[AuditEvent]
 
 
 def finished_take_with_signature(project: Project, signature: str) -> Take | None:
+    # alive(), not live(): a take of a trashed shot or scene still holds good pixels to reuse, and
+    # trash_purge keeps any file a surviving take names, so nothing is shown from the trash.
     return (
         Take.objects.alive()
         .filter(shot__scene__project=project, signature=signature, status=TakeStatus.SUCCEEDED)
