@@ -362,3 +362,26 @@ def test_a_render_request_reads_its_references_in_a_fixed_number_of_queries(proj
     references = render_request_for(big).references
     assert [r.handle for r in references] == [f"m12_{i}" for i in reversed(range(12))] + ["deck_12"]
     assert [sha[-1] for sha in references[0].image_sha256s] == ["1", "0"]  # the primary image first
+
+
+def test_live_rows_are_neither_trashed_nor_inside_anything_trashed(project, scene, alice):
+    """The one helper every selector lists with: a row is live while it and every parent up to the
+    project are out of the trash."""
+    shot = shot_create(scene=scene, actor=alice)
+    take = finished(shot, 1)
+    cut = Cut.objects.create(project=project, name="A")
+    entry = CutEntry.objects.create(cut=cut, shot=shot)
+    now = timezone.now()
+    rows = {Take: take, Shot: shot, Scene: scene, CutEntry: entry}
+
+    def live() -> set:
+        return {model for model, row in rows.items() if model.objects.live().filter(pk=row.pk).exists()}
+
+    assert live() == set(rows)
+    for model, parent, gone in ((Cut, cut, {CutEntry}), (Scene, scene, {Scene, Shot, Take, CutEntry}),
+                                (type(project), project, set(rows))):
+        model.objects.filter(pk=parent.pk).update(deleted_at=now)
+        assert live() == set(rows) - gone, model
+        model.objects.filter(pk=parent.pk).update(deleted_at=None)
+    Take.objects.filter(pk=take.pk).update(deleted_at=now)
+    assert live() == set(rows) - {Take}
