@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from enum import Enum
 
+from django.core import signing
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.http import Http404
+from django.utils.crypto import constant_time_compare
 
 from studio import selectors
-from studio.models import Membership, Project, ReviewLink, Role, Take, TakeStatus
-from studio.playback import entry_take
+from studio.models import CutEntry, Membership, Project, ReviewLink, Role, Take, TakeStatus
 
 ROLE_RANK = {Role.VIEWER: 1, Role.REVIEWER: 2, Role.EDITOR: 3, Role.OWNER: 4}
 
@@ -115,16 +117,43 @@ def review_link_unlock(link, session, password: str) -> bool:
 
 def review_link_takes(link) -> list:
     """The takes a guest may watch and comment on: what the cut plays, entry by entry, or the
-    shot's finished takes (newest first). Nothing else of the project is reachable."""
+    shot's finished takes (newest first). Nothing else of the project is reachable, nothing in the
+    trash (nor inside a trashed scene) either."""
     if link.cut_id:
-        takes = [entry_take(entry) for entry in selectors.cut_entries(link.cut)]
-        return [take for take in takes if take is not None]
-    return list(Take.objects.alive().filter(shot=link.shot, status=TakeStatus.SUCCEEDED).select_related("shot").order_by("-number"))
+        return [row.take for row in selectors.cut_timeline(link.cut) if row.take is not None]
+    return list(Take.objects.live().filter(shot=link.shot, status=TakeStatus.SUCCEEDED).select_related("shot").order_by("-number"))
 
 
 def review_link_take(link, take_id: int):
     """One take the link shows, or 404."""
     take = next((t for t in review_link_takes(link) if t.id == take_id), None)
+    if take is None:
+        raise Http404("No such take on this link.")
+    return take
+
+
+# A cut link's page works out once which take each entry plays (studio.selectors.cut_timeline) and
+# signs each media URL it hands out; a media request (one per seek: HTTP Range) then checks that
+# signature and, in one small query, that the take and its shot are still live and in the cut.
+GUEST_MEDIA_SALT = "studio.review-link-media"
+
+
+def review_link_media_key(link, take_id: int) -> str:
+    return signing.Signer(salt=GUEST_MEDIA_SALT).signature(f"{link.id}:{take_id}")
+
+
+def review_link_media_take(link, take_id: int, key: str):
+    """The take whose video or poster a guest asks for, or 404. A shot link's rule is one query
+    already; a cut link's needs the key its page gave (proof the timeline plays this take)."""
+    takes = Take.objects.live().filter(pk=take_id, status=TakeStatus.SUCCEEDED).select_related("shot")
+    if link.cut_id:
+        if not constant_time_compare(key, review_link_media_key(link, take_id)):
+            raise Http404("No such take on this link.")
+        in_cut = CutEntry.objects.live().filter(cut_id=link.cut_id, shot_id=OuterRef("shot_id"))
+        takes = takes.filter(Exists(in_cut))
+    else:
+        takes = takes.filter(shot_id=link.shot_id)
+    take = takes.first()
     if take is None:
         raise Http404("No such take on this link.")
     return take

@@ -216,8 +216,8 @@ class ReviewLinkForm(forms.Form):
     def target_kwargs(self, project) -> dict:
         kind, _, object_id = self.cleaned_data["target"].partition(":")
         if kind == "cut":
-            return {"cut": get_object_or_404(Cut.objects.alive(), pk=int(object_id), project=project)}
-        shots = Shot.objects.alive().select_related("scene")
+            return {"cut": get_object_or_404(Cut.objects.live(), pk=int(object_id), project=project)}
+        shots = Shot.objects.live().select_related("scene")
         return {"shot": get_object_or_404(shots, pk=int(object_id), scene__project=project)}
 
 

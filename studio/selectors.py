@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 
 from studio.models import (
-    AuditEvent, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
+    AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
     Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
+from studio.models.base import live_q
 
 ACTIVE_TAKE_STATUSES = (TakeStatus.QUEUED, TakeStatus.RUNNING)
 RECENT_TAKES_IN_SNAPSHOT = 30
+REFERENCE_IMAGE_ORDER = ("-is_primary", "order", "id")  # what a render sends first, and the library shows first
 
 
 def trashed_projects_owned_by(user) -> QuerySet[Project]:
@@ -29,7 +32,8 @@ def projects_for_user(user) -> QuerySet[Project]:
     return (
         Project.objects.alive()
         .filter(memberships__user=user)
-        .annotate(shot_count=Count("scenes__shots", filter=Q(scenes__shots__deleted_at__isnull=True), distinct=True))
+        .annotate(shot_count=Count("scenes__shots", distinct=True,
+                                   filter=Q(scenes__deleted_at__isnull=True, scenes__shots__deleted_at__isnull=True)))
         .order_by("name")
     )
 
@@ -39,10 +43,10 @@ def project_members(project: Project) -> QuerySet[Membership]:
 
 
 def project_progress(project: Project) -> dict[str, Any]:
-    shots = Shot.objects.alive().filter(scene__project=project, scene__deleted_at__isnull=True, scene__omitted=False)
+    shots = Shot.objects.live().filter(scene__project=project, scene__omitted=False)
     takes = Take.objects.filter(shot__scene__project=project)
     return {
-        "scenes": Scene.objects.alive().filter(project=project, omitted=False).count(),
+        "scenes": Scene.objects.live().filter(project=project, omitted=False).count(),
         "shots": shots.count(),
         "approved_shots": shots.filter(approved_take__isnull=False).count(),
         "renders_running": takes.filter(status__in=ACTIVE_TAKE_STATUSES).count(),
@@ -52,16 +56,29 @@ def project_progress(project: Project) -> dict[str, Any]:
 
 def cast_library(project: Project) -> QuerySet[CastMember]:
     return (
-        CastMember.objects.alive()
+        CastMember.objects.live()
         .filter(project=project)
-        .prefetch_related(Prefetch("images", queryset=ReferenceImage.objects.order_by("-is_primary", "order", "id")))
-        .annotate(shot_count=Count("shot_links", filter=Q(shot_links__shot__deleted_at__isnull=True), distinct=True))
+        .prefetch_related(Prefetch("images", queryset=ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER)))
+        .annotate(shot_count=Count("shot_links", filter=live_q(Shot, "shot_links__shot__"), distinct=True))
         .order_by("kind", "name")
     )
 
 
 def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
+
+
+def shot_reference_cast(shot: Shot) -> list[CastMember]:
+    """The cast a render of this shot is conditioned on, in order: the shot's cast, then its scene's
+    location when that is a live location not cast already. Each carries `reference_images`
+    (primary first), read for all of them at once: a fixed number of queries, however big the cast."""
+    cast = shot_cast_in_order(shot)
+    location = shot.scene.location_cast
+    if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
+        cast.append(location)
+    images = ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER)
+    prefetch_related_objects(cast, Prefetch("images", queryset=images, to_attr="reference_images"))
+    return cast
 
 
 # A take's request and provenance are the big JSON columns; the board shows neither.
@@ -81,8 +98,9 @@ def shot_board(project: Project) -> list[Scene]:
         )
         .order_by("order", "id")
     )
+    # Shots and takes are prefetched under live scenes, so their own deleted_at is all that is left.
     return list(
-        Scene.objects.alive()
+        Scene.objects.live()
         .filter(project=project)
         .select_related("location_cast")
         .prefetch_related(Prefetch("shots", queryset=shots, to_attr="board_shots"))
@@ -90,24 +108,34 @@ def shot_board(project: Project) -> list[Scene]:
     )
 
 
+BOARD_ORDER = ("scene__order", "scene_id", "order", "id")
+
+
 def shots_in_order(project: Project) -> QuerySet[Shot]:
     return (
-        Shot.objects.alive()
-        .filter(scene__project=project, scene__deleted_at__isnull=True)
+        Shot.objects.live()
+        .filter(scene__project=project)
         .select_related("scene", "approved_take")
-        .order_by("scene__order", "scene_id", "order", "id")
+        .order_by(*BOARD_ORDER)
     )
 
 
 def previous_shot(shot: Shot) -> Shot | None:
-    ordered = list(shots_in_order(shot.scene.project).values_list("id", flat=True))
-    index = ordered.index(shot.id)
-    return Shot.objects.select_related("approved_take").get(pk=ordered[index - 1]) if index > 0 else None
+    """The live shot just before this one in board order, across scene boundaries: one query
+    (the shots before it, in reverse board order, first), not a walk over the whole board."""
+    scene = shot.scene
+    before = (
+        Q(scene__order__lt=scene.order)
+        | Q(scene__order=scene.order, scene_id__lt=scene.id)
+        | Q(scene_id=scene.id, order__lt=shot.order)
+        | Q(scene_id=scene.id, order=shot.order, id__lt=shot.id)
+    )
+    return shots_in_order(scene.project_id).filter(before).order_by(*(f"-{f}" for f in BOARD_ORDER)).first()
 
 
 def shot_takes(shot: Shot) -> QuerySet[Take]:
     return (
-        Take.objects.alive()
+        Take.objects.live()
         .filter(shot=shot)
         .select_related("requested_by")
         .prefetch_related("decisions__decided_by")
@@ -126,16 +154,78 @@ def take_comments(take: Take) -> QuerySet[Comment]:
     )
 
 
-def cut_entries(cut: Cut) -> QuerySet[CutEntry]:
-    return (
-        CutEntry.objects.filter(cut=cut, shot__deleted_at__isnull=True)
-        .select_related("shot__scene", "shot__approved_take", "take")
+def take_played(chosen_id: int | None, approved_id: int | None, finished: list[Take]) -> Take | None:
+    """The one rule for which take a cut plays for a shot: the chosen one, else the approved one,
+    else the newest finished one (as a playlist shows the latest version until someone approves).
+    `finished` is the shot's live finished takes, newest first; a chosen or approved take that is
+    not among them (trashed, failed, still rendering) is passed over."""
+    by_id = {take.id: take for take in finished}
+    return by_id.get(chosen_id) or by_id.get(approved_id) or (finished[0] if finished else None)
+
+
+def shot_finished_takes(shot: Shot) -> list[Take]:
+    return list(Take.objects.alive().filter(shot=shot, status=TakeStatus.SUCCEEDED).order_by("-number"))
+
+
+def shot_playing_take(shot: Shot, *, chosen: Take | None = None) -> Take | None:
+    """What a cut entry of this shot choosing `chosen` (None: no choice) would play."""
+    return take_played(chosen.id if chosen else None, shot.approved_take_id, shot_finished_takes(shot))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One entry of a cut as it plays: the take, the trim clamped to that take, and the shot's
+    finished takes (`entry.shot.finished_takes`, newest first) it could swap to."""
+
+    entry: CutEntry
+    take: Take | None  # None: the shot has no finished take yet
+    in_frame: int
+    out_frame: int  # exclusive
+
+    @property
+    def frames(self) -> int:
+        return max(self.out_frame - self.in_frame, 0)
+
+    @property
+    def finished_takes(self) -> list[Take]:
+        return self.entry.shot.finished_takes
+
+    @property
+    def alternates(self) -> list[Take]:
+        """The shot's other finished takes, oldest first (editorial timelines offer them)."""
+        return sorted((t for t in self.finished_takes if t.id != getattr(self.take, "id", None)), key=lambda t: t.number)
+
+
+def cut_timeline(cut: Cut) -> list[TimelineEntry]:
+    """The cut's live entries in order, each with the take it plays, its media and its alternates:
+    two queries however long the cut. The cut editor, the guest player, exports and renders all
+    read the cut through here, so they agree on what plays and on what the trash hides."""
+    finished = Take.objects.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number")
+    entries = (
+        CutEntry.objects.live()
+        .filter(cut=cut)
+        .select_related("shot__scene", "shot__approved_take")
+        .defer(*(f"shot__approved_take__{name}" for name in TAKE_FIELDS_NOT_ON_BOARD))
+        .prefetch_related(Prefetch("shot__takes", queryset=finished, to_attr="finished_takes"))
         .order_by("order", "id")
     )
+    return [_timeline_entry(entry) for entry in entries]
+
+
+def _timeline_entry(entry: CutEntry) -> TimelineEntry:
+    take = take_played(entry.take_id, entry.shot.approved_take_id, entry.shot.finished_takes)
+    frames = take.frames if take else 0
+    out_frame = min(entry.out_frame or frames, frames)
+    return TimelineEntry(entry, take, min(entry.in_frame, out_frame), out_frame)
 
 
 def project_cuts(project: Project) -> QuerySet[Cut]:
-    return Cut.objects.alive().filter(project=project).annotate(entry_count=Count("entries")).order_by("name")
+    return (
+        Cut.objects.live()
+        .filter(project=project)
+        .annotate(entry_count=Count("entries", filter=live_q(Shot, "entries__shot__")))
+        .order_by("name")
+    )
 
 
 def cut_exports(cut: Cut) -> QuerySet[Export]:
@@ -147,6 +237,8 @@ def project_activity(project: Project, limit: int = 200) -> QuerySet[AuditEvent]
 
 
 def finished_take_with_signature(project: Project, signature: str) -> Take | None:
+    # alive(), not live(): a take of a trashed shot or scene still holds good pixels to reuse, and
+    # trash_purge keeps any file a surviving take names, so nothing is shown from the trash.
     return (
         Take.objects.alive()
         .filter(shot__scene__project=project, signature=signature, status=TakeStatus.SUCCEEDED)
@@ -229,7 +321,7 @@ def _board_shots() -> QuerySet[Shot]:
 
 def board_scene(project: Project, scene_id: int) -> Scene | None:
     return (
-        Scene.objects.alive()
+        Scene.objects.live()
         .filter(project=project, pk=scene_id)
         .select_related("location_cast")
         .prefetch_related(Prefetch("shots", queryset=_board_shots(), to_attr="board_shots"))
@@ -238,18 +330,18 @@ def board_scene(project: Project, scene_id: int) -> Scene | None:
 
 
 def board_shot(project: Project, shot_id: int) -> Shot | None:
-    return _board_shots().filter(scene__project=project, scene__deleted_at__isnull=True, pk=shot_id).select_related("scene").first()
+    return _board_shots().filter(live_q(Shot), scene__project=project, pk=shot_id).select_related("scene").first()
 
 
 def cast_handles(project: Project) -> list[dict[str, str]]:
     """What the prompt's @ autocomplete offers."""
-    return list(CastMember.objects.alive().filter(project=project).order_by("handle").values("handle", "name", "kind"))
+    return list(CastMember.objects.live().filter(project=project).order_by("handle").values("handle", "name", "kind"))
 
 
 def cast_usage(project: Project) -> dict[int, list[dict[str, Any]]]:
     """cast member id -> the live shots that use it, in board order."""
     links = (
-        ShotCast.objects.filter(shot__scene__project=project, shot__deleted_at__isnull=True, shot__scene__deleted_at__isnull=True)
+        ShotCast.objects.live().filter(shot__scene__project=project)
         .order_by("shot__scene__order", "shot__order", "shot_id")
         .values("cast_member_id", "shot_id", "shot__code")
     )
@@ -273,19 +365,11 @@ def latest_script(project: Project):
 
 def live_scene_ids_by_heading(project: Project) -> dict[str, int]:
     """Upper-cased, space-normalised scene heading -> scene id, for linking a script to the board."""
-    scenes = Scene.objects.alive().filter(project=project, omitted=False).order_by("order", "id").values_list("heading", "id")
+    scenes = Scene.objects.live().filter(project=project, omitted=False).order_by("order", "id").values_list("heading", "id")
     result: dict[str, int] = {}
     for heading, scene_id in scenes:
         result.setdefault(" ".join(heading.upper().split()), scene_id)
     return result
-
-
-def cut_editor_entries(cut: Cut) -> list[CutEntry]:
-    """The cut's entries with, on each, `finished_takes` (the shot's takes it may play, newest first)."""
-    finished = Take.objects.alive().filter(status=TakeStatus.SUCCEEDED).order_by("-number")
-    return list(
-        cut_entries(cut).prefetch_related(Prefetch("shot__takes", queryset=finished, to_attr="finished_takes"))
-    )
 
 
 # --- Team and trust (studio/views/members.py, trash.py, sharing.py) ------------------------------

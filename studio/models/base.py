@@ -3,8 +3,27 @@
 from django.db import models
 
 
-class TrashableQuerySet(models.QuerySet):
+def live_q(model, prefix: str = "") -> models.Q:
+    """The condition for a row of `model` (reached through `prefix`, e.g. "shot__") to be live: not
+    in the trash itself, nor inside anything that is (a take of a shot whose scene is trashed is
+    gone for everyone, guests included). Each model names its parents in `trash_parents`."""
+    condition = models.Q(**{f"{prefix}deleted_at__isnull": True}) if hasattr(model, "deleted_at") else models.Q()
+    for parent in model.trash_parents:
+        parent_model = model._meta.get_field(parent).related_model
+        condition &= live_q(parent_model, f"{prefix}{parent}__")
+    return condition
+
+
+class LiveQuerySet(models.QuerySet):
+    def live(self):
+        """Rows that are not trashed, nor in a trashed parent: what every selector lists."""
+        return self.filter(live_q(self.model))
+
+
+class TrashableQuerySet(LiveQuerySet):
     def alive(self):
+        """Not trashed itself. For rows whose parent is already known to be live (a prefetch under
+        a live shot, an object fetched through access checks); otherwise use live()."""
         return self.filter(deleted_at__isnull=True)
 
     def trashed(self):
@@ -23,6 +42,8 @@ class Trashable(models.Model):
     """Deleting moves a row to the trash; an owner can restore it for 30 days."""
 
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Foreign keys to the rows this one lives inside; trashing any of them hides this one (live_q).
+    trash_parents: tuple[str, ...] = ()
 
     objects = TrashableQuerySet.as_manager()
 

@@ -21,6 +21,7 @@ class RightsStatus(models.TextChoices):
 
 class CastMember(Timestamped, Trashable, Versioned):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cast")
+    trash_parents = ("project",)
     kind = models.CharField(max_length=16, choices=CastKind.choices, default=CastKind.CHARACTER)
     name = models.CharField(max_length=120)
     handle = models.SlugField(max_length=60, help_text="Used in prompts as @handle.")

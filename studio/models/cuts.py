@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from studio.models.base import Timestamped, Trashable, Versioned
+from studio.models.base import LiveQuerySet, Timestamped, Trashable, Versioned
 from studio.models.project import Project
 from studio.models.script import Shot
 from studio.models.takes import Take
@@ -9,6 +9,7 @@ from studio.models.takes import Take
 
 class Cut(Timestamped, Trashable, Versioned):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cuts")
+    trash_parents = ("project",)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -35,6 +36,10 @@ class CutEntry(models.Model):
     )
     in_frame = models.PositiveIntegerField(default=0)
     out_frame = models.PositiveIntegerField(null=True, blank=True, help_text="Exclusive; empty: to the end of the take.")
+
+    # An entry is live while its cut and its shot (with the shot's scene and project) are.
+    trash_parents = ("cut", "shot")
+    objects = LiveQuerySet.as_manager()
 
     class Meta:
         ordering = ["cut", "order", "id"]

@@ -9,6 +9,7 @@ class Comment(Trashable):
     """A timecoded note on a take; replies hang off their parent. Guests comment under a name."""
 
     take = models.ForeignKey(Take, on_delete=models.CASCADE, related_name="comments")
+    trash_parents = ("take",)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     guest_name = models.CharField(max_length=80, blank=True)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from studio.models.base import Timestamped, Trashable, Versioned
+from studio.models.base import LiveQuerySet, Timestamped, Trashable, Versioned
 from studio.models.cast import CastMember
 from studio.models.project import Project
 
@@ -37,6 +37,7 @@ class IntExt(models.TextChoices):
 
 class Scene(Timestamped, Trashable, Versioned):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scenes")
+    trash_parents = ("project",)
     order = models.PositiveIntegerField(default=0)
     heading = models.CharField(max_length=300)
     interior_exterior = models.CharField(max_length=8, choices=IntExt.choices, blank=True, default=IntExt.NONE)
@@ -85,6 +86,7 @@ class CameraMove(models.TextChoices):
 
 class Shot(Timestamped, Trashable, Versioned):
     scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="shots")
+    trash_parents = ("scene",)
     order = models.PositiveIntegerField(default=0)
     code = models.CharField(max_length=20, help_text='e.g. "12A"')
     prompt = models.TextField(blank=True)
@@ -115,6 +117,9 @@ class ShotCast(models.Model):
     shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="cast_links")
     cast_member = models.ForeignKey(CastMember, on_delete=models.CASCADE, related_name="shot_links")
     order = models.PositiveSmallIntegerField(default=0)
+
+    trash_parents = ("shot", "cast_member")
+    objects = LiveQuerySet.as_manager()
 
     class Meta:
         ordering = ["order", "id"]

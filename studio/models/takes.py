@@ -39,6 +39,7 @@ class Take(Trashable):
     """One render of a shot. Immutable once finished: a re-render is a new take."""
 
     shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="takes")
+    trash_parents = ("shot",)
     number = models.PositiveIntegerField()
     backend = models.CharField(max_length=40)
     request = models.JSONField(help_text="The full render request, exactly as rendered.")

@@ -6,7 +6,6 @@ from django.db.models import Max
 
 from studio import access, events, selectors
 from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take
-from studio.playback import entry_take, playing_take
 from studio.services import dispatch
 from studio.services.audit import audit_record
 from studio.services.common import StaleVersion, save_versioned, snapshot_fields, trash
@@ -67,7 +66,7 @@ def cut_entry_update(*, entry: CutEntry, actor, take: Take | None = None, in_fra
     """Swap the take ("None" means the approved one) and trim; frames are checked against the take."""
     if take is not None and take.shot_id != entry.shot_id:
         raise ValidationError("That take belongs to another shot.")
-    playing = playing_take(entry.shot, chosen=take)
+    playing = selectors.shot_playing_take(entry.shot, chosen=take)
     length = playing.frames if playing else None
     if in_frame < 0 or (out_frame is not None and out_frame <= in_frame):
         raise ValidationError("The out point must come after the in point.")
@@ -113,7 +112,7 @@ def cut_render(*, cut: Cut, actor) -> list:
 
     One request against the rate limit, however many shots the cut has."""
     quota = RenderQuota()
-    return [take_request(shot=entry.shot, actor=actor, quota=quota) for entry in selectors.cut_entries(cut)]
+    return [take_request(shot=row.entry.shot, actor=actor, quota=quota) for row in selectors.cut_timeline(cut)]
 
 
 @transaction.atomic
@@ -121,7 +120,7 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) 
     ExportFormat(fmt)
     if rights_override and not access.can(actor, cut.project, access.Action.MANAGE):
         raise PermissionDenied("Only an owner can override unknown rights.")
-    missing = [e.shot.code for e in selectors.cut_entries(cut) if entry_take(e) is None]
+    missing = [row.entry.shot.code for row in selectors.cut_timeline(cut) if row.take is None]
     if missing:
         raise ValidationError("These shots have no finished take yet: " + ", ".join(missing) + ".")
     export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)

@@ -17,7 +17,6 @@ from django.utils.text import slugify
 from generation import media, stitch, timeline
 from studio import events, selectors
 from studio.models import CastMember, Export, ExportFormat, ExportStatus, Take
-from studio.playback import entry_take
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
@@ -67,13 +66,12 @@ def cut_plan(cut) -> list[dict[str, Any]]:
     """Each entry of the cut with the take it plays, its trim, and its provenance."""
     rights = dict(CastMember.objects.filter(project=cut.project).alive().values_list("handle", "rights_status"))
     plan = []
-    for entry in selectors.cut_entries(cut):
-        take = entry_take(entry)
+    for row in selectors.cut_timeline(cut):
+        take = row.take
         if take is None:
-            raise ExportRefused(f"Shot {entry.shot.code} has no approved or chosen finished take.")
-        out_frame = min(entry.out_frame or take.frames, take.frames)
-        plan.append({"entry": entry, "take": take, "in": entry.in_frame, "out": out_frame,
-                     "manifest": _manifest_entry(take, rights)})
+            raise ExportRefused(f"Shot {row.entry.shot.code} has no approved or chosen finished take.")
+        plan.append({"entry": row.entry, "take": take, "in": row.entry.in_frame, "out": row.out_frame,
+                     "alternates": row.alternates, "manifest": _manifest_entry(take, rights)})
     if not plan:
         raise ExportRefused("The cut is empty.")
     return plan
@@ -134,7 +132,7 @@ def _timeline_clip(item: dict[str, Any], fps: int):
     alternates = [
         timeline.AlternateTake(take_number=t.number, media_path=Path(t.video.path), frames=t.frames,
                                metadata={"take_id": t.id, "backend": t.backend})
-        for t in shot.takes.alive().filter(status="succeeded").exclude(pk=take.pk).order_by("number")
+        for t in item["alternates"]
     ]
     manifest = item["manifest"]
     return timeline.TimelineClip(

@@ -7,18 +7,14 @@ from django.core.exceptions import ValidationError
 
 from generation.backends.base import Reference
 from studio import selectors
-from studio.models import CastKind, Shot
+from studio.models import Shot
 
 
 def shot_references(shot: Shot) -> list[Reference]:
     """The shot's cast in order, then its scene's location if not already cast; primary image first."""
-    cast = selectors.shot_cast_in_order(shot)
-    location = shot.scene.location_cast
-    if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
-        cast.append(location)
     references = []
-    for member in cast:
-        images = list(member.images.order_by("-is_primary", "order", "id"))
+    for member in selectors.shot_reference_cast(shot):  # one query, whatever the cast's size
+        images = member.reference_images
         references.append(Reference(
             handle=member.handle, name=member.name, kind=member.kind, description=member.description,
             image_paths=tuple(i.image.path for i in images), image_sha256s=tuple(i.sha256 for i in images),

@@ -32,12 +32,11 @@ def _board_url(project, anchor: str = "") -> str:
 
 
 def _scene(project, scene_id: int) -> Scene:
-    return get_object_or_404(Scene.objects.alive(), pk=scene_id, project=project)
+    return get_object_or_404(Scene.objects.live(), pk=scene_id, project=project)
 
 
 def _shot(project, shot_id: int) -> Shot:
-    return get_object_or_404(Shot.objects.alive().select_related("scene__project"), pk=shot_id,
-                             scene__project=project, scene__deleted_at__isnull=True)
+    return get_object_or_404(Shot.objects.live().select_related("scene__project"), pk=shot_id, scene__project=project)
 
 
 # Shots rendered with the page; scenes after them arrive as they scroll into view, so a board of

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseBadRequest
@@ -13,55 +11,23 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from studio import access, selectors
 from studio.forms import CutEntryForm, CutForm, ExportForm
-from studio.models import Cut, CutEntry, ExportFormat, Take, TakeStatus
+from studio.models import Cut, CutEntry, ExportFormat, Take
 from studio.services import cuts as cut_services
 from studio.services.common import StaleVersion
 from studio.templatetags.studio_ui import media_url
 from studio.views.common import CONFLICT, UNPROCESSABLE, error_text, posted_ids, refused, render_fragment, toast
 
 
-@dataclass(frozen=True)
-class EditorEntry:
-    entry: CutEntry
-    take: Take | None  # what it plays
-    in_frame: int
-    out_frame: int  # exclusive
-
-    @property
-    def frames(self) -> int:
-        return max(self.out_frame - self.in_frame, 0)
-
-
 def _cut(project, cut_id: int) -> Cut:
-    return get_object_or_404(Cut.objects.alive(), pk=cut_id, project=project)
+    return get_object_or_404(Cut.objects.live(), pk=cut_id, project=project)
 
 
 def _editor_url(project, cut: Cut) -> str:
     return reverse("cut_editor", args=[project.slug, cut.id])
 
 
-def _playing(entry: CutEntry) -> Take | None:
-    # The same rule as services.cuts.entry_take (chosen, else approved, else newest finished),
-    # read from the prefetched takes so the editor stays a fixed number of queries.
-    finished = entry.shot.finished_takes
-    for take in (entry.take, entry.shot.approved_take):
-        if take is not None and take.status == TakeStatus.SUCCEEDED and not take.is_trashed:
-            return take
-    return finished[0] if finished else None
-
-
-def editor_entries(cut: Cut) -> list[EditorEntry]:
-    rows = []
-    for entry in selectors.cut_editor_entries(cut):
-        take = _playing(entry)
-        frames = take.frames if take else 0
-        out_frame = min(entry.out_frame or frames, frames)
-        rows.append(EditorEntry(entry, take, min(entry.in_frame, out_frame), out_frame))
-    return rows
-
-
 def _entries_context(request, project, cut: Cut) -> dict:
-    rows = editor_entries(cut)
+    rows = selectors.cut_timeline(cut)
     total = sum(row.frames for row in rows)
     playlist = [{"entry": r.entry.id, "shot": r.entry.shot.code, "src": media_url(project, r.take.video),
                  "in": r.in_frame, "out": r.out_frame} for r in rows if r.take and r.take.video]
@@ -150,8 +116,8 @@ def cut_reorder(request, slug: str, cut_id: int):
 
 
 def _entry(project, entry_id: int) -> CutEntry:
-    return get_object_or_404(CutEntry.objects.select_related("cut", "shot__approved_take"), pk=entry_id,
-                             cut__project=project, cut__deleted_at__isnull=True)
+    return get_object_or_404(CutEntry.objects.live().select_related("cut", "shot__approved_take"), pk=entry_id,
+                             cut__project=project)
 
 
 @require_POST

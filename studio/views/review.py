@@ -20,13 +20,11 @@ from studio.views.common import after_write, refused, toast
 
 
 def _shot(project, shot_id: int) -> Shot:
-    return get_object_or_404(Shot.objects.alive().select_related("scene", "approved_take"), pk=shot_id,
-                             scene__project=project, scene__deleted_at__isnull=True)
+    return get_object_or_404(Shot.objects.live().select_related("scene", "approved_take"), pk=shot_id, scene__project=project)
 
 
 def _take(project, take_id: int) -> Take:
-    return get_object_or_404(Take.objects.alive().select_related("shot__scene"), pk=take_id,
-                             shot__scene__project=project, shot__deleted_at__isnull=True)
+    return get_object_or_404(Take.objects.live().select_related("shot__scene"), pk=take_id, shot__scene__project=project)
 
 
 def review_url(project, shot_id: int, take_id: int | None = None) -> str:

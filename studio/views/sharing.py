@@ -114,6 +114,7 @@ def _guest_context(link: ReviewLink, takes: list, take, form: GuestCommentForm) 
         "aspect": f"{link.project.width} / {link.project.height}",
         "takes": takes,
         "take": take,
+        "media_key": access.review_link_media_key(link, take.id) if take else "",
         "comments": selectors.take_comments(take) if take else [],
         "form": form,
     }
@@ -148,11 +149,12 @@ def guest_comment(request, token: str, take_id: int):
 
 @require_safe
 def guest_media(request, token: str, take_id: int, kind: str = "video"):
-    """A take's video (Range-aware, for seeking) or poster, for a guest of a link that shows it."""
+    """A take's video (Range-aware, for seeking) or poster, for a guest of a link that shows it.
+    Asked once per seek, so it checks the key the page signed rather than re-reading the cut."""
     link = access.review_link_for(token)
     if not access.review_link_unlocked(link, request.session):
         raise Http404("No such review link.")
-    take = access.review_link_take(link, take_id)
+    take = access.review_link_media_take(link, take_id, request.GET.get("k", ""))
     name = (take.poster if kind == "poster" else take.video).name
     if not name:
         raise Http404("No such file.")

@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from studio import selectors
-from studio.models import CastMember, Cut, Export, Scene, Shot, ShotCast, Take, TakeStatus
+from studio.models import CastKind, CastMember, Cut, CutEntry, Export, ReferenceImage, Scene, Shot, ShotCast, Take, TakeStatus
 from studio.services.projects import project_create
+from studio.services.render_requests import render_request_for
 from studio.services.reviews import comment_create
 from studio.services.shots import scene_create, shot_create, shot_trash
 
@@ -217,3 +218,168 @@ def test_payloads_are_plain_data(project, scene, alice):
     export = Export.objects.create(cut=Cut.objects.create(project=project, name="A"), format="mp4", file="projects/1/exports/a-1.mp4")
     assert selectors.export_payload(export)["file"] == "a-1.mp4"
     json.dumps(selectors.export_payload(export))
+
+
+# --- The cut: one timeline for the editor, the guest player, exports and renders ------------------
+
+def finished(shot, number: int, **fields) -> Take:
+    return Take.objects.create(shot=shot, number=number, backend="animatic", request={"prompt": shot.prompt},
+                               signature=f"{shot.id}-{number}", status=TakeStatus.SUCCEEDED, frames=48,
+                               video=f"projects/{shot.scene.project_id}/takes/{shot.id}/{number}.mp4", **fields)
+
+
+def count_queries(action) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        action()
+    return len(queries)
+
+
+def walk_timeline(cut) -> int:
+    """Touch everything the editor, the guest page and the exports read; returns the entries seen."""
+    rows = selectors.cut_timeline(cut)
+    for row in rows:
+        _ = (row.entry.shot.code, row.entry.shot.scene.heading, row.take and row.take.video.name, row.frames)
+        _ = row.entry.shot.approved_take and row.entry.shot.approved_take.number
+        _ = [(t.number, t.shot.code) for t in row.alternates] + [t.id for t in row.finished_takes]
+    return len(rows)
+
+
+def test_cut_timeline_is_two_queries_at_any_length(project, alice):
+    from studio.services.cuts import cut_create
+
+    large = project_create(owner=alice, name="Feature length")
+    build_board(project, 10)
+    build_board(large, 100)
+    small_cut, large_cut = (cut_create(project=p, actor=alice, name="Assembly") for p in (project, large))
+    assert count_queries(lambda: walk_timeline(small_cut)) == 2
+    assert count_queries(lambda: walk_timeline(large_cut)) == 2
+    assert walk_timeline(large_cut) == 100
+
+
+def test_cut_timeline_plays_chosen_then_approved_then_newest_finished(project, scene, alice):
+    from studio.services.cuts import cut_create
+
+    shot = shot_create(scene=scene, actor=alice)
+    cut = cut_create(project=project, actor=alice, name="Assembly")
+    entry = cut.entries.get()
+    [row] = selectors.cut_timeline(cut)
+    assert row.take is None and (row.in_frame, row.out_frame, row.frames) == (0, 0, 0)
+    t1, t2, t3 = finished(shot, 1), finished(shot, 2), finished(shot, 3)
+    Take.objects.create(shot=shot, number=4, backend="animatic", request={}, signature="failed", status=TakeStatus.FAILED)
+    assert selectors.cut_timeline(cut)[0].take == t3  # the newest finished
+    Shot.objects.filter(pk=shot.pk).update(approved_take=t1)
+    assert selectors.cut_timeline(cut)[0].take == t1  # the approved one
+    CutEntry.objects.filter(pk=entry.pk).update(take=t2, in_frame=10, out_frame=90)
+    [row] = selectors.cut_timeline(cut)
+    assert row.take == t2 and (row.in_frame, row.out_frame) == (10, 48)  # chosen, trimmed within the take
+    assert [t.number for t in row.alternates] == [1, 3]
+    Take.objects.filter(pk=t2.pk).update(deleted_at=timezone.now())
+    assert selectors.cut_timeline(cut)[0].take == t1  # a trashed choice is passed over
+
+
+def test_a_trashed_scene_leaves_the_cut_for_exports_and_renders(project, scene, alice, monkeypatch):
+    from studio.services import exports
+    from studio.services.cuts import cut_create, cut_render
+    from studio.services.shots import scene_trash
+
+    kept = shot_create(scene=scene, actor=alice, prompt="the ferry horn sounds")
+    pier = scene_create(project=project, actor=alice, heading="EXT. PIER - DAWN")
+    gone = shot_create(scene=pier, actor=alice, prompt="gulls")
+    kept_take, _ = finished(kept, 1), finished(gone, 1)
+    cut = cut_create(project=project, actor=alice, name="Assembly")
+    scene_trash(scene=pier, actor=alice)
+
+    assert [item["take"] for item in exports.cut_plan(cut)] == [kept_take]
+    monkeypatch.setattr("studio.services.dispatch.enqueue_render", lambda take_id: None)
+    assert [result.take.shot_id for result in cut_render(cut=cut, actor=alice)] == [kept.id]
+    assert [row.entry.shot_id for row in selectors.cut_timeline(cut)] == [kept.id]
+    assert [c.entry_count for c in selectors.project_cuts(project)] == [1]
+
+
+def test_export_timelines_read_alternates_without_a_query_per_entry(project, alice):
+    """Editorial exports offer every other finished take of a shot as an alternate."""
+    from studio.services import exports
+    from studio.services.cuts import cut_create
+
+    def clips(cut) -> list:
+        return [exports._timeline_clip(item, 24) for item in exports.cut_plan(cut)]
+
+    large = project_create(owner=alice, name="Feature length")
+    counts = []
+    for target, size in ((project, 5), (large, 50)):
+        build_board(target, size)
+        Take.objects.filter(shot__scene__project=target).update(video=f"projects/{target.id}/takes/t.mp4")
+        for shot in Shot.objects.filter(scene__project=target):
+            finished(shot, 3)  # an alternate to the approved take 1
+        cut = cut_create(project=target, actor=alice, name="Assembly")
+        counts.append(count_queries(lambda: clips(cut)))
+        assert [[a.take_number for a in clip.alternates] for clip in clips(cut)] == [[3]] * size
+    assert counts[0] == counts[1] == 3  # the cast's rights, then the timeline's two
+
+
+def test_previous_shot_is_one_query_at_any_board_size(project, alice):
+    large = project_create(owner=alice, name="Feature length")
+    build_board(project, 10)
+    build_board(large, 200)
+    for target in (project, large):
+        last = selectors.shots_in_order(target).last()
+        assert count_queries(lambda: selectors.previous_shot(last)) == 1
+
+
+def test_previous_shot_orders_scenes_with_equal_order_by_id_and_skips_trashed_scenes(project, alice):
+    from studio.services.shots import scene_trash
+
+    first, second, third = (Scene.objects.create(project=project, order=1, heading=f"INT. ROOM {i} - DAY") for i in range(3))
+    a, b, c = (shot_create(scene=s, actor=alice) for s in (first, second, third))
+    assert [selectors.previous_shot(s) for s in (a, b, c)] == [None, a, b]
+    scene_trash(scene=second, actor=alice)
+    assert selectors.previous_shot(Shot.objects.get(pk=c.pk)) == a
+
+
+def test_a_render_request_reads_its_references_in_a_fixed_number_of_queries(project, scene, alice):
+    """The references of a render: the shot's cast in order, then the scene's location, each with
+    its images primary first. No query per cast member."""
+    def shot_with_cast(members: int):
+        cast = CastMember.objects.bulk_create([
+            CastMember(project=project, name=f"M{members}-{i}", handle=f"m{members}_{i}") for i in range(members)
+        ])
+        ReferenceImage.objects.bulk_create([
+            ReferenceImage(cast_member=m, image=f"projects/{project.id}/cast/{m.id}/{n}.png", sha256=f"{m.id}-{n}",
+                           order=n, is_primary=n == 1) for m in cast for n in range(2)
+        ])
+        location = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=f"Deck {members}",
+                                             handle=f"deck_{members}")
+        ReferenceImage.objects.create(cast_member=location, image="projects/x/deck.png", sha256=f"deck-{members}")
+        place = Scene.objects.create(project=project, order=members, heading=f"INT. DECK {members}", location_cast=location)
+        shot = Shot.objects.create(scene=place, code=f"{members}A")
+        ShotCast.objects.bulk_create([ShotCast(shot=shot, cast_member=m, order=members - i) for i, m in enumerate(cast)])
+        return Shot.objects.select_related("scene__project").get(pk=shot.pk)
+
+    small, big = shot_with_cast(2), shot_with_cast(12)
+    assert count_queries(lambda: render_request_for(small)) == count_queries(lambda: render_request_for(big))
+    references = render_request_for(big).references
+    assert [r.handle for r in references] == [f"m12_{i}" for i in reversed(range(12))] + ["deck_12"]
+    assert [sha[-1] for sha in references[0].image_sha256s] == ["1", "0"]  # the primary image first
+
+
+def test_live_rows_are_neither_trashed_nor_inside_anything_trashed(project, scene, alice):
+    """The one helper every selector lists with: a row is live while it and every parent up to the
+    project are out of the trash."""
+    shot = shot_create(scene=scene, actor=alice)
+    take = finished(shot, 1)
+    cut = Cut.objects.create(project=project, name="A")
+    entry = CutEntry.objects.create(cut=cut, shot=shot)
+    now = timezone.now()
+    rows = {Take: take, Shot: shot, Scene: scene, CutEntry: entry}
+
+    def live() -> set:
+        return {model for model, row in rows.items() if model.objects.live().filter(pk=row.pk).exists()}
+
+    assert live() == set(rows)
+    for model, parent, gone in ((Cut, cut, {CutEntry}), (Scene, scene, {Scene, Shot, Take, CutEntry}),
+                                (type(project), project, set(rows))):
+        model.objects.filter(pk=parent.pk).update(deleted_at=now)
+        assert live() == set(rows) - gone, model
+        model.objects.filter(pk=parent.pk).update(deleted_at=None)
+    Take.objects.filter(pk=take.pk).update(deleted_at=now)
+    assert live() == set(rows) - {Take}

@@ -6,10 +6,11 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from studio import selectors
 from studio.models import AuditEvent, Comment, Cut, CutEntry, Export, ExportStatus, ReviewDecision, Scene, Shot, Take, TakeStatus
 from studio.services.common import StaleVersion
 from studio.services.cuts import (
-    cut_create, cut_entry_add, cut_entry_remove, cut_entry_update, cut_reorder, cut_trash, entry_take, export_request,
+    cut_create, cut_entry_add, cut_entry_remove, cut_entry_update, cut_reorder, cut_trash, export_request,
 )
 from studio.services.reviews import comment_create, comment_set_resolved, review_decide
 from studio.services.shots import scene_create, shot_create, shot_trash
@@ -260,17 +261,22 @@ def test_cut_reorder(project, board, alice):
     assert entry_codes(cut) == ["2A", "1A", "1B"]
 
 
-def test_entry_take_prefers_chosen_then_approved_then_newest_finished(project, board, alice, users):
+def plays(entry: CutEntry) -> Take | None:
+    """The take the cut's timeline (the one answer to "which take does this entry play?") gives the entry."""
+    return next(row.take for row in selectors.cut_timeline(entry.cut) if row.entry.id == entry.pk)
+
+
+def test_the_cut_plays_the_chosen_take_then_approved_then_newest_finished_chosen_then_approved_then_newest_finished(project, board, alice, users):
     cut = cut_create(project=project, actor=alice, name="Assembly")
     entry = cut.entries.get(shot=board["1A"])
-    assert entry_take(entry) is None
+    assert plays(entry) is None
     t1, t2 = make_take(board["1A"], 1), make_take(board["1A"], 2)
     make_take(board["1A"], 3, status=TakeStatus.FAILED)
-    assert entry_take(CutEntry.objects.get(pk=entry.pk)) == t2
+    assert plays(entry) == t2
     review_decide(take=t1, actor=users["carol"], decision="approved")
-    assert entry_take(CutEntry.objects.get(pk=entry.pk)) == t1
+    assert plays(entry) == t1
     cut_entry_update(entry=entry, actor=alice, take=t2)
-    assert entry_take(CutEntry.objects.get(pk=entry.pk)) == t2
+    assert plays(entry) == t2
 
 
 def test_export_request_refuses_shots_without_a_finished_take(project, board, alice, enqueued_exports):

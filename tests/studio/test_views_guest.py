@@ -3,6 +3,7 @@ under a name, media with Range, and 404 for anything dead or outside the link.""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,10 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from studio.models import Comment, ReviewLink
+from studio import access
+from studio.models import Comment, CutEntry, ReviewLink
 from studio.services.cuts import cut_create
 from studio.services.sharing import review_link_create, review_link_revoke
-from studio.services.shots import shot_create
+from studio.services.shots import scene_create, scene_trash, shot_create
 from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take, shot  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +127,73 @@ def test_only_owners_manage_links(project, shot, users):
     assert client_for(users["bob"]).post(url, {"target": f"shot:{shot.id}", "days": 5}).status_code == 403
     assert client_for(users["eve"]).get(url).status_code == 404
     assert ReviewLink.objects.count() == 0
+
+
+# --- Cut links: what the cut plays now, nothing in the trash, media by the page's key ------------
+
+@pytest.fixture
+def cut_link(project, scene, shot, alice):
+    """A cut of two shots in two scenes, each with a finished take, shared by a link."""
+    pier = scene_create(project=project, actor=alice, heading="EXT. PIER - DAWN")
+    pier_shot = shot_create(scene=pier, actor=alice, prompt="gulls", code="2A")
+    cut = cut_create(project=project, actor=alice, name="Assembly")
+    link, token = review_link_create(project=project, actor=alice, cut=cut)
+    return {"cut": cut, "link": link, "token": token, "pier": pier, "pier_shot": pier_shot,
+            "kept": finished_take(shot), "pier_take": finished_take(pier_shot)}
+
+
+def guest_media_url(link, take, kind: str = "guest_media") -> str:
+    """The URL the guest page gives for a take's media (it carries the page's key)."""
+    return reverse(kind, args=[link.token, take.id]) + "?k=" + access.review_link_media_key(link, take.id)
+
+
+def player_sources(client, token: str, take) -> tuple[str, str]:
+    """The video and poster URLs of the guest page's player, showing this take."""
+    body = client.get(reverse("guest_review", args=[token]) + f"?take={take.id}").content.decode()
+    found = re.search(r'<video id="guest-video" src="([^"]+)" poster="([^"]+)"', body)
+    return found.group(1).replace("&amp;", "&"), found.group(2).replace("&amp;", "&")
+
+
+def test_takes_of_a_trashed_scene_leave_the_cut_link(cut_link, alice):
+    token, gone, kept = cut_link["token"], cut_link["pier_take"], cut_link["kept"]
+    client = Client()
+    page = reverse("guest_review", args=[token])
+    video, poster = player_sources(client, token, gone)  # shared while its scene is live
+    assert client.get(video).status_code == 200 and client.get(poster).status_code == 200
+    scene_trash(scene=cut_link["pier"], actor=alice)
+
+    body = client.get(page).content.decode()
+    assert f'href="?take={kept.id}"' in body and f'href="?take={gone.id}"' not in body  # the list of takes
+    assert client.get(page + f"?take={gone.id}").status_code == 404
+    assert client.get(video).status_code == 404
+    assert client.get(poster).status_code == 404
+    comment = client.post(reverse("guest_comment", args=[token, gone.id]), {"name": "Kim", "body": "still here?"})
+    assert comment.status_code == 404 and Comment.objects.count() == 0
+    assert client.get(player_sources(client, token, kept)[0]).status_code == 200
+    # Members get 404 on that shot, and the cut editor no longer lists it.
+    member = client_for(alice)
+    assert member.get(reverse("review", args=[cut_link["cut"].project.slug, cut_link["pier_shot"].id])).status_code == 404
+    editor = member.get(reverse("cut_editor", args=[cut_link["cut"].project.slug, cut_link["cut"].id])).content.decode()
+    assert f'id="entry-{CutEntry.objects.get(shot=cut_link["pier_shot"]).id}"' not in editor
+    assert f'id="entry-{CutEntry.objects.get(shot=kept.shot).id}"' in editor
+
+
+def test_cut_link_media_is_fetched_by_the_url_its_page_gives(cut_link):
+    token, link, kept = cut_link["token"], cut_link["link"], cut_link["kept"]
+    client = Client()
+    response = client.get(player_sources(client, token, kept)[0], headers={"Range": "bytes=10-19"})
+    assert response.status_code == 206 and b"".join(response.streaming_content) == VIDEO_BYTES[10:20]
+    bare = reverse("guest_media", args=[token, kept.id])
+    assert client.get(bare).status_code == 404  # a take id alone proves nothing about the cut
+    assert client.get(bare + "?k=" + "0" * 43).status_code == 404
+
+
+def test_a_key_for_a_take_outside_the_cut_opens_nothing(cut_link, project, scene, alice):
+    """The key says the page showed the take; the take must also still be live and in the cut."""
+    link = cut_link["link"]
+    outside = finished_take(shot_create(scene=scene, actor=alice, prompt="not in the cut", code="9"))
+    assert Client().get(guest_media_url(link, outside)).status_code == 404
+    other_link, _ = review_link_create(project=project, actor=alice, cut=cut_create(project=project, actor=alice, name="B"))
+    foreign_key = access.review_link_media_key(other_link, cut_link["kept"].id)
+    url = reverse("guest_media", args=[link.token, cut_link["kept"].id]) + "?k=" + foreign_key
+    assert Client().get(url).status_code == 404
