@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from studio import access, selectors
 from studio.body_limits import MAX_IMAGES_PER_UPLOAD, PAYLOAD_TOO_LARGE, image_upload_limit
 from studio.forms import CastMemberEditForm, CastMemberForm
+from studio.images import image_slot
 from studio.models import CastKind, CastMember, ReferenceImage
 from studio.services import cast as cast_services
 from studio.services.common import StaleVersion
@@ -150,9 +151,10 @@ def reference_image_upload(request, slug: str, member_id: int):
     added, errors = [], []
     for upload in uploads:
         try:
-            # One byte past the limit is enough for clean_image to refuse it; never hold a huge file.
-            data = upload.read(settings.CONTINUITY_MAX_IMAGE_BYTES + 1)
-            image = cast_services.reference_image_add(member=member, actor=request.user, data=data, label=upload.name)
+            with image_slot():  # a few images at a time per process, whatever the parallel uploads
+                # One byte past the limit is enough for clean_image to refuse it; never hold a huge file.
+                data = upload.read(settings.CONTINUITY_MAX_IMAGE_BYTES + 1)
+                image = cast_services.reference_image_add(member=member, actor=request.user, data=data, label=upload.name)
         except ValidationError as exc:
             errors.append(error_text(exc))
         else:
