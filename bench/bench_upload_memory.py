@@ -4,8 +4,9 @@
                                          --scenarios images,chunked]
 
 Goal: the web server's peak resident memory during 12 parallel maximum-size uploads stays within
-idle + 150 MB (12 × 20 MB of bodies must not be held in memory), and a chunked body past the
-cap is answered 413 without being held either.
+idle + 250 MB: no body is held in memory (12 × 20 MB), only the images being opened and
+re-encoded, CONTINUITY_IMAGE_SLOTS (2) at a time, at about 100 MB each for these 7-megapixel
+pictures. A chunked body past the cap is answered 413 without being held either.
 
 Real parts: a user, project and cast member made through the services; the server started as
 `make run` starts it, in a subprocess on the same database and Redis:
@@ -47,7 +48,7 @@ if str(REPO_ROOT) not in sys.path:
 from bench._env import setup_django, throwaway_storage  # noqa: E402  (needs the repository on the path)
 
 MB = 1024 * 1024
-GOAL_OVER_IDLE_MB = 150
+GOAL_OVER_IDLE_MB = 250
 BOUNDARY = "----continuity-bench-upload"
 CSRF_TOKEN = "b" * 32
 SERVERS = {
