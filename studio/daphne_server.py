@@ -96,6 +96,8 @@ class CappedWebRequest(WebRequest):
 
     def _refuse(self):
         self.refused = True
+        # Refused before the body: Twisted must not follow our 413 with "100 Continue".
+        self.requestHeaders.removeHeader(b"expect")
         accept = b",".join(self.requestHeaders.getRawHeaders(b"accept", [])).decode("latin-1")
         content_type, payload = body_limits.refusal_body(self.body_limit, accept)
         transport = self.channel.transport
