@@ -3,10 +3,10 @@
 Run it like daphne itself:  python -m studio.daphne_server -b 127.0.0.1 -p 8000 studio.asgi:application
 
 Stock Daphne (4.2) has Twisted read the whole body first (into a temporary file, or memory under
-100 kB) with no limit at all, and then puts every chunk of it on the application's asyncio queue
-at once: a 240 MB upload is 240 MB of bytes objects in the server before Django reads the first
-one, and twelve at a time multiply that. An ASGI middleware runs too late to prevent either. So,
-at Twisted's level:
+100 kB) with no limit at all, parse it if it is multipart, and then puts every chunk of it on
+the application's asyncio queue at once: a 20 MB upload is 20 MB of bytes objects in the server
+before Django reads the first one, and twelve at a time multiply that. An ASGI middleware runs
+too late to prevent any of it. So, at Twisted's level:
 
 - the route's cap (studio.body_limits) is checked against Content-Length when the headers end and
   counted against every chunk as it arrives, chunked or not; past it the client gets 413 at once
@@ -47,11 +47,10 @@ class CappedWebRequest(WebRequest):
     refused = False
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
         # Twisted parses every multipart POST body itself, in memory, through the email package
         # (about 13× the body: +270 MB for one 20 MB image), into request.args, which Daphne
-        # never uses. (A private flag: Twisted's own Site turns it off the same way.)
-        self._parsePOSTFormSubmission = False
+        # never uses.
+        super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
 
     def gotLength(self, length):
         super().gotLength(length)  # Twisted's choice: memory under 100 kB, else a temporary file
