@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -67,3 +70,19 @@ def _reencode(image: Image.Image) -> tuple[bytes, str]:
         return out.getvalue(), "png"
     clean.save(out, format="JPEG", quality=92)
     return out.getvalue(), "jpg"
+
+
+@contextmanager
+def image_slot():
+    """Hold one of the process's CONTINUITY_IMAGE_SLOTS while reading and cleaning an upload.
+
+    One image at the limits takes a few hundred MB to open and re-encode (40 MP × 3 bytes, a few
+    copies), and under ASGI each request's view runs on its own thread: without this, twelve
+    parallel uploads would all decode at once. The rest wait their turn (the CPUs are busy anyway)."""
+    with _image_slots():
+        yield
+
+
+@cache
+def _image_slots() -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(settings.CONTINUITY_IMAGE_SLOTS)

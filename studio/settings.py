@@ -236,8 +236,12 @@ WHITENOISE_USE_FINDERS = DEBUG
 CONTINUITY_MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 CONTINUITY_MAX_IMAGE_BYTES = int(os.environ.get("CONTINUITY_MAX_IMAGE_BYTES", 20 * 1024 * 1024))
 CONTINUITY_MAX_IMAGE_PIXELS = int(os.environ.get("CONTINUITY_MAX_IMAGE_PIXELS", 40_000_000))
+# Images opened and re-encoded at once per web process (each can take a few hundred MB).
+CONTINUITY_IMAGE_SLOTS = int(os.environ.get("CONTINUITY_IMAGE_SLOTS", 2))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Request bodies and uploaded files past 1 MB are spooled to temporary files, not held in memory
+# (under ASGI every request's body is; twelve parallel 20 MB uploads must not be 12 × 5 MB).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- Auth and i18n ---------------------------------------------------------------------------
 

@@ -12,3 +12,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 application = get_wsgi_application()
+
+from studio.body_limits import LimitWSGIBody  # noqa: E402  (needs Django set up first)
+
+# Bodies counted as they are read, chunked ones included, and refused with 413 past their cap.
+application = LimitWSGIBody(application)

@@ -13,18 +13,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio import access, selectors
+from studio.body_limits import MAX_IMAGES_PER_UPLOAD, PAYLOAD_TOO_LARGE, image_upload_limit
 from studio.forms import CastMemberEditForm, CastMemberForm
+from studio.images import image_slot
 from studio.models import CastKind, CastMember, ReferenceImage
 from studio.services import cast as cast_services
 from studio.services.common import StaleVersion
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment
 
 
-# The browser's uploader sends one file per request; a plain form may send a handful, not a hundred.
-MAX_IMAGES_PER_UPLOAD = 12
-# Boundaries, part headers (long file names included) and the CSRF token around the files.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
-PAYLOAD_TOO_LARGE = 413
 
 
 class UploadRefused(Exception):
@@ -154,9 +151,10 @@ def reference_image_upload(request, slug: str, member_id: int):
     added, errors = [], []
     for upload in uploads:
         try:
-            # One byte past the limit is enough for clean_image to refuse it; never hold a huge file.
-            data = upload.read(settings.CONTINUITY_MAX_IMAGE_BYTES + 1)
-            image = cast_services.reference_image_add(member=member, actor=request.user, data=data, label=upload.name)
+            with image_slot():  # a few images at a time per process, whatever the parallel uploads
+                # One byte past the limit is enough for clean_image to refuse it; never hold a huge file.
+                data = upload.read(settings.CONTINUITY_MAX_IMAGE_BYTES + 1)
+                image = cast_services.reference_image_add(member=member, actor=request.user, data=data, label=upload.name)
         except ValidationError as exc:
             errors.append(error_text(exc))
         else:
@@ -167,15 +165,15 @@ def reference_image_upload(request, slug: str, member_id: int):
 def _uploaded_images(request) -> list:
     """The posted files, or UploadRefused when the request is bigger or fuller than any allowed
     upload could be; the size is judged from the header, before the body is read."""
-    limit_mb = settings.CONTINUITY_MAX_IMAGE_BYTES / (1024 * 1024)
-    too_big = f"The upload is too large: send at most {MAX_IMAGES_PER_UPLOAD} images at a time, each up to {limit_mb:g} MB."
-    largest_body = MAX_IMAGES_PER_UPLOAD * settings.CONTINUITY_MAX_IMAGE_BYTES + MULTIPART_OVERHEAD_BYTES
+    # The servers refuse such a body as it arrives (studio/body_limits.py); this is the same rule
+    # for whatever reaches the view another way.
+    limit = image_upload_limit()
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > largest_body:
-            raise UploadRefused(too_big)
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit.max_bytes:
+            raise UploadRefused(limit.message)
         uploads = request.FILES.getlist("images")
     except RequestDataTooBig:
-        raise UploadRefused(too_big) from None
+        raise UploadRefused(limit.message) from None
     except (TooManyFieldsSent, TooManyFilesSent):
         raise UploadRefused(f"Send at most {MAX_IMAGES_PER_UPLOAD} images at a time.") from None
     except (MultiPartParserError, ValueError):

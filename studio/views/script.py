@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
@@ -15,14 +14,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from studio import access, selectors
+from studio.body_limits import PAYLOAD_TOO_LARGE, script_upload_limit
 from studio.forms import ScriptImportForm
 from studio.screenplay import HEADING, SCENE_NUMBER, ScriptError
 from studio.services.script import script_import
 from studio.views.common import UNPROCESSABLE, error_text
 
-# Boundaries, part headers and the CSRF token around the script itself.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
-PAYLOAD_TOO_LARGE = 413
 
 
 class ScriptUploadRefused(Exception):
@@ -66,14 +63,13 @@ def _posted_form(request) -> ScriptImportForm:
     header, before it is read; one Django will not parse is refused in words, not with a bare 400."""
     if request.method != "POST":
         return ScriptImportForm()
-    limit_mb = settings.CONTINUITY_MAX_SCRIPT_BYTES // (1024 * 1024)
-    too_big = f"The upload is larger than {limit_mb} MB, far more than any screenplay; is it the right file?"
+    limit = script_upload_limit()  # the servers refuse such a body as it arrives; the same rule here
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.CONTINUITY_MAX_SCRIPT_BYTES + MULTIPART_OVERHEAD_BYTES:
-            raise ScriptUploadRefused(too_big)
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit.max_bytes:
+            raise ScriptUploadRefused(limit.message)
         return ScriptImportForm(request.POST, request.FILES)
     except RequestDataTooBig:
-        raise ScriptUploadRefused(too_big) from None
+        raise ScriptUploadRefused(limit.message) from None
     except (TooManyFieldsSent, TooManyFilesSent):
         raise ScriptUploadRefused("The upload has far more parts than a script import sends: one file or one text.") from None
     except (MultiPartParserError, ValueError):

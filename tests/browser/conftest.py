@@ -63,7 +63,8 @@ def studio_server(celery_worker_process, django_db_setup, django_db_blocker, wor
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL, "MEDIA_ROOT": str(worker_media),
            "CONTINUITY_RENDER_QUEUE": f"gpu{suffix}", "CONTINUITY_DEFAULT_QUEUE": f"default{suffix}",
            "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "studio.asgi:application"]
+    # The studio's Daphne, as `make run` starts it (request bodies capped as they arrive).
+    command = [sys.executable, "-m", "studio.daphne_server", "-b", "127.0.0.1", "-p", str(port), "studio.asgi:application"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -40,7 +40,8 @@ class Command(BaseCommand):
         python = sys.executable
         # Renders get their own worker so an export never waits behind a long render.
         commands = {
-            "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "studio.asgi:application"],
+            # Daphne with request bodies capped as they arrive and kept on disk (studio/daphne_server.py).
+            "web": [python, "-m", "studio.daphne_server", "-b", host, "-p", str(port), "studio.asgi:application"],
             "render-worker": [python, "-m", "celery", "-A", "studio", "worker", "-Q", "gpu", "--concurrency", "1",
                               "--prefetch-multiplier", "1", "-n", "render@%h", "--loglevel", "INFO"],
             "worker": [python, "-m", "celery", "-A", "studio", "worker", "-Q", "default", "--concurrency", "1",
