@@ -25,8 +25,10 @@ same scores.
 
 from __future__ import annotations
 
+import collections
 import enum
 import functools
+import hashlib
 import importlib.metadata
 import importlib.util
 import statistics
@@ -329,7 +331,8 @@ def _faces_of_frames(frames: Sequence[SampledFrame]) -> list[list[np.ndarray]]:
 
 
 def _score_character(member: CastReferences, frames: Sequence[SampledFrame], frame_faces: list[list[np.ndarray]]) -> IdentityScore:
-    references = [found for found in map(reference_face_encoding, member.images) if found is not None]
+    encodings = (_remembered("face", image, reference_face_encoding) for image in member.images)
+    references = [found for found in encodings if found is not None]
     per_frame = []
     if references:
         for frame, faces in zip(frames, frame_faces):
@@ -394,7 +397,8 @@ def _score_by_features(member: CastReferences, frames: Sequence[SampledFrame], f
     import cv2  # lazy: see local_features
 
     # A reference with fewer keypoints than the threshold (a flat drawing) could never match.
-    references = [features for features in map(local_features, member.images) if len(features.points) >= FEATURE_MIN_INLIERS]
+    candidates = (_remembered("features", image, local_features) for image in member.images)
+    references = [features for features in candidates if len(features.points) >= FEATURE_MIN_INLIERS]
     per_frame = []
     if references:
         per_frame = [_FrameScore(frame, float(max(feature_inliers(ref, features) for ref in references)))
@@ -402,6 +406,29 @@ def _score_by_features(member: CastReferences, frames: Sequence[SampledFrame], f
     return _summarise(member, frames, per_frame, references_used=len(references), threshold=FEATURE_MIN_INLIERS,
                       lower_is_closer=False, method=FEATURE_METHOD, model=FEATURE_MODEL,
                       model_version=f"opencv {cv2.__version__}")
+
+
+# A worker scores take after take of the same cast: a reference's face encoding or features are
+# computed once per process (keyed by its pixels, so an edited image is a new entry) and kept for
+# the most recent REFERENCE_CACHE_SIZE images.
+REFERENCE_CACHE_SIZE = 256
+_reference_cache: collections.OrderedDict[tuple, object] = collections.OrderedDict()
+
+
+def _remembered(purpose: str, image: np.ndarray, compute):
+    array = np.ascontiguousarray(image)
+    key = (purpose, array.shape, str(array.dtype), hashlib.blake2b(array.data, digest_size=20).hexdigest())
+    if key in _reference_cache:
+        _reference_cache.move_to_end(key)
+        return _reference_cache[key]
+    value = _reference_cache[key] = compute(array)
+    while len(_reference_cache) > REFERENCE_CACHE_SIZE:
+        _reference_cache.popitem(last=False)
+    return value
+
+
+def clear_reference_cache() -> None:
+    _reference_cache.clear()
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

@@ -262,10 +262,23 @@ def test_scores_are_deterministic_across_runs_and_model_reloads(hopper, astronau
 
     first = [score.to_dict() for score in score_frames(frames, cast)]
     identity.face_models.cache_clear()
+    identity.clear_reference_cache()
     second = [score.to_dict() for score in score_frames(frames, cast)]
 
     assert first == second
     assert [row["status"] for row in first] == ["match", "match", "match"]
+
+
+def test_a_changed_reference_image_is_scored_afresh_not_from_the_worker_cache(hopper, astronaut):
+    frames = take(frame_with((restyled(hopper), 300, 100)))
+    other_person_same_size = np.asarray(Image.fromarray(astronaut).resize((hopper.shape[1], hopper.shape[0])))
+
+    before = only(score_frames(frames, [character("GRACE", hopper)]))
+    after = only(score_frames(frames, [character("GRACE", other_person_same_size)]))
+    again = only(score_frames(frames, [character("GRACE", hopper)]))
+
+    assert (before.status, after.status, again.status) == (IdentityStatus.MATCH, IdentityStatus.DRIFT, IdentityStatus.MATCH)
+    assert again == before
 
 
 def test_sampled_indices_are_the_centres_of_equal_slices():
