@@ -10,8 +10,10 @@ member out. No Django, no studio imports; the studio stores the scores and shows
   `no_face`, never as a score.
 - Objects and locations: a local-feature match, SIFT keypoints + Lowe's ratio test + a RANSAC
   homography, scored as the number of inlier matches against the best reference image (higher is
-  closer). No image-embedding model with weights that install as a package works offline here, so
-  this is a classical geometric match, named as what it is.
+  closer). The image-embedding models we know of (CLIP, DINO, torchvision's) fetch their weights
+  from a hub at run time, which a worker here may not do, so this is a classical geometric match,
+  named as what it is: it finds the same prop or place re-framed, scaled, turned or relit, not "a
+  similar-looking" one.
 
 Per cast member the take's score is the median over the sampled frames that could be scored, so
 one badly lit frame does not flip the verdict; the best and worst frames are reported so a
