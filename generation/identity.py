@@ -225,6 +225,8 @@ def score_video(video_path: Path, cast: Sequence[CastReferences], samples: int =
 def score_frames(frames: Sequence[SampledFrame], cast: Sequence[CastReferences]) -> list[IdentityScore]:
     """One score per scored cast member, in cast order. Each frame's faces and features are
     computed once and shared by every cast member that needs them."""
+    if not frames:
+        raise ValueError("no frames to score: sample at least one frame of the take")
     scored_cast = [member for member in cast if member.kind in SCORED_KINDS]
     frame_faces = _faces_of_frames(frames) if any(m.kind in FACE_KINDS for m in scored_cast) else []
     frame_features = _features_of_frames(frames) if any(m.kind in FEATURE_KINDS for m in scored_cast) else []

@@ -281,6 +281,11 @@ def test_a_changed_reference_image_is_scored_afresh_not_from_the_worker_cache(ho
     assert again == before
 
 
+def test_scoring_no_frames_is_refused_rather_than_reported_as_no_face(hopper):
+    with pytest.raises(ValueError, match="no frames to score"):
+        score_frames([], [character("GRACE", hopper)])
+
+
 def test_sampled_indices_are_the_centres_of_equal_slices():
     assert sample_frame_indices(120, 5) == [12, 36, 60, 84, 108]
     assert sample_frame_indices(3, 5) == [0, 1, 2]
