@@ -15,7 +15,7 @@ from studio.services.common import StaleVersion
 from studio.services.shots import shot_update
 from tests.conftest import require
 from tests.studio.test_views_writes import shot_form
-from tests.studio.views_helpers import client_for, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HX-Request": "true"}

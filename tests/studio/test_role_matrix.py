@@ -23,7 +23,7 @@ from studio.services.cuts import cut_create
 from studio.services.reviews import comment_create
 from studio.services.sharing import review_link_create
 from studio.services.shots import shot_create, shot_trash
-from tests.studio.views_helpers import finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import finished_take
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from studio.models import Comment
 from studio.services.guests import GuestThrottled, guest_comment_check, guest_comment_create, guest_unlock
 from studio.services.sharing import review_link_create
 from tests.conftest import _redis_answers, require
-from tests.studio.views_helpers import finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import finished_take
 
 pytestmark = pytest.mark.django_db
 

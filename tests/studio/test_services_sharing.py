@@ -15,7 +15,7 @@ from studio.models import AuditEvent, ReviewLink
 from studio.services.cuts import cut_create
 from studio.services.sharing import review_link_create, review_link_revoke
 from studio.services.shots import shot_create, shot_trash
-from tests.studio.views_helpers import finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import finished_take
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from studio.models import Comment
 from studio.services.sharing import review_link_create
 from studio.services.sign_in import account_key
 from tests.conftest import _redis_answers, require
-from tests.studio.views_helpers import finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import finished_take
 
 pytestmark = pytest.mark.django_db
 

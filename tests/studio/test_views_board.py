@@ -12,7 +12,7 @@ from studio.models import AuditEvent, Scene, Shot, Take
 from studio.services.shots import shot_create, shot_update
 from studio.views.board import BOARD_FIRST_SHOTS
 from tests.studio.test_views_writes import shot_form
-from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import client_for, finished_take
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}

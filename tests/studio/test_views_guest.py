@@ -16,7 +16,7 @@ from studio.models import Comment, CutEntry, ReviewLink
 from studio.services.cuts import cut_create
 from studio.services.sharing import review_link_create, review_link_revoke
 from studio.services.shots import scene_create, scene_trash, shot_create
-from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take
 
 pytestmark = pytest.mark.django_db
 

@@ -11,14 +11,9 @@ from django.urls import reverse
 
 from studio.services.projects import project_create
 from studio.views.media import requested_range
-from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def take(shot):
-    return finished_take(shot)
 
 
 def media(project, name: str) -> str:

@@ -8,7 +8,7 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 
 from studio.services.cuts import cut_create
-from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import client_for, finished_take
 
 pytestmark = pytest.mark.django_db
 

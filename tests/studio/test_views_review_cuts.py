@@ -10,16 +10,11 @@ from django.urls import reverse
 
 from studio.models import Comment, Export, Take
 from studio.services.cuts import cut_create, cut_update
-from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import client_for, finished_take
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
 DRAWING = {"strokes": [{"color": "#00ff00", "width": 0.01, "points": [[0.1, 0.2], [0.5, 1.7]]}]}
-
-
-@pytest.fixture
-def take(shot):
-    return finished_take(shot, frames=48)
 
 
 def test_a_timecoded_comment_with_a_drawing_is_saved_and_listed(project, take, users):

@@ -18,7 +18,7 @@ from studio.services.cast import cast_member_create, cast_member_trash
 from studio.services.common import trash
 from studio.services.cuts import cut_create, cut_trash
 from studio.services.shots import shot_trash
-from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import client_for, finished_take
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +158,7 @@ def _take_trash(client, project, take):
 def test_an_editor_moves_a_take_to_the_trash_and_an_owner_restores_it(project, users):
     from studio.models import Take
     from studio.services.shots import scene_create, shot_create
-    from tests.studio.views_helpers import finished_take
+
 
     scene = scene_create(project=project, actor=users["alice"], heading="INT. HOLD - NIGHT")
     shot = shot_create(scene=scene, actor=users["alice"], prompt="crates shift")
@@ -177,7 +177,7 @@ def test_a_take_that_something_depends_on_is_not_trashed_and_the_reason_is_given
     from studio.models import CutEntry, Take
     from studio.services.cuts import cut_create
     from studio.services.shots import scene_create, shot_create
-    from tests.studio.views_helpers import finished_take
+
 
     scene = scene_create(project=project, actor=users["alice"], heading="INT. HOLD - NIGHT")
     shot = shot_create(scene=scene, actor=users["alice"], prompt="crates shift")

@@ -10,7 +10,7 @@ from studio.models import AuditEvent, Comment, ReferenceImage, Shot, Take
 from studio.services.cuts import cut_create
 from studio.services.reviews import comment_create
 from tests.conftest import png_bytes
-from tests.studio.views_helpers import client_for, finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import client_for, finished_take
 
 pytestmark = pytest.mark.django_db
 

@@ -1,15 +1,14 @@
-"""Shared set-up for the view tests: shots, finished takes with real files, and a logged-in client."""
+"""Helpers for the studio tests: finished takes with real files and a logged-in client (the shared
+fixtures are in tests/studio/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 from django.test import Client
 
 from studio.models import Take, TakeStatus
-from studio.services.shots import shot_create
 
 VIDEO_BYTES = bytes(range(256)) * 40  # 10,240 bytes: enough to ask for ranges inside it
 
@@ -33,8 +32,3 @@ def finished_take(shot, number: int = 1, *, frames: int = 48) -> Take:
         signature=f"sig-{shot.id}-{number}", status=TakeStatus.SUCCEEDED, progress=1.0, frames=frames,
         duration_s=frames / 24, video=f"{base}/take{number}.mp4", poster=f"{base}/take{number}.jpg",
     )
-
-
-@pytest.fixture
-def shot(scene, cast, alice):
-    return shot_create(scene=scene, actor=alice, prompt="@mara looks out over the @deck", code="1A")
