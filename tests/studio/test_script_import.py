@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.urls import reverse
 
 from studio.models import CastKind, CastMember, Scene, ScriptSource, Shot, ShotCast
 from studio.screenplay import ScriptError
 from studio.services.script import script_import
+from tests.studio.views_helpers import client_for
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "fixtures" / "scripts"
 V1 = (SCRIPTS / "lighthouse_keeper.fountain").read_bytes()
@@ -171,3 +173,39 @@ def test_bad_file_on_an_empty_project_changes_nothing(project, alice):
     with pytest.raises(ScriptError):
         script_import(project=project, actor=alice, data=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     assert row_counts() == before
+
+
+# --- The script page shows what the import made (one classifier) ---------------------------------
+
+HELD_OUT = (
+    "Title: Ferry\n\n"
+    ".FLASHBACK #7#\n\nMara, young.\n\n"
+    "I/E. TRUCK - NIGHT\n\n@McClane\nYippee.\n\nJOSÉ ^\nHola.\n\n"
+    "/*\n\nEXT. DELETED SCENE - NIGHT\n\nGHOST\nYou never saw me.\n\n*/\n\n"
+    "int. cabin - dawn\n\nMARA\n(waking)\nWhere are we?\n"
+).encode()
+
+
+def test_the_script_page_links_every_heading_the_import_made_and_no_other(project, alice):
+    script_import(project=project, actor=alice, data=HELD_OUT)
+    response = client_for(alice).get(reverse("script", args=[project.slug]))
+    assert response.status_code == 200
+    blocks = response.context["blocks"]
+    headings = [(b.text, b.scene_id) for b in blocks if b.kind == "heading"]
+    assert headings == [(s.heading, s.id) for s in live_scenes(project)]
+    assert [s.heading for s in live_scenes(project)] == ["FLASHBACK", "I/E. TRUCK - NIGHT", "int. cabin - dawn"]
+    speakers = sorted({b.speaker.upper() for b in blocks if b.kind == "character"})
+    cast_names = CastMember.objects.filter(project=project, kind=CastKind.CHARACTER).values_list("name", flat=True)
+    assert speakers == sorted(name.upper() for name in cast_names) == ["JOSÉ", "MARA", "MCCLANE"]
+
+
+def test_a_hostile_script_imports_and_its_page_renders(project, alice):
+    """The issue's two stalls, at the sizes it names: both must now come back at once (no timing
+    asserted here; the growth ratios are in test_screenplay.py and the figures in bench/)."""
+    hostile = "INT. HOUSE - DAY\n\n" + "*a " * 8_000 + "\n\nA" + " " * 24_000 + "a\nHello.\n"
+    script_import(project=project, actor=alice, data=hostile.encode())
+    response = client_for(alice).get(reverse("script", args=[project.slug]))
+    assert response.status_code == 200
+    blocks = response.context["blocks"]
+    assert [b.kind for b in blocks] == ["heading", "action", "action"]  # a lowercase line is no cue
+    assert blocks[2].text == "A" + " " * 24_000 + "a\nHello."
