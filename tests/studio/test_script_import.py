@@ -3,6 +3,7 @@ and report what changed; a bad file changes nothing."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,50 @@ def test_a_hostile_script_imports_and_its_page_renders(project, alice):
     blocks = response.context["blocks"]
     assert [b.kind for b in blocks] == ["heading", "action", "action"]  # a lowercase line is no cue
     assert blocks[2].text == "A" + " " * 24_000 + "a\nHello."
+
+
+# --- Import work grows linearly with the script ---------------------------------------------------
+
+def _script_with_clashing_locations(count: int) -> bytes:
+    """Scenes whose locations are all different names for the same handle: x, x_2, x_3, ..."""
+    return "".join(f"INT. X{'!' * n} - DAY\n\nAction.\n\n" for n in range(count)).encode()
+
+
+def _queries_to_import(user, data: bytes) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from studio.services.projects import project_create
+
+    project = project_create(owner=user, name=f"Clashes {len(data)}")
+    with CaptureQueriesContext(connection) as queries:
+        script_import(project=project, actor=user, data=data, create_shots=False)
+    return len(queries)
+
+
+def test_clashing_cast_handles_cost_queries_linear_in_the_scenes(alice):
+    # Choosing x_40 used to ask the database about x, x_2, ... x_39 first.
+    few, twice_as_many = (_queries_to_import(alice, _script_with_clashing_locations(n)) for n in (30, 60))
+    assert twice_as_many / few < 2.5  # linear: about 2; a query per try made it about 3.5
+    project_name = f"Clashes {len(_script_with_clashing_locations(60))}"
+    handles = CastMember.objects.filter(kind=CastKind.LOCATION, project__name=project_name).values_list("handle", flat=True)
+    assert sorted(handles) == sorted(["x", *(f"x_{n}" for n in range(2, 61))])
+
+
+def test_pairing_scenes_on_reimport_grows_linearly():
+    from types import SimpleNamespace
+
+    from studio.services.script import _pair_scenes
+
+    def pair(count: int) -> float:
+        old = [SimpleNamespace(pk=n, heading=f"INT. OLD {n} - DAY", scene_number="") for n in range(count)]
+        new = [SimpleNamespace(heading=f"INT. NEW {n} - DAY", scene_number="") for n in range(count)]
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            pairs = _pair_scenes(old, new)
+            best = min(best, time.perf_counter() - started)
+        assert [pairs[n].pk for n in range(count)] == list(range(count))  # every new scene takes its old place
+        return best
+
+    assert pair(2000) / pair(250) < 20  # 8x the scenes: linear about 8, quadratic about 64
