@@ -25,6 +25,7 @@ MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 MAX_SCENES = 2000  # a feature has ~150 scenes; far more means the file is not what it seems
 MAX_CHARACTERS = 1000  # a feature has ~50 speaking parts; each becomes a cast member on import
 ACTION_SUMMARY_CHARS = 300
+MAX_NAME_CHARS = 120  # the cast name column; a longer "cue" is a line of action in capitals
 MAX_HANDLE_CHARS = 50  # the cast handle column holds 60; leave room for a "_2" suffix on clashes
 
 
@@ -233,21 +234,21 @@ def screenplay_elements(text: str) -> tuple[dict[str, str], list[Element]]:
 
 
 def _elements(lines: list[str]) -> Iterator[Element]:
+    blank = [_is_blank(line) for line in lines] + [True]  # each line tested once; past the end is blank
     number = 0
     while number < len(lines):
-        line = lines[number]
-        if _is_blank(line):
+        if blank[number]:
             number += 1
             continue
-        blank_before = number == 0 or _is_blank(lines[number - 1])
-        blank_after = number + 1 == len(lines) or _is_blank(lines[number + 1])
+        line = lines[number]
+        blank_before, blank_after = number == 0 or blank[number - 1], blank[number + 1]
         cue = _character_cue(line) if blank_before and not blank_after else None
         if cue:
-            end = _paragraph_end(lines, number + 1)
+            end = blank.index(True, number + 1)  # the speech runs to the end of the paragraph
             yield _dialogue(line, cue, lines[number + 1:end])
             number = end
             continue
-        yield _classify(line.strip(), isolated=blank_before and blank_after)._replace(joined=not blank_before)
+        yield _classify(line.strip(), isolated=blank_before and blank_after, joined=not blank_before)
         number += 1
 
 
@@ -258,25 +259,25 @@ def _dialogue(cue_line: str, speaker: str, speech_lines: list[str]) -> Element:
                    lines=tuple(line.strip() for line in speech_lines), dual=dual)
 
 
-def _classify(line: str, *, isolated: bool) -> Element:
+def _classify(line: str, *, isolated: bool, joined: bool) -> Element:
     """One line outside dialogue. Headings and transitions must stand alone between blank lines."""
     if line.startswith("!"):
-        return Element("action", line[1:])
+        return Element("action", line[1:], joined=joined)
     if isolated and (heading := _heading_text(line)) is not None:
-        return Element("heading", heading)
+        return Element("heading", heading, joined=joined)
     if PAGE_BREAK.match(line):
-        return Element("page_break", "")
+        return Element("page_break", "", joined=joined)
     if line.startswith("="):
-        return Element("synopsis", line[1:].strip())
+        return Element("synopsis", line[1:].strip(), joined=joined)
     if line.startswith("#"):
-        return Element("section", line.lstrip("#").strip())
+        return Element("section", line.lstrip("#").strip(), joined=joined)
     if line.startswith("~"):
-        return Element("lyric", line[1:].strip())
+        return Element("lyric", line[1:].strip(), joined=joined)
     if CENTERED.match(line):
-        return Element("centered", line[1:-1].strip())
+        return Element("centered", line[1:-1].strip(), joined=joined)
     if line.startswith(">") or (isolated and _is_transition(line)):
-        return Element("transition", line.lstrip(">").strip())
-    return Element("action", line)
+        return Element("transition", line.lstrip(">").strip(), joined=joined)
+    return Element("action", line, joined=joined)
 
 
 def _heading_text(line: str) -> str | None:
@@ -291,7 +292,11 @@ def _is_transition(line: str) -> bool:
 
 def _character_cue(line: str) -> str | None:
     """The character's name if this line is a dialogue cue. The caller checks the blank lines."""
-    line = line.strip()
+    name = _cue_name(line.strip())
+    return name if name and len(name) <= MAX_NAME_CHARS else None
+
+
+def _cue_name(line: str) -> str | None:
     if line.startswith("@"):
         return _clean_name(line[1:])
     if line.startswith(NOT_A_CUE_START) or HEADING.match(line) or line.endswith("TO:"):
@@ -305,12 +310,6 @@ def _character_cue(line: str) -> str | None:
 def _clean_name(cue: str) -> str | None:
     name = EXTENSION.sub("", cue).replace("^", "").replace("*", "").replace("_", " ")
     return " ".join(name.split()) or None
-
-
-def _paragraph_end(lines: list[str], number: int) -> int:
-    while number < len(lines) and not _is_blank(lines[number]):
-        number += 1
-    return number
 
 
 def is_parenthetical(line: str) -> bool:

@@ -3,6 +3,7 @@ headings linked to the board."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -114,12 +115,27 @@ def script_blocks(text: str, scene_ids: dict[str, int]) -> list[Block]:
     title_page, elements = screenplay_elements(text)
     blocks = [Block("title_page", "\n".join(f"{key.capitalize()}: {value}" for key, value in title_page.items()))] \
         if title_page else []
-    for element in elements:
-        if element.kind == "action" and element.joined and blocks and blocks[-1].kind == "action":
-            blocks[-1] = Block("action", f"{blocks[-1].text}\n{element.text}")  # one paragraph, one block
+    for paragraph in _paragraphs(elements):
+        if paragraph[0].kind == "action":
+            blocks.append(Block("action", "\n".join(element.text for element in paragraph)))  # one paragraph, one block
         else:
-            blocks.extend(_element_blocks(element, scene_ids))
+            blocks.extend(_element_blocks(paragraph[0], scene_ids))
     return blocks
+
+
+def _paragraphs(elements: list[Element]) -> Iterator[list[Element]]:
+    """Runs of action lines that share a paragraph, and every other element on its own."""
+    run: list[Element] = []
+    for element in elements:
+        if run and not (element.kind == "action" and element.joined):
+            yield run
+            run = []
+        if element.kind == "action":
+            run.append(element)
+        else:
+            yield [element]
+    if run:
+        yield run
 
 
 def _element_blocks(element: Element, scene_ids: dict[str, int]) -> list[Block]:

@@ -245,15 +245,30 @@ def test_pairing_scenes_on_reimport_grows_linearly():
 
     from studio.services.script import _pair_scenes
 
-    def pair(count: int) -> float:
+    def scenes(count: int):
         old = [SimpleNamespace(pk=n, heading=f"INT. OLD {n} - DAY", scene_number="") for n in range(count)]
-        new = [SimpleNamespace(heading=f"INT. NEW {n} - DAY", scene_number="") for n in range(count)]
-        best = float("inf")
-        for _ in range(3):
-            started = time.perf_counter()
-            pairs = _pair_scenes(old, new)
-            best = min(best, time.perf_counter() - started)
-        assert [pairs[n].pk for n in range(count)] == list(range(count))  # every new scene takes its old place
-        return best
+        return old, [SimpleNamespace(heading=f"INT. NEW {n} - DAY", scene_number="") for n in range(count)]
 
-    assert pair(2000) / pair(250) < 20  # 8x the scenes: linear about 8, quadratic about 64
+    def seconds(old, new) -> float:
+        started = time.perf_counter()
+        pairs = _pair_scenes(old, new)
+        elapsed = time.perf_counter() - started
+        assert [pairs[n].pk for n in range(len(new))] == list(range(len(new)))  # each takes its old place
+        return elapsed
+
+    few, many = scenes(250), scenes(2000)
+    best_few = best_many = float("inf")
+    for _ in range(8):  # alternating, so load on the machine slows both; no absolute time asserted
+        best_few = min(best_few, *(seconds(*few) for _ in range(3)))
+        best_many = min(best_many, seconds(*many))
+        if best_many / best_few < 20:
+            break
+    assert best_many / best_few < 20  # 8x the scenes: linear about 8, quadratic about 64
+
+
+def test_a_line_of_capitals_longer_than_any_name_is_action_not_a_cast_member(project, alice):
+    shouted = "A" * 121
+    script_import(project=project, actor=alice, data=f"INT. HOUSE - DAY\n\n{shouted}\nHello.\n\n{'B' * 120}\nHi.\n".encode())
+    characters = CastMember.objects.filter(project=project, kind=CastKind.CHARACTER).values_list("name", flat=True)
+    assert list(characters) == ["B" + "b" * 119]  # proper case of the longest name the cast column holds
+    assert live_scenes(project)[0].action == f"{shouted} Hello."
