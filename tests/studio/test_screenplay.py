@@ -666,3 +666,10 @@ def test_scene_numbers_split_exactly_as_the_old_regex_did(heading):
 @given(st.text(alphabet=" \t-–—a", max_size=20))
 def test_time_separators_are_found_exactly_as_the_old_regex_did(rest):
     assert [m.span() for m in TIME_SEPARATOR.finditer(rest)] == [m.span() for m in LEGACY_TIME_SEPARATOR.finditer(rest)]
+
+
+def test_a_megabyte_paragraph_of_short_lines_shows_in_linear_time():
+    # Joining a paragraph's lines one at a time onto a growing block copies it again per line:
+    # too fast to see at a few KB, minutes at 2 MB of one-letter lines.
+    make_text = HOSTILE_SCRIPTS["one-paragraph-of-short-lines"]
+    assert _growth(_page, make_text, base_bytes=128 * 1024) < LINEAR_ENOUGH
