@@ -223,14 +223,15 @@ class Element(NamedTuple):
     joined: bool = False  # the line above belongs to the same paragraph
 
 
-def screenplay_elements(text: str) -> tuple[dict[str, str], list[Element]]:
+def screenplay_elements(text: str) -> tuple[dict[str, str], Iterator[Element]]:
     """The title page and the classified elements of Fountain text, with the boneyard and notes
-    removed. Never raises: whether the result is a screenplay is parse_fountain's question."""
+    removed. Never raises: whether the result is a screenplay is parse_fountain's question. The
+    elements come one at a time, so a script of a million one-word lines is never all in memory."""
     text = _normalise_newlines(text).lstrip("\ufeff")
     text = _remove_spans(text, "/*", "*/", within_paragraph=False)  # boneyard: may span pages
     text = _remove_spans(text, "[[", "]]", within_paragraph=True)  # notes: never across a blank line
     title_page, lines = _split_title_page(text.split("\n"))
-    return title_page, list(_elements(lines))
+    return title_page, _elements(lines)
 
 
 def _elements(lines: list[str]) -> Iterator[Element]:

@@ -123,7 +123,7 @@ def script_blocks(text: str, scene_ids: dict[str, int]) -> list[Block]:
     return blocks
 
 
-def _paragraphs(elements: list[Element]) -> Iterator[list[Element]]:
+def _paragraphs(elements: Iterator[Element]) -> Iterator[list[Element]]:
     """Runs of action lines that share a paragraph, and every other element on its own."""
     run: list[Element] = []
     for element in elements:
