@@ -219,7 +219,6 @@ class Element(NamedTuple):
     speaker: str = ""  # dialogue: the character's name, as the cast knows it
     cue: str = ""  # dialogue: the cue as written, less a forcing @ and the ^ of dual dialogue
     lines: tuple[str, ...] = ()  # dialogue: its lines as written, parentheticals included
-    dual: bool = False  # dialogue: the second of two speeches side by side (cue ends with ^)
     joined: bool = False  # the line above belongs to the same paragraph
 
 
@@ -254,10 +253,9 @@ def _elements(lines: list[str]) -> Iterator[Element]:
 
 
 def _dialogue(cue_line: str, speaker: str, speech_lines: list[str]) -> Element:
-    cue = cue_line.strip().removeprefix("@")
-    dual = cue.endswith(DUAL_DIALOGUE)
-    return Element("dialogue", _speech(speech_lines), speaker=speaker, cue=cue.removesuffix(DUAL_DIALOGUE).rstrip(),
-                   lines=tuple(line.strip() for line in speech_lines), dual=dual)
+    cue = cue_line.strip().removeprefix("@").removesuffix(DUAL_DIALOGUE).rstrip()
+    return Element("dialogue", _speech(speech_lines), speaker=speaker, cue=cue,
+                   lines=tuple(line.strip() for line in speech_lines))
 
 
 def _classify(line: str, *, isolated: bool, joined: bool) -> Element:
