@@ -3,10 +3,18 @@
 Pure Python, no Django. A parse runs in three passes: decode strictly, remove what the spec says
 is not part of the script (boneyard, notes, the title page), then classify the remaining lines
 into elements (scene heading, action, dialogue, ...) and assemble those into scenes and a cast.
+The script page reads the same elements (`screenplay_elements`), so what it shows as a heading or a
+cue is what the import made a scene or a character.
+
+Scripts come from users and may be 2 MB, so every pass is linear in the length of the text: no
+regular expression here may backtrack over a run it has already tried (no nested or adjacent
+quantifiers that can share characters, no lazy scan for a closer from every opener), and no loop
+may rescan or copy what it has already passed. tests/studio/test_screenplay.py keeps it so.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import unicodedata
@@ -15,7 +23,9 @@ from typing import Iterator, NamedTuple
 
 MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 MAX_SCENES = 2000  # a feature has ~150 scenes; far more means the file is not what it seems
+MAX_CHARACTERS = 1000  # a feature has ~50 speaking parts; each becomes a cast member on import
 ACTION_SUMMARY_CHARS = 300
+MAX_NAME_CHARS = 120  # the cast name column; a longer "cue" is a line of action in capitals
 MAX_HANDLE_CHARS = 50  # the cast handle column holds 60; leave room for a "_2" suffix on clashes
 
 
@@ -113,8 +123,10 @@ def _remove_spans(text: str, opener: str, closer: str, *, within_paragraph: bool
         if end == -1:
             if limit == len(text):
                 break  # no closer anywhere after this point: the rest is ordinary text
-            kept.append(text[position:start + len(opener)])  # an unclosed opener is literal text
-            position = start + len(opener)
+            # No closer before the paragraph ends, so no later opener in it has one either: the rest
+            # of the paragraph is literal text (searching again from each opener would be quadratic).
+            kept.append(text[position:limit])
+            position = limit
             continue
         cut_from, cut_to = _widen_to_whole_lines(text, start, end + len(closer))
         kept.append(text[position:cut_from])
@@ -139,15 +151,25 @@ def _widen_to_whole_lines(text: str, start: int, end: int) -> tuple[int, int]:
 
 # --- Title page -------------------------------------------------------------------------------
 
-TITLE_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9 _'-]*?)\s*:\s*(.*)$")
-EMPHASIS_AROUND = re.compile(r"^[*_]+|[*_]+$")
+# Matched whole against the part before a line's first colon: one run of one class, so a failed
+# match is a single pass (a lazy key followed by optional spaces was quadratic on a line of spaces).
+TITLE_KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 _'-]*")
+
+
+def _title_key(line: str) -> tuple[str, str] | None:
+    """("key", "value") if the line is "Key: value" (key of letters, digits, spaces, _ ' -)."""
+    key, colon, value = line.partition(":")
+    key = key.rstrip()
+    if not colon or not TITLE_KEY_NAME.fullmatch(key):
+        return None
+    return key, value.lstrip()
 
 
 def _split_title_page(lines: list[str]) -> tuple[dict[str, str], list[str]]:
     """Key: value pairs at the very start, up to the first blank line, are the title page."""
-    while lines and _is_blank(lines[0]):
-        lines = lines[1:]
-    if not lines or not TITLE_KEY.match(lines[0]):
+    first = next((n for n, line in enumerate(lines) if not _is_blank(line)), len(lines))
+    lines = lines[first:]  # one slice: dropping blank lines one at a time copied the list each time
+    if not lines or not _title_key(lines[0]):
         return {}, lines
     end = next((n for n, line in enumerate(lines) if _is_blank(line)), len(lines))
     title_page = _title_page_values(lines[:end])
@@ -160,17 +182,17 @@ def _title_page_values(lines: list[str]) -> dict[str, str]:
     values: dict[str, list[str]] = {}
     key = None
     for line in lines:
-        match = TITLE_KEY.match(line)
-        if match and not line[:1].isspace():
-            key = " ".join(match.group(1).lower().split())
-            values[key] = [match.group(2)]
+        pair = _title_key(line)
+        if pair and not line[:1].isspace():
+            key = " ".join(pair[0].lower().split())
+            values[key] = [pair[1]]
         elif key is not None:
             values[key].append(line)  # indented continuation of a multi-line value
     return {key: _clean_title_value(parts) for key, parts in values.items()}
 
 
 def _clean_title_value(parts: list[str]) -> str:
-    lines = (EMPHASIS_AROUND.sub("", part.strip()) for part in parts)
+    lines = (part.strip().strip("*_") for part in parts)  # emphasis markers around a value
     return "\n".join(line for line in lines if line)
 
 
@@ -178,58 +200,83 @@ def _clean_title_value(parts: list[str]) -> str:
 
 HEADING = re.compile(r"^(INT\./EXT|INT/EXT|EXT\./INT|EXT/INT|I/E|INT|EXT|EST)[.\s]", re.IGNORECASE)
 INT_EXT = {"INT": "INT", "EXT": "EXT", "EST": "EST"}  # every two-way prefix means "INT/EXT"
-SCENE_NUMBER = re.compile(r"\s*#([A-Za-z0-9.\-]+)#$")
-TIME_SEPARATOR = re.compile(r"\s+(?:--?|–|—)\s+")
+SCENE_NUMBER_TEXT = re.compile(r"[A-Za-z0-9.\-]+")
+# The lookbehind lets a separator start only where a run of spaces starts; without it the search
+# retried "\s+" from every space of a long run (quadratic on a heading of spaces).
+TIME_SEPARATOR = re.compile(r"(?<!\s)\s+(?:--?|–|—)\s+")
 PAGE_BREAK = re.compile(r"^={3,}$")
 CENTERED = re.compile(r"^>.*<$")
 EXTENSION = re.compile(r"\([^()]*\)")
 NOT_A_CUE_START = ("!", ">", "=", "#", "~", ".", "[[", "/*")
+DUAL_DIALOGUE = "^"
 
 
-class _Element(NamedTuple):
+class Element(NamedTuple):
+    """One piece of the script as the import and the script page both see it."""
+
     kind: str  # heading, action, dialogue, synopsis, section, transition, centered, lyric, page_break
-    text: str
-    speaker: str = ""
+    text: str  # for dialogue: the speech without parentheticals or lyric marks
+    speaker: str = ""  # dialogue: the character's name, as the cast knows it
+    cue: str = ""  # dialogue: the cue as written, less a forcing @ and the ^ of dual dialogue
+    lines: tuple[str, ...] = ()  # dialogue: its lines as written, parentheticals included
+    joined: bool = False  # the line above belongs to the same paragraph
 
 
-def _elements(lines: list[str]) -> Iterator[_Element]:
+def screenplay_elements(text: str) -> tuple[dict[str, str], Iterator[Element]]:
+    """The title page and the classified elements of Fountain text, with the boneyard and notes
+    removed. Never raises: whether the result is a screenplay is parse_fountain's question. The
+    elements come one at a time, so a script of a million one-word lines is never all in memory."""
+    text = _normalise_newlines(text).lstrip("\ufeff")
+    text = _remove_spans(text, "/*", "*/", within_paragraph=False)  # boneyard: may span pages
+    text = _remove_spans(text, "[[", "]]", within_paragraph=True)  # notes: never across a blank line
+    title_page, lines = _split_title_page(text.split("\n"))
+    return title_page, _elements(lines)
+
+
+def _elements(lines: list[str]) -> Iterator[Element]:
+    blank = [_is_blank(line) for line in lines] + [True]  # each line tested once; past the end is blank
     number = 0
     while number < len(lines):
-        line = lines[number]
-        if _is_blank(line):
+        if blank[number]:
             number += 1
             continue
-        blank_before = number == 0 or _is_blank(lines[number - 1])
-        blank_after = number + 1 == len(lines) or _is_blank(lines[number + 1])
+        line = lines[number]
+        blank_before, blank_after = number == 0 or blank[number - 1], blank[number + 1]
         cue = _character_cue(line) if blank_before and not blank_after else None
         if cue:
-            end = _paragraph_end(lines, number + 1)
-            yield _Element("dialogue", _speech(lines[number + 1:end]), speaker=cue)
+            end = blank.index(True, number + 1)  # the speech runs to the end of the paragraph
+            yield _dialogue(line, cue, lines[number + 1:end])
             number = end
             continue
-        yield _classify(line.strip(), isolated=blank_before and blank_after)
+        yield _classify(line.strip(), isolated=blank_before and blank_after, joined=not blank_before)
         number += 1
 
 
-def _classify(line: str, *, isolated: bool) -> _Element:
+def _dialogue(cue_line: str, speaker: str, speech_lines: list[str]) -> Element:
+    cue = cue_line.strip().removeprefix("@").removesuffix(DUAL_DIALOGUE).rstrip()
+    return Element("dialogue", _speech(speech_lines), speaker=speaker, cue=cue,
+                   lines=tuple(line.strip() for line in speech_lines))
+
+
+def _classify(line: str, *, isolated: bool, joined: bool) -> Element:
     """One line outside dialogue. Headings and transitions must stand alone between blank lines."""
     if line.startswith("!"):
-        return _Element("action", line[1:])
+        return Element("action", line[1:], joined=joined)
     if isolated and (heading := _heading_text(line)) is not None:
-        return _Element("heading", heading)
+        return Element("heading", heading, joined=joined)
     if PAGE_BREAK.match(line):
-        return _Element("page_break", "")
+        return Element("page_break", "", joined=joined)
     if line.startswith("="):
-        return _Element("synopsis", line[1:].strip())
+        return Element("synopsis", line[1:].strip(), joined=joined)
     if line.startswith("#"):
-        return _Element("section", line.lstrip("#").strip())
+        return Element("section", line.lstrip("#").strip(), joined=joined)
     if line.startswith("~"):
-        return _Element("lyric", line[1:].strip())
+        return Element("lyric", line[1:].strip(), joined=joined)
     if CENTERED.match(line):
-        return _Element("centered", line[1:-1].strip())
+        return Element("centered", line[1:-1].strip(), joined=joined)
     if line.startswith(">") or (isolated and _is_transition(line)):
-        return _Element("transition", line.lstrip(">").strip())
-    return _Element("action", line)
+        return Element("transition", line.lstrip(">").strip(), joined=joined)
+    return Element("action", line, joined=joined)
 
 
 def _heading_text(line: str) -> str | None:
@@ -244,7 +291,11 @@ def _is_transition(line: str) -> bool:
 
 def _character_cue(line: str) -> str | None:
     """The character's name if this line is a dialogue cue. The caller checks the blank lines."""
-    line = line.strip()
+    name = _cue_name(line.strip())
+    return name if name and len(name) <= MAX_NAME_CHARS else None
+
+
+def _cue_name(line: str) -> str | None:
     if line.startswith("@"):
         return _clean_name(line[1:])
     if line.startswith(NOT_A_CUE_START) or HEADING.match(line) or line.endswith("TO:"):
@@ -260,29 +311,34 @@ def _clean_name(cue: str) -> str | None:
     return " ".join(name.split()) or None
 
 
-def _paragraph_end(lines: list[str], number: int) -> int:
-    while number < len(lines) and not _is_blank(lines[number]):
-        number += 1
-    return number
+def is_parenthetical(line: str) -> bool:
+    return line.startswith("(") and line.endswith(")")
 
 
 def _speech(lines: list[str]) -> str:
     """Dialogue text with its line breaks; parentheticals such as (quietly) are left out."""
     spoken = []
     for line in (raw.strip() for raw in lines):
-        if line.startswith("(") and line.endswith(")"):
+        if is_parenthetical(line):
             continue
-        spoken.append(line[1:].strip() if line.startswith("~") else line)
+        spoken.append(without_lyric_mark(line))
     return "\n".join(spoken).strip()
+
+
+def without_lyric_mark(line: str) -> str:
+    return line[1:].strip() if line.startswith("~") else line
 
 
 # --- Headings ---------------------------------------------------------------------------------
 
-def _split_scene_number(heading: str) -> tuple[str, str]:
-    match = SCENE_NUMBER.search(heading)
-    if not match:
-        return heading, ""
-    return heading[:match.start()].rstrip(), match.group(1)
+def split_scene_number(heading: str) -> tuple[str, str]:
+    """"INT. HOUSE - DAY #12A#" -> ("INT. HOUSE - DAY", "12A"); the number is the last #...#."""
+    if heading.endswith("#"):
+        opening = heading.rfind("#", 0, len(heading) - 1)
+        number = heading[opening + 1:-1]
+        if opening != -1 and SCENE_NUMBER_TEXT.fullmatch(number):
+            return heading[:opening].rstrip(), number
+    return heading, ""
 
 
 def _split_heading(heading: str) -> tuple[str, str, str]:
@@ -319,9 +375,77 @@ def _character_handle(name: str) -> str:
 # --- Assembling scenes and cast ---------------------------------------------------------------
 
 # *italic*, **bold**, ***both*** and _underline_, possibly nested; a lone or escaped marker stays,
-# and so does the underscore inside a word such as file_name.
-EMPHASIS = (re.compile(r"(?<!\\)(\*{1,3})(?=\S)(.+?)(?<=\S)(?<!\\)\1"),
-            re.compile(r"(?<![\w\\])(_)(?=\S)(.+?)(?<=\S)(?<!\\)_(?!\w)"))
+# and so does the underscore inside a word such as file_name. An opener pairs with the first
+# closer after it (as a lazy regex would), but closers are listed once per pass and looked up by
+# bisection: a regex scanning for the closer from every opener was quadratic on "*a *a *a ...".
+
+def _is_word_character(character: str) -> bool:
+    return character.isalnum() or character == "_"  # what \w matches in a str pattern
+
+
+def _closer_positions(text: str, marker: str, *, word_may_follow: bool) -> list[int]:
+    """Where a closing `marker` may stand: after a character that is neither space nor backslash."""
+    positions, position = [], text.find(marker, 1)
+    while position != -1:
+        before, after = text[position - 1], text[position + len(marker):position + len(marker) + 1]
+        if not before.isspace() and before != "\\" and (word_may_follow or not _is_word_character(after)):
+            positions.append(position)
+        position = text.find(marker, position + 1)
+    return positions
+
+
+def _first_at_or_after(positions: list[int], start: int, end: int) -> int | None:
+    index = bisect.bisect_left(positions, start)
+    return positions[index] if index < len(positions) and positions[index] < end else None
+
+
+def _strip_markers(text: str, marker: str, max_run: int, *, in_words: bool) -> str:
+    """Remove every paired run of `marker` (up to max_run long) around text that starts and ends
+    with a non-space. Underscores (in_words=False) pair only outside words, as in file_name."""
+    closers = {length: _closer_positions(text, marker * length, word_may_follow=in_words)
+               for length in range(1, max_run + 1)}
+    line_ends = [match.start() for match in re.finditer("\n", text)]
+    last_closer = max((positions[-1] for positions in closers.values() if positions), default=-1)
+    kept, copied_to, position = [], 0, text.find(marker)
+    while position != -1 and position < last_closer:  # an opener needs a closer after it
+        matched = _pair_at(text, position, marker, max_run, closers, line_ends, in_words=in_words)
+        if matched is None:
+            position = text.find(marker, position + 1)
+            continue
+        length, closer = matched
+        kept += [text[copied_to:position], text[position + length:closer]]
+        copied_to = closer + length
+        position = text.find(marker, copied_to)
+    kept.append(text[copied_to:])
+    return "".join(kept)
+
+
+def _pair_at(text: str, position: int, marker: str, max_run: int, closers: dict[int, list[int]],
+             line_ends: list[int], *, in_words: bool) -> tuple[int, int] | None:
+    """(run length, closer position) for an opener at `position`, longest run first, or None."""
+    before = text[position - 1] if position else ""
+    if before == "\\" or (not in_words and before and _is_word_character(before)):
+        return None
+    run = 1
+    while run < max_run and text.startswith(marker, position + run):
+        run += 1
+    for length in range(run, 0, -1):
+        inner = position + length
+        if inner >= len(text) or text[inner].isspace():
+            continue
+        line_end = _first_at_or_after(line_ends, inner, len(text))  # emphasis never spans lines
+        closer = _first_at_or_after(closers[length], inner + 1, len(text) if line_end is None else line_end)
+        if closer is not None:
+            return length, closer
+    return None
+
+
+def strip_emphasis(text: str) -> str:
+    """Text without its emphasis markers; twice over, for **_nested_** emphasis."""
+    for _ in range(2):
+        text = _strip_markers(text, "*", 3, in_words=True)
+        text = _strip_markers(text, "_", 1, in_words=False)
+    return text
 
 
 @dataclass
@@ -331,7 +455,7 @@ class _SceneDraft:
     scene_number: str
     synopsis: list[str] = field(default_factory=list)
     action: list[str] = field(default_factory=list)
-    characters: list[str] = field(default_factory=list)
+    characters: dict[str, None] = field(default_factory=dict)  # handles in order; a dict for quick lookup
     dialogue: list[tuple[str, str]] = field(default_factory=list)
 
     def build(self) -> ParsedScene:
@@ -346,9 +470,7 @@ class _SceneDraft:
 def _summarise(action: list[str]) -> str:
     """The scene's action as one paragraph of at most ACTION_SUMMARY_CHARS, cut after a sentence
     where one ends in the second half (a prompt reads better whole), else after a word."""
-    text = " ".join(" ".join(action).split())
-    for marker in (*EMPHASIS, *EMPHASIS):  # twice, for **_nested_** emphasis
-        text = marker.sub(r"\2", text)
+    text = strip_emphasis(" ".join(" ".join(action).split()))
     text = text.replace("\\*", "*").replace("\\_", "_")
     if len(text) <= ACTION_SUMMARY_CHARS:
         return text
@@ -365,12 +487,12 @@ class _Assembler:
     characters: dict[str, dict] = field(default_factory=dict)
     synopsis_target: _SceneDraft | None = None  # a synopsis after a section describes the section
 
-    def add(self, element: _Element) -> None:
+    def add(self, element: Element) -> None:
         scene = self.scenes[-1] if self.scenes else None
         if element.kind == "heading":
             if len(self.scenes) == MAX_SCENES:
                 raise ScriptError(f"The script has more than {MAX_SCENES} scene headings; split it into parts.")
-            heading, number = _split_scene_number(element.text)
+            heading, number = split_scene_number(element.text)
             self.scenes.append(_SceneDraft(index=len(self.scenes), heading=heading, scene_number=number))
             self.synopsis_target = self.scenes[-1]
         elif element.kind == "section":
@@ -384,13 +506,14 @@ class _Assembler:
 
     def _add_speech(self, scene: _SceneDraft | None, name: str, text: str) -> None:
         handle = _character_handle(name)
+        if handle not in self.characters and len(self.characters) == MAX_CHARACTERS:
+            raise ScriptError(f"The script has more than {MAX_CHARACTERS} speaking characters; split it into parts.")
         # Dialogue before the first heading still introduces the character, from scene 0 on.
         entry = self.characters.setdefault(handle, {"name": name, "first": max(len(self.scenes) - 1, 0), "lines": 0})
         entry["lines"] += 1
         if scene is None:
             return
-        if handle not in scene.characters:
-            scene.characters.append(handle)
+        scene.characters.setdefault(handle)
         scene.dialogue.append((name, text))
 
     def build(self, title_page: dict[str, str]) -> ParsedScript:
@@ -406,14 +529,11 @@ def parse_fountain(text: str) -> ParsedScript:
 
     Raises ScriptError for empty text and for text without a single scene heading, which we take
     to mean the file is not a screenplay at all."""
-    text = _normalise_newlines(text).lstrip("\ufeff")
-    if not text.strip():
+    if not text.lstrip("\ufeff").strip():
         raise ScriptError("The script is empty.")
-    text = _remove_spans(text, "/*", "*/", within_paragraph=False)  # boneyard: may span pages
-    text = _remove_spans(text, "[[", "]]", within_paragraph=True)  # notes: never across a blank line
-    title_page, lines = _split_title_page(text.split("\n"))
+    title_page, elements = screenplay_elements(text)
     assembler = _Assembler()
-    for element in _elements(lines):
+    for element in elements:
         assembler.add(element)
     if not assembler.scenes:
         raise ScriptError("The file has no scene headings (lines such as \"INT. KITCHEN - DAY\" or "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,8 @@ from django.db import transaction
 
 from studio import events
 from studio.models import CastKind, CastMember, Project, Scene, ScriptSource
-from studio.screenplay import ParsedCharacter, ParsedScene, ParsedScript, decode_script, parse_fountain
+from studio.screenplay import ParsedCharacter, ParsedScene, ParsedScript, decode_script, parse_fountain, slugify_handle
 from studio.services.audit import audit_record
-from studio.services.cast import unique_handle
 from studio.services.shots import shot_create
 
 SCENE_FIELDS_FROM_SCRIPT = ("heading", "interior_exterior", "location", "time_of_day", "scene_number", "synopsis", "action")
@@ -58,8 +58,9 @@ def _apply(*, project: Project, actor, text: str, parsed: ParsedScript, filename
 
     version = (latest.version if latest else 0) + 1
     report = ImportReport(version=version)
-    characters = _import_characters(project, actor, parsed.characters, report)
-    locations = _import_locations(project, actor, parsed.scenes, report)
+    handles = _FreeHandles(project)
+    characters = _import_characters(project, handles, parsed.characters, report)
+    locations = _import_locations(project, handles, parsed.scenes, report)
     new_scenes = _import_scenes(project, actor, parsed.scenes, locations, report)
     if create_shots:
         _create_first_shots(actor, new_scenes, characters, report)
@@ -73,7 +74,26 @@ def _apply(*, project: Project, actor, text: str, parsed: ParsedScript, filename
     return report
 
 
-def _import_characters(project, actor, parsed: list[ParsedCharacter], report: ImportReport) -> dict[str, CastMember]:
+class _FreeHandles:
+    """Cast handles for new members, chosen as services.cast.unique_handle chooses them (name_2,
+    name_3, ...) but from one query: a query per try made a script of many clashing names
+    quadratic. The import holds the project's row lock, so nobody takes a handle meanwhile."""
+
+    def __init__(self, project: Project):
+        self.taken = set(CastMember.objects.alive().filter(project=project).values_list("handle", flat=True))
+        self.next_suffix: dict[str, int] = {}
+
+    def take(self, name: str) -> str:
+        base = slugify_handle(name) or "cast"
+        handle, suffix = base, self.next_suffix.get(base, 2)
+        while handle in self.taken:
+            handle, suffix = f"{base}_{suffix}", suffix + 1
+        self.next_suffix[base] = suffix
+        self.taken.add(handle)
+        return handle
+
+
+def _import_characters(project, handles: _FreeHandles, parsed: list[ParsedCharacter], report: ImportReport) -> dict[str, CastMember]:
     existing = list(CastMember.objects.alive().filter(project=project, kind=CastKind.CHARACTER))
     by_name = {c.name.lower(): c for c in existing}
     by_handle = {c.handle: c for c in existing}
@@ -83,19 +103,19 @@ def _import_characters(project, actor, parsed: list[ParsedCharacter], report: Im
         if member is None:
             member = CastMember.objects.create(
                 project=project, kind=CastKind.CHARACTER, name=proper_case(character.name),
-                handle=unique_handle(project, character.handle),
+                handle=handles.take(character.handle),
             )
             report.cast_added.append(member.handle)
         result[character.handle] = member
     return result
 
 
-def _import_locations(project, actor, scenes: list[ParsedScene], report: ImportReport) -> dict[str, CastMember]:
+def _import_locations(project, handles: _FreeHandles, scenes: list[ParsedScene], report: ImportReport) -> dict[str, CastMember]:
     existing = {c.name.lower(): c for c in CastMember.objects.alive().filter(project=project, kind=CastKind.LOCATION)}
     for scene in scenes:
         name = _location_name(scene)
         if name and name.lower() not in existing:
-            member = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=name, handle=unique_handle(project, name))
+            member = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=name, handle=handles.take(name))
             existing[name.lower()] = member
             report.cast_added.append(member.handle)
     return existing
@@ -127,25 +147,40 @@ def _match_key(heading: str, number: str) -> tuple[str, str]:
 
 
 def _pair_scenes(old: list[Scene], new: list[ParsedScene]) -> dict[int, Scene]:
-    """Map new scene index -> old scene: exact headings first, then unmatched neighbours by position."""
+    """Map new scene index -> old scene: exact headings first, then unmatched neighbours by position.
+    Linear in the scenes (a feature re-import compares thousands), by keys and a moving cursor."""
     pairs: dict[int, Scene] = {}
-    unused = list(old)
+    by_key: dict[tuple[str, str], deque[Scene]] = defaultdict(deque)
+    for scene in old:
+        by_key[_match_key(scene.heading, scene.scene_number)].append(scene)
     for i, parsed in enumerate(new):
-        key = _match_key(parsed.heading, parsed.scene_number)
-        match = next((s for s in unused if _match_key(s.heading, s.scene_number) == key), None)
-        if match:
-            pairs[i] = match
-            unused.remove(match)
+        same_heading = by_key.get(_match_key(parsed.heading, parsed.scene_number))
+        if same_heading:
+            pairs[i] = same_heading.popleft()  # the first unused old scene with this heading
+    pairs.update(_pair_neighbours(old, len(new), pairs))
+    return pairs
+
+
+def _pair_neighbours(old: list[Scene], new_count: int, exact: dict[int, Scene]) -> dict[int, Scene]:
+    """An unmatched new scene takes the first unused old scene that sits between the old scenes of
+    its matched neighbours (lower: any pair before it; upper: the exact pairs after it)."""
     position = {s.pk: n for n, s in enumerate(old)}
-    for i in range(len(new)):
-        if i in pairs:
+    used = {s.pk for s in exact.values()}
+    upper_from = [len(old)] * (new_count + 1)  # upper_from[i]: lowest old position paired at i or later
+    for i in range(new_count - 1, -1, -1):
+        upper_from[i] = min(upper_from[i + 1], position[exact[i].pk]) if i in exact else upper_from[i + 1]
+    pairs: dict[int, Scene] = {}
+    lower, cursor = -1, 0  # old scenes before the cursor are used or not after `lower`
+    for i in range(new_count):
+        if i in exact:
+            lower = max(lower, position[exact[i].pk])
             continue
-        lower = max((position[pairs[j].pk] for j in pairs if j < i), default=-1)
-        upper = min((position[pairs[j].pk] for j in pairs if j > i), default=len(old))
-        match = next((s for s in unused if lower < position[s.pk] < upper), None)
-        if match:
-            pairs[i] = match
-            unused.remove(match)
+        cursor = max(cursor, lower + 1)
+        while cursor < len(old) and old[cursor].pk in used:
+            cursor += 1
+        if cursor < upper_from[i + 1]:
+            pairs[i], lower = old[cursor], cursor
+            used.add(old[cursor].pk)
     return pairs
 
 

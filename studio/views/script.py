@@ -3,7 +3,7 @@ headings linked to the board."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -16,7 +16,14 @@ from django.views.decorators.http import require_http_methods
 from studio import access, selectors
 from studio.body_limits import PAYLOAD_TOO_LARGE, script_upload_limit
 from studio.forms import ScriptImportForm
-from studio.screenplay import HEADING, SCENE_NUMBER, ScriptError
+from studio.screenplay import (
+    Element,
+    ScriptError,
+    is_parenthetical,
+    screenplay_elements,
+    split_scene_number,
+    without_lyric_mark,
+)
 from studio.services.script import script_import
 from studio.views.common import UNPROCESSABLE, error_text
 
@@ -28,9 +35,6 @@ class ScriptUploadRefused(Exception):
     def __init__(self, message: str, status: int = PAYLOAD_TOO_LARGE):
         super().__init__(message)
         self.status = status
-
-
-CHARACTER_CUE = re.compile(r"^@?[A-Z0-9][A-Z0-9 .'\-#]*(\s*\(.*\))?\s*\^?$")
 
 
 @require_http_methods(["GET", "POST"])
@@ -90,36 +94,53 @@ def _page(request, project, form: ScriptImportForm, *, status: int):
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # heading, character, parenthetical, dialogue, transition, action, note
+    kind: str  # title_page, heading, character, parenthetical, dialogue, transition, action, note, centered, lyric, page_break
     text: str
     scene_id: int | None = None
+    speaker: str = ""  # character: the name the import gave the cast member
+
+
+# How the page shows what the parser found; synopses and sections are the writer's notes.
+BLOCK_KIND = {"synopsis": "note", "section": "note"}
 
 
 def script_blocks(text: str, scene_ids: dict[str, int]) -> list[Block]:
-    """A screenplay laid out for reading. Headings carry the id of the board scene they became."""
-    blocks: list[Block] = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        lines = [line.rstrip() for line in paragraph.strip("\n").split("\n") if line.strip()]
-        if lines:
-            blocks.extend(_paragraph_blocks(lines, scene_ids))
+    """A screenplay laid out for reading, classified by the parser the import uses, so the page
+    shows as headings and cues exactly what became scenes and characters. Headings carry the id
+    of the board scene they became."""
+    title_page, elements = screenplay_elements(text)
+    blocks = [Block("title_page", "\n".join(f"{key.capitalize()}: {value}" for key, value in title_page.items()))] \
+        if title_page else []
+    for paragraph in _paragraphs(elements):
+        if paragraph[0].kind == "action":
+            blocks.append(Block("action", "\n".join(element.text for element in paragraph)))  # one paragraph, one block
+        else:
+            blocks.extend(_element_blocks(paragraph[0], scene_ids))
     return blocks
 
 
-def _paragraph_blocks(lines: list[str], scene_ids: dict[str, int]) -> list[Block]:
-    first = lines[0].strip()
-    if len(lines) == 1 and _is_heading(first):
-        heading = SCENE_NUMBER.sub("", first.removeprefix(".")).strip()  # "#12#" is shown on the board, not here
+def _paragraphs(elements: Iterator[Element]) -> Iterator[list[Element]]:
+    """Runs of action lines that share a paragraph, and every other element on its own."""
+    run: list[Element] = []
+    for element in elements:
+        if run and not (element.kind == "action" and element.joined):
+            yield run
+            run = []
+        if element.kind == "action":
+            run.append(element)
+        else:
+            yield [element]
+    if run:
+        yield run
+
+
+def _element_blocks(element: Element, scene_ids: dict[str, int]) -> list[Block]:
+    if element.kind == "heading":
+        heading, _number = split_scene_number(element.text)  # "#12#" is shown on the board, not here
         return [Block("heading", heading, scene_ids.get(" ".join(heading.upper().split())))]
-    if len(lines) == 1 and (first.startswith(">") and not first.endswith("<") or (first.endswith("TO:") and first.isupper())):
-        return [Block("transition", first.lstrip("> "))]
-    if first.startswith(("=", "#", "[[", "/*")):
-        return [Block("note", "\n".join(lines))]
-    if len(lines) > 1 and CHARACTER_CUE.match(first) and not HEADING.match(first):
-        return [Block("character", first.lstrip("@"))] + [
-            Block("parenthetical" if line.strip().startswith("(") else "dialogue", line.strip()) for line in lines[1:]
+    if element.kind == "dialogue":
+        return [Block("character", element.cue, speaker=element.speaker)] + [
+            Block("parenthetical", line) if is_parenthetical(line) else Block("dialogue", without_lyric_mark(line))
+            for line in element.lines if line
         ]
-    return [Block("action", "\n".join(line.removeprefix("!") for line in lines))]
-
-
-def _is_heading(line: str) -> bool:
-    return bool(HEADING.match(line)) or (line.startswith(".") and len(line) > 1 and line[1].isalnum())
+    return [Block(BLOCK_KIND.get(element.kind, element.kind), element.text)]
