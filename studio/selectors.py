@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
+from django.utils import timezone
 
+from studio import events
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
-    Role, Scene, Shot, ShotCast, Take, TakeStatus,
+    ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
@@ -282,8 +286,6 @@ def export_payload(export: Export) -> dict[str, Any]:
 
 def project_snapshot(project: Project) -> dict[str, Any]:
     """What a browser needs on (re)connect: the sequence number, then running and recent work."""
-    from studio import events
-
     seq = events.current_sequence(project.id)
     active = Take.objects.filter(shot__scene__project=project, status__in=ACTIVE_TAKE_STATUSES)
     recent = (
@@ -380,8 +382,6 @@ TRASH_KEEP_DAYS = 30
 
 def user_by_username_or_email(text: str):
     """The one active account with this username (exact) or e-mail address (any case), or None."""
-    from django.contrib.auth import get_user_model
-
     text = text.strip()
     if not text:
         return None
@@ -394,10 +394,6 @@ def user_by_username_or_email(text: str):
 
 
 def trash_cutoff(days: int = TRASH_KEEP_DAYS):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     return timezone.now() - timedelta(days=days)
 
 
@@ -416,8 +412,6 @@ def project_trash(project: Project) -> dict[str, list]:
 
 
 def project_review_links(project: Project):
-    from studio.models import ReviewLink
-
     return (
         ReviewLink.objects.filter(project=project)
         .select_related("cut", "shot", "created_by")

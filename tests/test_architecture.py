@@ -15,9 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_NAMES = {"generation.tasks.render_take", "generation.tasks.export_cut", "generation.tasks.reconcile_renders"}
-# Function-local imports still being removed by parallel work on issue 11 (the cut_timeline
-# selector; the single ffmpeg layer). Drop an entry when its file is done.
-LAZY_IMPORTS_NOT_YET_EXPLAINED = {"studio/selectors.py"}
 
 
 def _without_django_env() -> dict[str, str]:
@@ -119,7 +116,7 @@ def test_every_function_local_import_says_why_it_is_lazy():
     for package in ("studio", "generation"):
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            if "/migrations/" in relative or relative in LAZY_IMPORTS_NOT_YET_EXPLAINED:
+            if "/migrations/" in relative:
                 continue
             unexplained += [f"{relative}:{line}: {text}" for line, text in _function_local_imports(path)
                             if "# lazy:" not in text]
