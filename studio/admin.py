@@ -5,7 +5,7 @@ from studio.models import (
     AuditEvent, CastMember, Comment, Cut, CutEntry, Export, Membership, Project, ReferenceImage, ReviewDecision, ReviewLink,
     Scene, ScriptSource, Shot, ShotCast, Take,
 )
-from studio.views.accounts import AdminSignInForm
+from studio.forms import AdminSignInForm
 
 # The admin's sign-in counts failures against the same per-account and per-address budget as ours
 # (its URL is studio.views.accounts.admin_sign_in, which answers 429 when throttled).

@@ -6,12 +6,16 @@ import json
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 
-from studio import selectors
+from studio import selectors, throttle
 from studio.backends import backend_choices
 from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize
 from studio.services.reviews import MAX_COMMENT_CHARS
+from studio.services import sign_in
 from studio.services.sharing import MAX_LINK_DAYS
 
 RESOLUTIONS = [
@@ -229,3 +233,37 @@ class GuestCommentForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=80)
     body = forms.CharField(label="Comment", max_length=MAX_COMMENT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
     frame = forms.IntegerField(label="At frame", required=False, min_value=0, help_text="Optional.")
+
+
+# --- Sign-in (the studio's page and the admin's), with the limit on failed tries --------------------
+
+class ThrottledSignIn:
+    """For AuthenticationForm and its subclasses: a try is reserved before the password is checked
+    and given back when the password was right."""
+
+    retry_after_s: int | None = None
+
+    def clean(self):
+        username, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if username is None or not password:  # nothing to check: the fields say what is missing
+            return super().clean()
+        try:
+            reservation = sign_in.sign_in_reserve(username=username, address=throttle.client_address(self.request))
+        except throttle.Throttled as exc:  # the password is not checked: a throttled guess learns nothing
+            self.retry_after_s = exc.retry_after_s
+            raise ValidationError(
+                f"Too many failed sign-ins; try again in {throttle.minutes_text(exc.retry_after_s)}.", code="throttled",
+            ) from None
+        try:
+            return super().clean()
+        finally:
+            if self.user_cache is not None:  # right password (even if the account may not sign in here)
+                sign_in.sign_in_succeeded(reservation)
+
+
+class SignInForm(ThrottledSignIn, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(ThrottledSignIn, AdminAuthenticationForm):
+    """The admin's form (staff only), with the same limit: studio/admin.py makes it the admin's."""
