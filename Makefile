@@ -23,7 +23,7 @@ run: install
 	$(PY) manage.py run_studio
 
 test: install browser
-	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py makemigrations --check --dry-run --settings=tests.settings
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # wrk drives the board page benchmark (bench/bench_board_page.py).
