@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from studio import selectors
 from studio.backends import backend_choices
-from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize
+from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize, WebhookEvent
 from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.services.sharing import MAX_LINK_DAYS
 
@@ -229,3 +229,12 @@ class GuestCommentForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=80)
     body = forms.CharField(label="Comment", max_length=MAX_COMMENT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
     frame = forms.IntegerField(label="At frame", required=False, min_value=0, help_text="Optional.")
+
+
+# --- Webhooks: owners register endpoints and choose events --------------------------------------
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(label="Endpoint URL", max_length=500, assume_scheme="https")
+    description = forms.CharField(max_length=200, required=False)
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple,
+                                       initial=[WebhookEvent.TAKE_APPROVED, WebhookEvent.CUT_EXPORTED])

@@ -19,6 +19,7 @@ from generation import media, stitch, timeline
 from studio import events, selectors
 from studio.models import CastMember, Comment, Export, ExportFormat, ExportStatus, Take
 from studio.playback import entry_take
+from studio.services import webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ def _finish(export: Export, status: str, *, file: str = "", error: str = "", war
     )
     export.refresh_from_db()
     _publish(export)
+    if export.status == ExportStatus.SUCCEEDED:
+        webhooks.cut_exported(export)
 
 
 def _publish(export: Export) -> None:
