@@ -371,3 +371,23 @@ def test_payloads_are_plain_json(project, alice, receiver, local_receivers_allow
         webhooks.endpoint_send_test(endpoint=endpoint, actor=alice)
     body = json.loads(hook.requests[0]["body"])
     assert set(body) == {"type", "timestamp", "data"}
+
+
+def test_no_answer_is_retried_and_logged(project, alice, receiver, local_receivers_allowed, django_capture_on_commit_callbacks):
+    import socket
+
+    local_receivers_allowed.CONTINUITY_WEBHOOK_RETRY_DELAYS = [0.01]
+    with socket.socket() as closed:  # a port nobody listens on once this socket is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    endpoint = endpoint_for(project, alice, f"http://127.0.0.1:{port}/hook", ["take.approved"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.endpoint_send_test(endpoint=endpoint, actor=alice)
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.response_code) == (DeliveryStatus.FAILED, 2, None)
+    assert "refused" in delivery.error.lower()
+    assert [a["retry_in_s"] for a in delivery.attempt_log] == [0.01, None]
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 2
