@@ -32,6 +32,9 @@ from studio.services import dispatch
 from studio.services.audit import audit_record
 
 USER_AGENT = "Continuity-Webhooks/1"
+# A message that arrives this much before its delivery's next attempt is a duplicate (Redis
+# redelivers long-countdown messages after its visibility timeout), not the retry: it sends nothing.
+EARLY_TOLERANCE_S = 2
 
 
 # --- Endpoints (owners) ---------------------------------------------------------------------------
@@ -176,7 +179,7 @@ def retry_delay(attempts_made: int) -> float | None:
 def delivery_attempt(*, delivery_id: int) -> None:
     """One attempt at a pending delivery. A duplicate message finds the attempt already claimed."""
     delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id, status=DeliveryStatus.PENDING).first()
-    if delivery is None or not _claim(delivery):
+    if delivery is None or _early(delivery) or not _claim(delivery):
         return
     endpoint = delivery.endpoint
     if not endpoint.active:
@@ -205,6 +208,11 @@ def signed_headers(secret: str, event_id: str, body: str) -> dict[str, str]:
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }
+
+
+def _early(delivery: WebhookDelivery) -> bool:
+    due = delivery.next_attempt_at
+    return due is not None and due > timezone.now() + timedelta(seconds=EARLY_TOLERANCE_S)
 
 
 def _claim(delivery: WebhookDelivery) -> bool:

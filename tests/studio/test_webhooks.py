@@ -391,3 +391,26 @@ def test_no_answer_is_retried_and_logged(project, alice, receiver, local_receive
     assert [a["retry_in_s"] for a in delivery.attempt_log] == [0.01, None]
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 2
+
+
+def test_a_message_arriving_before_the_retry_is_due_sends_nothing(project, alice, receiver, local_receivers_allowed,
+                                                                     django_capture_on_commit_callbacks):
+    """Eager Celery runs the hour-later retry at once, like a duplicate Redis redelivers early."""
+    local_receivers_allowed.CONTINUITY_WEBHOOK_RETRY_DELAYS = [3600]
+    hook = receiver(statuses=[500])
+    endpoint = endpoint_for(project, alice, hook.url, ["take.approved"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.endpoint_send_test(endpoint=endpoint, actor=alice)
+    delivery = WebhookDelivery.objects.get()
+    webhooks.delivery_attempt(delivery_id=delivery.id)  # another early copy
+    delivery.refresh_from_db()
+
+    assert len(hook.requests) == 1
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert delivery.next_attempt_at > timezone.now()
+    # When the retry is due, it goes.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    webhooks.delivery_attempt(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert len(hook.requests) == 2 and (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 2)
