@@ -23,6 +23,7 @@ def export_cut(export_id: int) -> None:
 @shared_task(name=dispatch.RECONCILE_RENDERS, ignore_result=True)
 def reconcile_renders() -> str:
     """Beat's minute tick (settings.CELERY_BEAT_SCHEDULE); safe to run anywhere, any number of times."""
+    webhooks.deliveries_resend_overdue()  # lost webhook messages ride on the same tick
     return str(reconcile.reconcile())
 
 

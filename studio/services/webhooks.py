@@ -35,6 +35,9 @@ USER_AGENT = "Continuity-Webhooks/1"
 # A message that arrives this much before its delivery's next attempt is a duplicate (Redis
 # redelivers long-countdown messages after its visibility timeout), not the retry: it sends nothing.
 EARLY_TOLERANCE_S = 2
+# A pending delivery this long past due lost its message (broker restart, worker killed before
+# acknowledging): the reconciler's minute tick sends it again. A duplicate finds the attempt claimed.
+LOST_MESSAGE_GRACE_S = 300
 
 
 # --- Endpoints (owners) ---------------------------------------------------------------------------
@@ -197,6 +200,15 @@ def delivery_attempt(*, delivery_id: int) -> None:
     else:
         delivered = 200 <= answer.status < 300  # a redirect is not followed, so it is not a delivery
         _record(delivery, code=answer.status, excerpt=answer.excerpt, retry=not delivered, delivered=delivered)
+
+
+def deliveries_resend_overdue() -> int:
+    """Send again every pending delivery whose attempt is long overdue; returns how many."""
+    overdue = timezone.now() - timedelta(seconds=LOST_MESSAGE_GRACE_S)
+    ids = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=overdue).values_list("pk", flat=True))
+    for delivery_id in ids:
+        dispatch.enqueue_webhook_delivery(delivery_id)
+    return len(ids)
 
 
 def signed_headers(secret: str, event_id: str, body: str) -> dict[str, str]:

@@ -414,3 +414,23 @@ def test_a_message_arriving_before_the_retry_is_due_sends_nothing(project, alice
     webhooks.delivery_attempt(delivery_id=delivery.id)
     delivery.refresh_from_db()
     assert len(hook.requests) == 2 and (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 2)
+
+
+def test_the_minute_tick_resends_deliveries_whose_message_was_lost(project, alice, receiver, local_receivers_allowed):
+    from datetime import timedelta
+
+    from studio.tasks import reconcile_renders
+
+    hook = receiver()
+    endpoint = endpoint_for(project, alice, hook.url, ["take.approved"])
+    webhooks.endpoint_send_test(endpoint=endpoint, actor=alice)  # queued; its message never sent (no commit here)
+    lost = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=10))
+    fresh = webhooks.endpoint_send_test(endpoint=endpoint, actor=alice)  # due now: its message may still be on its way
+
+    reconcile_renders()
+
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert len(hook.requests) == 1 and hook.requests[0]["headers"]["webhook-id"] == lost.event_id
+    assert (lost.status, fresh.status) == (DeliveryStatus.SUCCEEDED, DeliveryStatus.PENDING)
