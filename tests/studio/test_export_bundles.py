@@ -12,6 +12,7 @@ import opentimelineio as otio
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from studio.celery import app
@@ -113,3 +114,17 @@ def test_export_cut_command_writes_an_otioz(reviewed_cut, project, tmp_path):
         names = set(bundle.namelist())
     assert len(list(timeline.find_clips())) == 2
     assert all(unquote(clip.media_reference.target_url) in names for clip in timeline.find_clips())
+
+
+def test_the_cut_editor_offers_the_bundles_and_queues_them(client, reviewed_cut, project, users, monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr("studio.services.dispatch.enqueue_export", queued.append)
+    cut = reviewed_cut["cut"]
+    client.force_login(users["bob"])
+
+    page = client.get(reverse("cut_editor", args=[project.slug, cut.id])).content.decode()
+    response = client.post(reverse("export_new", args=[project.slug, cut.id]), {"format": "otioz"})
+
+    assert 'name="format" value="otioz"' in page and 'name="format" value="zip"' in page
+    assert response.status_code in (200, 204, 302)
+    assert list(Export.objects.values_list("format", flat=True)) == ["otioz"]
