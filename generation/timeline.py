@@ -1,7 +1,12 @@
-"""Editorial export of a cut: OpenTimelineIO, CMX 3600 EDL, FCP 7 XML and a provenance manifest.
+"""Editorial export of a cut: OpenTimelineIO, CMX 3600 EDL, FCP 7 XML, bundles and a provenance manifest.
 
 Everything here takes plain data (no Django objects), so the export service decides what goes
 into a cut and this module only decides how each format spells it.
+
+Bundles carry the media beside the timeline with relative references, so an editor who downloads
+one relinks nothing: an `.otioz` (OpenTimelineIO's own bundle layout: version.txt, content.otio,
+media/) and an editorial zip (EDL, FCP 7 XML and OTIO over the same media/ folder). Both hold the
+provenance manifest.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import os
 import re
 import urllib.parse
 import uuid
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,26 @@ ADAPTERS = {"otio": "otio_json", "edl": "cmx_3600", "fcpxml": "fcp_xml"}
 EDL_REEL_LENGTH = 8
 
 UNKNOWN_RIGHTS = "unknown"
+
+# OpenTimelineIO's .otioz layout (opentimelineio.adapters.file_bundle_utils), so its own reader opens ours.
+BUNDLE_VERSION = ("version.txt", "1.0.0")
+BUNDLE_TIMELINE = "content.otio"
+BUNDLE_MEDIA_DIR = "media"
+BUNDLE_MANIFEST = "provenance.json"
+BUNDLE_FORMATS = ("otioz", "editorial_zip")
+
+# FCP 7 XML has no "several media per clip": alternates go on disabled tracks above the cut,
+# lined up with the clip they could replace, where an editor swaps them in by hand.
+FCP_ALTERNATE_TRACK = "ALT {n}"
+
+
+@dataclass(frozen=True)
+class TimelineMarker:
+    """A review comment at a frame of the take (the take's own frame numbers, not the cut's)."""
+
+    frame: int
+    name: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,7 @@ class TimelineClip:
     available_frames: int
     metadata: dict[str, Any] = field(default_factory=dict)  # prompt, cast, backend, model, seed, take_id...
     alternates: list[AlternateTake] = field(default_factory=list)
+    markers: list[TimelineMarker] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0 <= self.in_frame < self.out_frame <= self.available_frames:
@@ -72,12 +99,15 @@ def media_reference_key(take_number: int) -> str:
 
 
 def build_timeline(
-    name: str, fps: int, clips: list[TimelineClip], *, relative_to: Path | None = None
+    name: str, fps: int, clips: list[TimelineClip], *, relative_to: Path | None = None,
+    urls: dict[Path, str] | None = None,
 ) -> otio.schema.Timeline:
-    """One video track with a clip per event; alternates ride along as extra media references.
+    """One video track with a clip per event; alternates ride along as extra media references,
+    comments as markers.
 
     With `relative_to`, media URLs are paths relative to that folder, so an export folder holding
     the timeline next to its media can be moved or sent as a whole and still open in an NLE.
+    `urls` names the URL to write for a media path outright (bundles: where it lies inside).
     """
     timeline = otio.schema.Timeline(name=name)
     timeline.global_start_time = RationalTime(0, fps)
@@ -87,31 +117,53 @@ def build_timeline(
     for clip in clips:
         if clip.fps != fps:
             raise ValueError(f"{clip.name} is {clip.fps} fps but the timeline is {fps} fps")
-        track.append(_otio_clip(clip, fps, relative_to))
+        track.append(_otio_clip(clip, fps, _Urls(relative_to, urls or {})))
     return timeline
 
 
-def _otio_clip(clip: TimelineClip, fps: int, relative_to: Path | None) -> otio.schema.Clip:
+@dataclass(frozen=True)
+class _Urls:
+    relative_to: Path | None
+    overrides: dict[Path, str]
+
+    def __call__(self, path: Path) -> str:
+        return self.overrides.get(Path(path)) or media_url(path, self.relative_to)
+
+
+def _otio_clip(clip: TimelineClip, fps: int, url_for: _Urls) -> otio.schema.Clip:
     otio_clip = otio.schema.Clip(
         name=clip.name,
         source_range=TimeRange(RationalTime(clip.in_frame, fps), RationalTime(clip.out_frame - clip.in_frame, fps)),
     )
     active_key = media_reference_key(clip.take_number)
-    references = {active_key: _media_reference(clip.media_path, clip.available_frames, fps, relative_to)}
+    references = {active_key: _media_reference(url_for(clip.media_path), clip.available_frames, fps)}
     alternates = [alt for alt in clip.alternates if media_reference_key(alt.take_number) not in references]
     for alt in alternates:
-        references[media_reference_key(alt.take_number)] = _media_reference(alt.media_path, alt.frames, fps, relative_to)
+        references[media_reference_key(alt.take_number)] = _media_reference(url_for(alt.media_path), alt.frames, fps)
     # OTIO 0.17+ keeps several media references per clip with one active: NLEs and tools that
     # understand it can switch takes; the others just see the active one.
     otio_clip.set_media_references(references, active_key)
-    otio_clip.metadata[METADATA_NAMESPACE] = _clip_metadata(clip, alternates, relative_to)
+    otio_clip.metadata[METADATA_NAMESPACE] = _clip_metadata(clip, alternates, url_for)
+    otio_clip.markers.extend(_otio_marker(marker, fps) for marker in clip.markers
+                             if clip.in_frame <= marker.frame < clip.out_frame)
     return otio_clip
 
 
-def _media_reference(path: Path, frames: int, fps: int, relative_to: Path | None) -> otio.schema.ExternalReference:
+def _otio_marker(marker: TimelineMarker, fps: int) -> otio.schema.Marker:
+    # In the clip's media time, where OTIO and FCP 7 XML both keep a clip's markers.
+    otio_marker = otio.schema.Marker(
+        name=" ".join(marker.name.split()),
+        marked_range=TimeRange(RationalTime(marker.frame, fps), RationalTime(0, fps)),
+        color=otio.schema.MarkerColor.RED,
+    )
+    otio_marker.comment = marker.note
+    otio_marker.metadata["fcp_xml"] = {"comment": marker.note}  # the FCP adapter writes these as elements
+    return otio_marker
+
+
+def _media_reference(url: str, frames: int, fps: int) -> otio.schema.ExternalReference:
     return otio.schema.ExternalReference(
-        target_url=media_url(path, relative_to),
-        available_range=TimeRange(RationalTime(0, fps), RationalTime(frames, fps)),
+        target_url=url, available_range=TimeRange(RationalTime(0, fps), RationalTime(frames, fps)),
     )
 
 
@@ -124,7 +176,7 @@ def media_url(path: Path, relative_to: Path | None = None) -> str:
     return urllib.parse.quote(Path(relative).as_posix())
 
 
-def _clip_metadata(clip: TimelineClip, alternates: list[AlternateTake], relative_to: Path | None) -> dict[str, Any]:
+def _clip_metadata(clip: TimelineClip, alternates: list[AlternateTake], url_for: _Urls) -> dict[str, Any]:
     metadata = _plain(clip.metadata)
     metadata.update(
         shot_code=clip.shot_code,
@@ -135,7 +187,7 @@ def _clip_metadata(clip: TimelineClip, alternates: list[AlternateTake], relative
                 **_plain(alt.metadata),
                 "take_number": alt.take_number,
                 "media_reference_key": media_reference_key(alt.take_number),
-                "media_url": media_url(alt.media_path, relative_to),
+                "media_url": url_for(alt.media_path),
                 "frames": alt.frames,
             }
             for alt in alternates
@@ -163,11 +215,15 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, fmt: str) -> Path
     """Write `timeline` as "otio", "edl" or "fcpxml" to `path`, atomically (temp file, then rename)."""
     if fmt not in ADAPTERS:
         raise ValueError(f"unknown timeline format {fmt!r}; expected one of {sorted(ADAPTERS)}")
+    return write_text_atomically(Path(path), timeline_text(timeline, fmt))
+
+
+def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:
     if fmt == "edl":
-        text = otio.adapters.write_to_string(_edl_ready(timeline), ADAPTERS[fmt], rate=_timeline_fps(timeline))
-    else:
-        text = otio.adapters.write_to_string(timeline, ADAPTERS[fmt])
-    return write_text_atomically(Path(path), text)
+        return otio.adapters.write_to_string(_edl_ready(timeline), ADAPTERS[fmt], rate=_timeline_fps(timeline))
+    if fmt == "fcpxml":
+        return otio.adapters.write_to_string(_fcp_ready(timeline), ADAPTERS[fmt])
+    return otio.adapters.write_to_string(timeline, ADAPTERS[fmt])
 
 
 def _timeline_fps(timeline: otio.schema.Timeline) -> float:
@@ -199,6 +255,51 @@ def _edl_ready(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     return copy
 
 
+def _fcp_ready(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy the FCP 7 XML writer can spell: the cut on V1 with each clip's active take, and every
+    alternate on a disabled track above, at the same record time, trimmed like the clip it could
+    replace (as far as its own length allows)."""
+    copy = timeline.deepcopy()
+    main = copy.tracks[0]
+    alternate_tracks: list[otio.schema.Track] = []
+    for index, clip in enumerate(list(main)):
+        if not isinstance(clip, otio.schema.Clip):
+            continue
+        start = main.range_of_child_at_index(index).start_time
+        key = clip.active_media_reference_key
+        others = {k: ref for k, ref in clip.media_references().items() if k != key}
+        clip.set_media_references({key: clip.media_reference.clone()}, key)
+        for n, (other_key, reference) in enumerate(sorted(others.items()), start=1):
+            if len(alternate_tracks) < n:
+                alternate_tracks.append(otio.schema.Track(name=FCP_ALTERNATE_TRACK.format(n=n), kind=otio.schema.TrackKind.Video))
+            _place(alternate_tracks[n - 1], start, _alternate_clip(clip, other_key, reference))
+    for track in alternate_tracks:
+        copy.tracks.append(track)
+    return copy
+
+
+def _alternate_clip(clip: otio.schema.Clip, key: str, reference: otio.schema.ExternalReference) -> otio.schema.Clip:
+    available = reference.available_range
+    source = clip.source_range.clamped(available) if available else clip.source_range
+    if source.duration.value <= 0:  # the alternate is shorter than the clip's in point: from its start
+        source = TimeRange(available.start_time, min(clip.source_range.duration, available.duration))
+    take_number = key.removeprefix("take_")
+    shot_code = clip.metadata.get(METADATA_NAMESPACE, {}).get("shot_code", clip.name)
+    alternate = otio.schema.Clip(name=f"{shot_code} T{take_number} (alternate)", source_range=source)
+    alternate.set_media_references({key: reference.clone()}, key)
+    alternate.metadata[METADATA_NAMESPACE] = {"alternate_of": clip.name, "media_reference_key": key}
+    alternate.metadata["fcp_xml"] = {"enabled": "FALSE"}  # written as <enabled>: it plays only when switched on
+    return alternate
+
+
+def _place(track: otio.schema.Track, start: RationalTime, clip: otio.schema.Clip) -> None:
+    """Append `clip` to `track` at record time `start`, filling the time before it with a gap."""
+    end = track.duration() if len(track) else RationalTime(0, start.rate)
+    if start > end:
+        track.append(otio.schema.Gap(source_range=TimeRange(RationalTime(0, start.rate), start - end)))
+    track.append(clip)
+
+
 def _unique_reel(clip: otio.schema.Clip, taken: set[str]) -> str:
     ours = clip.metadata.get(METADATA_NAMESPACE, {})
     take = f"T{ours.get('take_number', '')}"
@@ -220,6 +321,66 @@ def write_text_atomically(path: Path, text: str) -> Path:
     try:
         with open(temp_path, "x", encoding="utf-8") as handle:
             handle.write(text)
+        os.replace(temp_path, path)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundles: the timeline with its media beside it, references relative
+
+
+def write_bundle(name: str, fps: int, clips: list[TimelineClip], path: Path, fmt: str,
+                 *, manifest: dict[str, Any] | None = None) -> Path:
+    """Write an "otioz" or an "editorial_zip" holding every take the cut plays or offers as an
+    alternate under media/, named after its shot and take, and the manifest. Clip names match the
+    media files' names (what an NLE relinks by). Atomic like write_text_atomically."""
+    if fmt not in BUNDLE_FORMATS:
+        raise ValueError(f"unknown bundle format {fmt!r}; expected one of {list(BUNDLE_FORMATS)}")
+    media = bundle_media_names(clips)
+    urls = {source: urllib.parse.quote(arcname) for source, arcname in media.items()}
+    named = [replace(clip, name=Path(media[Path(clip.media_path)]).stem) for clip in clips]
+    timeline = build_timeline(name, fps, named, urls=urls)
+    if fmt == "otioz":
+        texts = {BUNDLE_VERSION[0]: BUNDLE_VERSION[1], BUNDLE_TIMELINE: timeline_text(timeline, "otio")}
+    else:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "timeline"
+        texts = {f"{stem}.{ext}": timeline_text(timeline, kind) for kind, ext in (("edl", "edl"), ("fcpxml", "xml"), ("otio", "otio"))}
+    if manifest is not None:
+        texts[BUNDLE_MANIFEST] = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return _write_zip_atomically(Path(path), texts, media)
+
+
+def bundle_media_names(clips: list[TimelineClip]) -> dict[Path, str]:
+    """Each media file the clips use (active or alternate) -> its unique name inside the bundle."""
+    names: dict[Path, str] = {}
+    for clip in clips:
+        takes = [(clip.media_path, clip.take_number)] + [(alt.media_path, alt.take_number) for alt in clip.alternates]
+        for source, take_number in takes:
+            source = Path(source)
+            if source in names:
+                continue
+            stem = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{clip.shot_code}_T{take_number}").strip("_") or "take"
+            candidate, counter = stem, 1
+            while f"{BUNDLE_MEDIA_DIR}/{candidate}{source.suffix}" in names.values():
+                counter += 1
+                candidate = f"{stem}_{counter}"
+            names[source] = f"{BUNDLE_MEDIA_DIR}/{candidate}{source.suffix}"
+    return names
+
+
+def _write_zip_atomically(path: Path, texts: dict[str, str], media: dict[Path, str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with zipfile.ZipFile(temp_path, "x") as bundle:
+            for arcname, text in texts.items():
+                bundle.writestr(arcname, text, compress_type=zipfile.ZIP_DEFLATED)
+            for source, arcname in media.items():
+                # Video is already compressed: stored, so opening the bundle costs no inflation.
+                bundle.write(source, arcname, compress_type=zipfile.ZIP_STORED)
         os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)

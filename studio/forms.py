@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 
 from studio import selectors, throttle
 from studio.backends import backend_choices
-from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize
+from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize, WebhookEvent
 from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.services import sign_in
 from studio.services.sharing import MAX_LINK_DAYS
@@ -267,3 +267,12 @@ class SignInForm(ThrottledSignIn, AuthenticationForm):
 
 class AdminSignInForm(ThrottledSignIn, AdminAuthenticationForm):
     """The admin's form (staff only), with the same limit: studio/admin.py makes it the admin's."""
+
+
+# --- Webhooks: owners register endpoints and choose events --------------------------------------
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(label="Endpoint URL", max_length=500, assume_scheme="https")
+    description = forms.CharField(max_length=200, required=False)
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple,
+                                       initial=[WebhookEvent.TAKE_APPROVED, WebhookEvent.CUT_EXPORTED])

@@ -216,6 +216,17 @@ CONTINUITY_GUEST_COMMENT_RATE = os.environ.get("CONTINUITY_GUEST_COMMENT_RATE", 
 # above are kept per client and not for the proxy as a whole. Empty: the socket's peer.
 CONTINUITY_CLIENT_ADDRESS_HEADER = os.environ.get("CONTINUITY_CLIENT_ADDRESS_HEADER", "")
 
+# --- Webhooks (studio/services/webhooks.py, studio/webhook_targets.py) -------------------------
+# Seconds to wait before each retry of a failed delivery: 30 s, 2 min, 10 min, 1 h, 4 h, 12 h, 24 h
+# (eight attempts over about 42 hours). The one place the schedule lives.
+CONTINUITY_WEBHOOK_RETRY_DELAYS = [float(s) for s in env_list("CONTINUITY_WEBHOOK_RETRY_DELAYS", "30,120,600,3600,14400,43200,86400")]
+# Failed attempts in a row (across deliveries) after which an endpoint is disabled and its owners told.
+CONTINUITY_WEBHOOK_DISABLE_AFTER = int(os.environ.get("CONTINUITY_WEBHOOK_DISABLE_AFTER", 20))
+CONTINUITY_WEBHOOK_TIMEOUT_S = float(os.environ.get("CONTINUITY_WEBHOOK_TIMEOUT_S", 10))
+# 1: webhooks may go to private, loopback and link-local addresses (an intranet receiver). Off by
+# default: a URL an owner types must not reach the studio's own network.
+CONTINUITY_WEBHOOK_ALLOW_PRIVATE = env_bool("CONTINUITY_WEBHOOK_ALLOW_PRIVATE", False)
+
 # --- Files -----------------------------------------------------------------------------------
 
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media")).resolve()

@@ -6,7 +6,7 @@ messages queued before an upgrade still route to these functions.
 
 from celery import shared_task
 
-from studio.services import dispatch, exports, reconcile, renders
+from studio.services import dispatch, exports, reconcile, renders, webhooks
 
 
 @shared_task(bind=True, name=dispatch.RENDER_TAKE, acks_late=True, reject_on_worker_lost=True)
@@ -23,4 +23,11 @@ def export_cut(export_id: int) -> None:
 @shared_task(name=dispatch.RECONCILE_RENDERS, ignore_result=True)
 def reconcile_renders() -> str:
     """Beat's minute tick (settings.CELERY_BEAT_SCHEDULE); safe to run anywhere, any number of times."""
+    webhooks.deliveries_resend_overdue()  # lost webhook messages ride on the same tick
     return str(reconcile.reconcile())
+
+
+@shared_task(name=dispatch.DELIVER_WEBHOOK, acks_late=True, ignore_result=True)
+def deliver_webhook(delivery_id: int) -> None:
+    """One attempt; the service schedules the next one itself (settings.CONTINUITY_WEBHOOK_RETRY_DELAYS)."""
+    webhooks.delivery_attempt(delivery_id=delivery_id)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from studio.views import accounts, board, cast, cuts, media, members, projects, review, script, sharing, trash
+from studio.views import accounts, board, cast, cuts, media, members, projects, review, script, sharing, trash, webhooks
 
 auth_patterns = [
     path("login/", accounts.SignInView.as_view(), name="login"),
@@ -79,6 +79,11 @@ project_patterns = [
     path("activity/", trash.activity_page, name="activity"),
     path("links/", sharing.review_links, name="review_links"),
     path("links/<int:link_id>/revoke/", sharing.review_link_revoke, name="review_link_revoke"),
+    path("webhooks/", webhooks.webhooks_page, name="webhooks"),
+    path("webhooks/<int:endpoint_id>/test/", webhooks.webhook_test, name="webhook_test"),
+    path("webhooks/<int:endpoint_id>/enable/", webhooks.webhook_enable, name="webhook_enable"),
+    path("webhooks/<int:endpoint_id>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("webhooks/deliveries/<int:delivery_id>/redeliver/", webhooks.webhook_redeliver, name="webhook_redeliver"),
     # Media, behind the project's access check
     path("media/<path:name>", media.project_media, name="project_media"),
 ]

@@ -6,10 +6,12 @@ from studio.models.reviews import Comment, Decision, ReviewDecision
 from studio.models.sharing import ReviewLink
 from studio.models.script import CameraMove, IntExt, Scene, ScriptSource, Shot, ShotCast, ShotSize
 from studio.models.takes import FINAL_TAKE_STATUSES, InvalidTransition, Take, TakeStatus
+from studio.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
     "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IntExt", "InvalidTransition", "Membership", "Project",
     "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
     "ShotSize", "Take", "TakeStatus",
+    "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

@@ -54,6 +54,8 @@ class ExportFormat(models.TextChoices):
     EDL = "edl", "CMX 3600 EDL"
     FCPXML = "fcpxml", "Final Cut Pro 7 XML"
     MANIFEST = "manifest", "Provenance manifest (JSON)"
+    OTIOZ = "otioz", "OpenTimelineIO bundle with the media (.otioz)"
+    ZIP = "zip", "EDL + FCP 7 XML + OTIO with the media (.zip)"
 
 
 class ExportStatus(models.TextChoices):

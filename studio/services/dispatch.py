@@ -17,6 +17,7 @@ from studio.models import Take
 RENDER_TAKE = "generation.tasks.render_take"
 EXPORT_CUT = "generation.tasks.export_cut"
 RECONCILE_RENDERS = "generation.tasks.reconcile_renders"
+DELIVER_WEBHOOK = "studio.tasks.deliver_webhook"
 
 
 def enqueue_render(take_id: int) -> None:
@@ -30,8 +31,12 @@ def enqueue_export(export_id: int) -> None:
     _send(EXPORT_CUT, export_id, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def _send(name: str, object_id: int, *, queue: str):
+def enqueue_webhook_delivery(delivery_id: int, *, countdown: float = 0) -> None:
+    _send(DELIVER_WEBHOOK, delivery_id, queue=settings.CELERY_TASK_DEFAULT_QUEUE, countdown=countdown)
+
+
+def _send(name: str, object_id: int, *, queue: str, countdown: float = 0):
     if app.conf.task_always_eager:  # CELERY_TASK_ALWAYS_EAGER: run it here and now, no worker
         app.loader.import_default_modules()  # what a worker does at start: autodiscover studio/tasks.py
-        return app.tasks[name].apply_async(args=[object_id], queue=queue)
-    return app.send_task(name, args=[object_id], queue=queue)
+        return app.tasks[name].apply_async(args=[object_id], queue=queue, countdown=countdown or None)
+    return app.send_task(name, args=[object_id], queue=queue, countdown=countdown or None)

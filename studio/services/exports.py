@@ -1,7 +1,8 @@
 """Running an export: gather the cut's takes, check rights, write the file, record the result.
 
 MP4 is a stream-copy concat of house-format takes (generation/stitch.py); OTIO, EDL and FCP XML
-reference the take files (generation/timeline.py); the manifest says what made every take.
+reference the take files (generation/timeline.py); the bundles (.otioz, zip) carry the take files
+beside the timeline, and the manifest; the manifest says what made every take.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from django.utils.text import slugify
 
 from generation import media, stitch, timeline
 from studio import events, selectors
-from studio.models import CastMember, Export, ExportFormat, ExportStatus, Take
+from studio.models import CastMember, Comment, Export, ExportFormat, ExportStatus, Take
+from studio.services import webhooks
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
 
 EXTENSIONS = {ExportFormat.MP4: "mp4", ExportFormat.OTIO: "otio", ExportFormat.EDL: "edl",
-              ExportFormat.FCPXML: "xml", ExportFormat.MANIFEST: "json"}
+              ExportFormat.FCPXML: "xml", ExportFormat.MANIFEST: "json", ExportFormat.OTIOZ: "otioz",
+              ExportFormat.ZIP: "zip"}
+BUNDLES = {ExportFormat.OTIOZ: "otioz", ExportFormat.ZIP: "editorial_zip"}  # ours -> generation.timeline's
 
 
 class ExportRefused(Exception):
@@ -105,17 +109,44 @@ def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     if export.format == ExportFormat.MP4:
         _write_mp4(export, plan, path, on_progress)
     elif export.format == ExportFormat.MANIFEST:
-        timeline.write_manifest(timeline.provenance_manifest(cut.name, project.name, [p["manifest"] for p in plan]), path)
+        timeline.write_manifest(_manifest(cut, plan), path)
         on_progress(1, 1)
+    elif export.format in BUNDLES:
+        clips = _timeline_clips(plan, project.fps, on_progress)
+        timeline.write_bundle(cut.name, project.fps, clips, path, BUNDLES[export.format], manifest=_manifest(cut, plan))
+        on_progress(len(plan) + 1, len(plan) + 1)
     else:
-        # A step per clip gathered (each reads its shot's alternates), one for writing the file.
-        clips = []
-        for step, item in enumerate(plan, start=1):
-            clips.append(_timeline_clip(item, project.fps))
-            on_progress(step, len(plan) + 1)
+        clips = _timeline_clips(plan, project.fps, on_progress)
         timeline.write_timeline(timeline.build_timeline(cut.name, project.fps, clips), path, export.format)
         on_progress(len(plan) + 1, len(plan) + 1)
     return name, warnings
+
+
+def _manifest(cut, plan: list[dict[str, Any]]) -> dict[str, Any]:
+    return timeline.provenance_manifest(cut.name, cut.project.name, [p["manifest"] for p in plan])
+
+
+def _timeline_clips(plan: list[dict[str, Any]], fps: int, on_progress) -> list:
+    """The cut's clips with their alternates and comment markers; a progress step per clip, the
+    writing of the file being the last step (the caller's)."""
+    markers = _comment_markers([p["take"].id for p in plan])
+    clips = []
+    for step, item in enumerate(plan, start=1):
+        clips.append(_timeline_clip(item, fps, markers.get(item["take"].id, [])))
+        on_progress(step, len(plan) + 1)
+    return clips
+
+
+def _comment_markers(take_ids: list[int]) -> dict[int, list]:
+    """Timecoded review comments (not replies, not general notes) by take, as timeline markers."""
+    markers: dict[int, list] = {}
+    comments = (Comment.objects.alive().filter(take_id__in=take_ids, frame__isnull=False, parent__isnull=True)
+                .select_related("author").order_by("frame", "created_at"))
+    for comment in comments:
+        summary = comment.body if len(comment.body) <= 60 else comment.body[:59] + "…"
+        markers.setdefault(comment.take_id, []).append(
+            timeline.TimelineMarker(frame=comment.frame, name=f"{comment.author_name}: {summary}", note=comment.body))
+    return markers
 
 
 def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress) -> None:
@@ -127,7 +158,7 @@ def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progre
     stitch.stitch(spans, house, path, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, on_progress=on_progress)
 
 
-def _timeline_clip(item: dict[str, Any], fps: int):
+def _timeline_clip(item: dict[str, Any], fps: int, markers: list):
     take, shot = item["take"], item["entry"].shot
     alternates = [
         timeline.AlternateTake(take_number=t.number, media_path=Path(t.video.path), frames=t.frames,
@@ -140,7 +171,7 @@ def _timeline_clip(item: dict[str, Any], fps: int):
         fps=fps, in_frame=item["in"], out_frame=item["out"], available_frames=take.frames,
         metadata={k: manifest[k] for k in ("prompt", "backend", "model", "seed", "take_id")}
         | {"cast": [r["handle"] for r in take.request.get("references", [])]},
-        alternates=alternates,
+        alternates=alternates, markers=markers,
     )
 
 
@@ -151,6 +182,8 @@ def _finish(export: Export, status: str, *, file: str = "", error: str = "", war
     )
     export.refresh_from_db()
     _publish(export)
+    if export.status == ExportStatus.SUCCEEDED:
+        webhooks.cut_exported(export)
 
 
 def _publish(export: Export, *, progress_only: bool = False) -> None:

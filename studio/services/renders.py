@@ -24,7 +24,7 @@ from generation.backends.base import RenderCancelled, RenderError, RenderRequest
 from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_clip
 from studio import events, selectors
 from studio.models import Shot, Take, TakeStatus
-from studio.services import dispatch
+from studio.services import dispatch, webhooks
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames
         duration_s=duration_s, compute_seconds=compute_seconds, provenance=provenance, progress=1.0,
         step=F("total_steps"), finished_at=timezone.now(), error="",
     )
-    return _refresh_and_publish_if(done, take)
+    return _refresh_publish_and_emit_if(done, take)
 
 
 def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: str = TakeStatus.FAILED,
@@ -206,7 +206,7 @@ def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: s
     done = _silent_since(still, stale_before).update(
         status=status, error=error[:2000], compute_seconds=compute_seconds, finished_at=timezone.now(),
     )
-    return _refresh_and_publish_if(done, take)
+    return _refresh_publish_and_emit_if(done, take)
 
 
 def take_requeue(*, take: Take, reason: str, stale_before: datetime | None = None) -> bool:
@@ -232,6 +232,14 @@ def _refresh_and_publish_if(changed: int, take: Take) -> bool:
         take.refresh_from_db()
         _publish(take)
     return bool(changed)
+
+
+def _refresh_publish_and_emit_if(changed: int, take: Take) -> bool:
+    """A take that reached its end: also tell the project's webhooks (succeeded or failed)."""
+    if _refresh_and_publish_if(changed, take):
+        webhooks.take_finished(take)
+        return True
+    return False
 
 
 def _silent_since(takes, stale_before: datetime | None):

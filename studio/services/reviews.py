@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from studio import events
 from studio.models import Comment, Decision, ReviewDecision, Shot, Take, TakeStatus
+from studio.services import webhooks
 from studio.services.audit import audit_record
 
 MAX_COMMENT_CHARS = 5000
@@ -33,6 +34,7 @@ def comment_create(*, take: Take, author=None, guest_name: str = "", body: str, 
     )
     audit_record(actor=author, project_id=_project_id(take), verb="commented", obj=comment)
     events.publish(_project_id(take), "comment.added", {"take": take.id, "comment": comment.id, "shot": take.shot_id})
+    webhooks.comment_created(comment)
     return comment
 
 
@@ -62,4 +64,6 @@ def review_decide(*, take: Take, actor, decision: str, note: str = "") -> Review
     shot.save(update_fields=["approved_take", "updated_at"])
     audit_record(actor=actor, project_id=_project_id(take), verb=decision, obj=take, changes={"note": note})
     events.publish(_project_id(take), "take.reviewed", {"take": take.id, "shot": shot.id, "decision": decision})
+    if decision == Decision.APPROVED:
+        webhooks.take_approved(take, actor)
     return record

@@ -19,6 +19,7 @@ from django.db import transaction
 from studio import events
 from studio.models import CastKind, CastMember, Project, Scene, ScriptSource
 from studio.screenplay import ParsedCharacter, ParsedScene, ParsedScript, decode_script, parse_fountain, slugify_handle
+from studio.services import webhooks
 from studio.services.audit import audit_record
 from studio.services.shots import shot_create
 
@@ -71,6 +72,7 @@ def _apply(*, project: Project, actor, text: str, parsed: ParsedScript, filename
     )
     audit_record(actor=actor, project_id=project.id, verb="script imported", obj=project, changes=report.as_dict())
     events.publish(project.id, "script.imported", {"version": version})
+    webhooks.script_imported(project, report, actor)
     return report
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,9 +17,11 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from generation.timeline import (
     AlternateTake,
     TimelineClip,
+    TimelineMarker,
     build_timeline,
     provenance_manifest,
     unknown_rights,
+    write_bundle,
     write_manifest,
     write_timeline,
 )
@@ -165,11 +168,16 @@ def test_fcp_xml_is_valid_xml_that_the_fcp_adapter_reads_back(edit, tmp_path):
     timeline = otio.adapters.read_from_file(str(path), "fcp_xml")
     clips = list(timeline.find_clips())
 
+    cut_track = timeline.video_tracks()[0]
+    chosen = list(cut_track.find_clips())
+
     assert root.tag == "xmeml"
-    assert len(root.findall(".//sequence/media/video/track/clipitem")) == 3
-    assert [c.name for c in clips] == [c.name for c in edit]
-    assert [(c.source_range.start_time.value, c.source_range.duration.value) for c in clips] == [(0, 48), (12, 24), (5, 24)]
-    assert clips[0].media_reference.target_url == edit[0].media_path.resolve().as_uri()
+    # The cut is V1; alternates ride on tracks above it (test_fcp_xml_carries_alternates_...).
+    assert len(root.findall(".//sequence/media/video/track")[0].findall("clipitem")) == 3
+    assert [c.name for c in chosen] == [c.name for c in edit]
+    assert [(c.source_range.start_time.value, c.source_range.duration.value) for c in chosen] == [(0, 48), (12, 24), (5, 24)]
+    assert chosen[0].media_reference.target_url == edit[0].media_path.resolve().as_uri()
+    assert len(clips) == 3 + 2  # the cut's three clips and SC01_SH010's two alternates
 
 
 def test_writing_leaves_no_temporary_files_and_refuses_unknown_formats(edit, tmp_path):
@@ -190,6 +198,127 @@ def test_clip_ranges_and_frame_rates_are_checked(media_dir):
         shot_clip(media_dir, "SH010", 1, 10, 60)
     with pytest.raises(ValueError, match="25 fps"):
         build_timeline("cut", 25, [shot_clip(media_dir, "SH010", 1, 0, 24)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Alternates and comments in FCP 7 XML and OTIO; bundles with their media
+
+
+@pytest.fixture
+def reviewed_edit(media_dir) -> list[TimelineClip]:
+    """The same edit with real files on disk (bundles copy them) and review comments on two takes."""
+    clips = [
+        shot_clip(media_dir, "SC01_SH010", 3, 0, 48, alternates=[
+            AlternateTake(1, media_dir / "SC01_SH010 take 1.mp4", 40, {"take_id": 101}),
+            AlternateTake(2, media_dir / "SC01_SH010 take 2.mp4", 44, {"take_id": 102}),
+        ], markers=[TimelineMarker(10, "carol: hold longer", "hold longer on the rope"),
+                    TimelineMarker(47, "bob: cut here", "cut here")]),
+        shot_clip(media_dir, "SC01_SH020", 1, 12, 36, markers=[
+            TimelineMarker(5, "outside the trim", "before the in point"),
+            TimelineMarker(20, "alice: colour", "warmer"),
+        ]),
+        shot_clip(media_dir, "SC01_SH030", 2, 5, 29, frames=30),
+    ]
+    for clip in clips:
+        for path in [clip.media_path, *(alt.media_path for alt in clip.alternates)]:
+            path.write_bytes(f"video of {path.name}".encode())
+    return clips
+
+
+def test_otio_keeps_comments_as_markers_at_their_frames(reviewed_edit):
+    timeline = build_timeline("cut", FPS, reviewed_edit)
+    clips = list(timeline.find_clips())
+
+    first = [(m.name, m.marked_range.start_time, m.comment) for m in clips[0].markers]
+    assert first == [("carol: hold longer", RationalTime(10, FPS), "hold longer on the rope"),
+                     ("bob: cut here", RationalTime(47, FPS), "cut here")]
+    # A comment outside the clip's trim would sit on footage the cut does not play.
+    assert [m.name for m in clips[1].markers] == ["alice: colour"]
+    assert list(clips[2].markers) == []
+
+
+def test_fcp_xml_carries_alternates_on_disabled_tracks_and_comments_as_markers(reviewed_edit, tmp_path):
+    path = write_timeline(build_timeline("Night Ferry", FPS, reviewed_edit), tmp_path / "cut.xml", "fcpxml")
+
+    root = ET.parse(path).getroot()
+    tracks = root.findall(".//sequence/media/video/track")
+    timeline = otio.adapters.read_from_file(str(path), "fcp_xml")
+    read_tracks = timeline.video_tracks()
+
+    assert len(tracks) == 3  # the cut, then one track per alternate of the shot with the most
+    cut_items = tracks[0].findall("clipitem")
+    assert [item.findtext("name") for item in cut_items] == [c.name for c in reviewed_edit]
+    alternates = [item for track in tracks[1:] for item in track.findall("clipitem")]
+    assert [item.findtext("name") for item in alternates] == ["SC01_SH010 T1 (alternate)", "SC01_SH010 T2 (alternate)"]
+    assert [item.findtext("enabled") for item in alternates] == ["FALSE", "FALSE"]
+    assert [unquote(item.find("file/pathurl").text).endswith(name) for item, name in
+            zip(alternates, ("SC01_SH010 take 1.mp4", "SC01_SH010 take 2.mp4"))] == [True, True]
+    # Lined up under the clip they could replace, trimmed to their own length (take 1 has 40 frames).
+    alt_clips = [list(track.find_clips())[0] for track in read_tracks[1:]]
+    assert [c.range_in_parent().start_time.value for c in alt_clips] == [0, 0]
+    assert [c.source_range.duration.value for c in alt_clips] == [40, 44]
+    markers = [(m.findtext("name"), m.findtext("in"), m.findtext("comment")) for m in cut_items[0].findall("marker")]
+    assert markers == [("carol: hold longer", "10", "hold longer on the rope"), ("bob: cut here", "47", "cut here")]
+    assert [m.name for m in list(read_tracks[0].find_clips())[1].markers] == ["alice: colour"]
+
+
+def _resolves_inside(url: str, names: set[str]) -> bool:
+    return not url.startswith(("/", "file:")) and unquote(url) in names
+
+
+def test_otioz_opens_with_otio_and_every_media_reference_resolves_inside_it(reviewed_edit, tmp_path):
+    manifest = {"format": "continuity-provenance/1", "cut": "Cut 1"}
+    path = write_bundle("Night Ferry", FPS, reviewed_edit, tmp_path / "out" / "cut.otioz", "otioz", manifest=manifest)
+
+    timeline = otio.adapters.read_from_file(str(path))
+    with zipfile.ZipFile(path) as bundle:
+        names = set(bundle.namelist())
+        contents = {name: bundle.read(name) for name in names}
+    clips = list(timeline.find_clips())
+    references = [ref for clip in clips for ref in clip.media_references().values()]
+
+    assert len(clips) == 3 and len(references) == 5  # three takes in the cut, two alternates
+    assert all(_resolves_inside(ref.target_url, names) for ref in references)
+    assert [clip.name for clip in clips] == ["SC01_SH010_T3", "SC01_SH020_T1", "SC01_SH030_T2"]
+    assert [Path(unquote(clip.media_reference.target_url)).stem for clip in clips] == [clip.name for clip in clips]
+    assert contents[unquote(clips[0].media_reference.target_url)] == b"video of SC01_SH010 take 3.mp4"
+    assert contents[unquote(clips[0].media_references()["take_1"].target_url)] == b"video of SC01_SH010 take 1.mp4"
+    assert json.loads(contents["provenance.json"]) == manifest
+    assert [m.name for m in clips[0].markers] == ["carol: hold longer", "bob: cut here"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cut.otioz"]  # no temporary file left
+
+
+def test_editorial_zip_holds_edl_fcp_xml_and_media_named_like_the_clips(reviewed_edit, tmp_path):
+    path = write_bundle("Night Ferry", FPS, reviewed_edit, tmp_path / "cut.zip", "editorial_zip", manifest={"cut": "Cut 1"})
+
+    extracted = tmp_path / "unzipped"
+    with zipfile.ZipFile(path) as bundle:
+        bundle.extractall(extracted)
+        names = set(bundle.namelist())
+    edl = otio.adapters.read_from_file(str(extracted / "Night_Ferry.edl"), "cmx_3600", rate=FPS)
+    fcp = otio.adapters.read_from_file(str(extracted / "Night_Ferry.xml"), "fcp_xml")
+    media = sorted(name for name in names if name.startswith("media/"))
+
+    assert {"Night_Ferry.edl", "Night_Ferry.xml", "Night_Ferry.otio", "provenance.json"} <= names
+    assert media == ["media/SC01_SH010_T1.mp4", "media/SC01_SH010_T2.mp4", "media/SC01_SH010_T3.mp4",
+                     "media/SC01_SH020_T1.mp4", "media/SC01_SH030_T2.mp4"]
+    for timeline in (edl, fcp):
+        cut = list(timeline.video_tracks()[0].find_clips())
+        assert [clip.name for clip in cut] == ["SC01_SH010_T3", "SC01_SH020_T1", "SC01_SH030_T2"]
+        for clip in cut:
+            assert (extracted / unquote(clip.media_reference.target_url)).read_bytes().startswith(b"video of ")
+    fcp_urls = [clip.media_reference.target_url for clip in fcp.find_clips()]
+    assert len(fcp_urls) == 5 and all(_resolves_inside(url, names) for url in fcp_urls)
+
+
+def test_bundle_refuses_unknown_formats_and_missing_media(reviewed_edit, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="aaf"):
+        write_bundle("cut", FPS, reviewed_edit, out / "cut.aaf", "aaf")
+    missing = shot_clip(tmp_path, "SC09_SH010", 1, 0, 24)  # no file on disk
+    with pytest.raises(FileNotFoundError):
+        write_bundle("cut", FPS, [*reviewed_edit, missing], out / "cut.otioz", "otioz")
+    assert list(out.glob("*")) == []  # nothing half-written left behind
 
 
 # ---------------------------------------------------------------------------------------------

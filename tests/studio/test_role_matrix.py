@@ -18,7 +18,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from studio.models import Export, Membership, Role
+from studio.models import Export, Membership, Role, WebhookDelivery, WebhookEndpoint
 from studio.services.cuts import cut_create
 from studio.services.reviews import comment_create
 from studio.services.sharing import review_link_create
@@ -84,6 +84,11 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "activity": (V, None),
     "review_links": (O, O),
     "review_link_revoke": (None, O),
+    "webhooks": (O, O),
+    "webhook_test": (None, O),
+    "webhook_enable": (None, O),
+    "webhook_delete": (None, O),
+    "webhook_redeliver": (None, O),
     "project_media": (V, None),
 }
 
@@ -127,6 +132,10 @@ def world(project, shot, cast, alice, users):
     comment = comment_create(take=take, author=alice, body="Warmer light", frame=3)
     Export.objects.create(cut=cut, format="manifest", requested_by=alice)
     link, _ = review_link_create(project=project, actor=alice, shot=shot)
+    endpoint = WebhookEndpoint.objects.create(project=project, url="https://hooks.example.com/in", secret="whsec_c2VjcmV0",
+                                              events=["take.approved"], active=False, disabled_reason="too many failures")
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="take.approved", payload={},
+                                              status="failed")
     trashed = shot_create(scene=shot.scene, actor=alice, prompt="gone", code="9Z")
     shot_trash(shot=trashed, actor=alice)
     return {
@@ -134,7 +143,7 @@ def world(project, shot, cast, alice, users):
         "cut_id": cut.id, "entry_id": cut.entries.first().id, "member_id": cast["mara"].id,
         "image_id": cast["mara"].images.first().id, "name": take.video.name,
         "membership_id": Membership.objects.get(project=project, user=users["dave"]).id,
-        "link_id": link.id, "kind": "shot", "object_id": trashed.id,
+        "link_id": link.id, "kind": "shot", "object_id": trashed.id, "endpoint_id": endpoint.id, "delivery_id": delivery.id,
     }
 
 
@@ -158,6 +167,7 @@ def database_state() -> dict:
     state["approved"] = sorted(apps.get_model("studio", "Shot").objects.values_list("pk", "approved_take"))
     state["resolved"] = sorted(apps.get_model("studio", "Comment").objects.values_list("pk", "resolved"))
     state["links"] = sorted(apps.get_model("studio", "ReviewLink").objects.values_list("pk", "revoked_at"))
+    state["webhooks"] = sorted(WebhookEndpoint.objects.values_list("pk", "active"))
     return state
 
 

@@ -11,7 +11,8 @@ from studio.services.cuts import export_request
 
 
 class Command(BaseCommand):
-    help = "Export a cut to MP4, OTIO, EDL, FCP 7 XML or a provenance manifest, and copy it to --output."
+    help = ("Export a cut to MP4, OTIO, EDL, FCP 7 XML, a provenance manifest, or a bundle with the media "
+            "(otioz; zip: EDL + FCP 7 XML + OTIO), and copy it to --output.")
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
