@@ -6,7 +6,7 @@ messages queued before an upgrade still route to these functions.
 
 from celery import shared_task
 
-from studio.services import dispatch, exports, reconcile, renders
+from studio.services import dispatch, exports, identity, reconcile, renders
 
 
 @shared_task(bind=True, name=dispatch.RENDER_TAKE, acks_late=True, reject_on_worker_lost=True)
@@ -24,3 +24,9 @@ def export_cut(export_id: int) -> None:
 def reconcile_renders() -> str:
     """Beat's minute tick (settings.CELERY_BEAT_SCHEDULE); safe to run anywhere, any number of times."""
     return str(reconcile.reconcile())
+
+
+@shared_task(name=dispatch.SCORE_TAKE_IDENTITY, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def score_take_identity(take_id: int) -> None:
+    """After a take succeeded (services/renders.py take_succeed): score it against its cast."""
+    identity.take_score_identity(take_id)

@@ -17,6 +17,7 @@ from studio.models import Take
 RENDER_TAKE = "generation.tasks.render_take"
 EXPORT_CUT = "generation.tasks.export_cut"
 RECONCILE_RENDERS = "generation.tasks.reconcile_renders"
+SCORE_TAKE_IDENTITY = "studio.tasks.score_take_identity"
 
 
 def enqueue_render(take_id: int) -> None:
@@ -28,6 +29,11 @@ def enqueue_render(take_id: int) -> None:
 
 def enqueue_export(export_id: int) -> None:
     _send(EXPORT_CUT, export_id, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def enqueue_identity(take_id: int) -> None:
+    """Identity scoring of a finished take, on its own queue: never behind a render, never on a GPU."""
+    _send(SCORE_TAKE_IDENTITY, take_id, queue=settings.CONTINUITY_IDENTITY_QUEUE)
 
 
 def _send(name: str, object_id: int, *, queue: str):
