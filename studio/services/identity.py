@@ -20,7 +20,7 @@ from django.db import transaction
 from generation import identity
 from generation.media import MediaError
 from generation.backends.base import Reference, RenderRequest
-from studio import events
+from studio import events, selectors
 from studio.models import CastMember, IdentityScore, ReferenceImage, Take, TakeStatus
 
 logger = logging.getLogger(__name__)
@@ -135,18 +135,6 @@ def _fields(result: identity.IdentityScore) -> dict:
     }
 
 
-def identity_payload(score: IdentityScore) -> dict:
-    """How a score travels to browsers and into the provenance manifest."""
-    return {
-        "cast_member_id": score.cast_member_id, "handle": score.cast_member.handle, "name": score.cast_member.name,
-        "kind": score.cast_member.kind, "status": score.status, "score": score.score, "threshold": score.threshold,
-        "method": score.method, "verdict": score.verdict, "frames_sampled": score.frames_sampled,
-        "frames_scored": score.frames_scored, "best_frame_index": score.best_frame_index,
-        "best_frame_time_s": score.best_frame_time_s, "worst_frame_index": score.worst_frame_index,
-        "worst_frame_time_s": score.worst_frame_time_s, "model": score.model, "model_version": score.model_version,
-    }
-
-
 def _publish(take: Take, rows: list[IdentityScore], *, error: str = "") -> None:
-    payload = {"take_id": take.id, "shot_id": take.shot_id, "scores": [identity_payload(row) for row in rows], "error": error}
+    payload = {"take_id": take.id, "shot_id": take.shot_id, "scores": [selectors.identity_score_payload(row) for row in rows], "error": error}
     events.publish(take.shot.scene.project_id, IDENTITY_EVENT, payload)

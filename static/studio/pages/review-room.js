@@ -227,7 +227,8 @@ function startPlayer(player) {
     if (!link) return;
     pause();
     seekFrame(Number(link.dataset.seek));
-    highlight(link.dataset.comment);
+    if (link.dataset.comment) highlight(link.dataset.comment);
+    else player.focus({ preventScroll: false });  // e.g. an identity score's worst frame: look at it
   });
 
   document.addEventListener("keydown", function (evt) {
