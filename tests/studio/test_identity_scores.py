@@ -109,10 +109,14 @@ def studio(alice, hopper, rocket, ffmpeg_available):
 
 def rendered_take(studio, alice, frames: list[np.ndarray], *, prompt: str = "@grace looks up at @pad",
                   capture=None) -> Take:
-    """A take of a new shot, recorded as a worker records a render: requested, claimed, its MP4
-    written, then `take_succeed` (whose after-commit scoring runs when `capture` executes it)."""
+    """A take of a new shot, recorded as a worker records a render (see `record_render`)."""
     shot = shot_create(scene=studio["scene"], actor=alice, prompt=prompt, duration_s=1)
-    queued = take_request(shot=shot, actor=alice).take
+    return record_render(take_request(shot=shot, actor=alice).take, frames, capture=capture)
+
+
+def record_render(queued: Take, frames: list[np.ndarray], *, capture=None) -> Take:
+    """Claim a queued take, write its MP4 from `frames` through ffmpeg, then `take_succeed` (whose
+    after-commit scoring runs when `capture`, django_capture_on_commit_callbacks, executes it)."""
     take = take_claim(take_id=queued.id, worker="test", max_attempts=3)
     names = media_paths(take)
     video = Path(django_settings.MEDIA_ROOT) / names["video"]
@@ -235,3 +239,96 @@ def test_identity_scoring_can_be_turned_off(studio, alice, hopper, settings, alw
     take = rendered_take(studio, alice, [frame_with((restyled(hopper), 300, 100))], prompt="@grace waits",
                          capture=django_capture_on_commit_callbacks)
     assert not IdentityScore.objects.filter(take=take).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Shown where people decide: review room, board, take stack, manifest
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def scored(studio, alice, hopper, astronaut):
+    """Two shots: 1A approved with a take that keeps Grace's face, then a second take where her
+    face was swapped for another person's; 2A's only take shows the other person."""
+    match = rendered_take(studio, alice, [frame_with((restyled(hopper), 300, 100))], prompt="@grace waits")
+    review_decide(take=match, actor=alice, decision="approved")
+    swapped = [frame_with((restyled(hopper), 300, 100)), frame_with((astronaut, 500, 100)), frame_with((astronaut, 200, 60))]
+    later = record_render(take_request(shot=match.shot, actor=alice, prompt="@grace waits, then turns").take, swapped)
+    drift = rendered_take(studio, alice, [frame_with((astronaut, 400, 100))], prompt="@grace leaves")
+    for take in (match, later, drift):
+        identity_services.take_score_identity(take.id)
+    return {"match": match, "later": later, "drift": drift}
+
+
+def test_the_review_room_gives_each_cast_members_verdict_and_worst_frame(scored, studio, alice):
+    take = scored["later"]
+    url = reverse("review", args=[studio["project"].slug, take.shot_id]) + f"?take={take.id}"
+
+    response = client_for(alice).get(url)
+
+    assert response.status_code == 200
+    (grace,) = response.context["identity_scores"]
+    stored = IdentityScore.objects.get(take=take)
+    assert grace["handle"] == "grace" and grace["status"] == stored.status == IdentityStatus.DRIFT
+    assert grace["verdict"] == f"drifted: {stored.score:.2f} vs threshold 0.6"
+    # The worst frame is one that shows the other person (sampled from the second or third third).
+    assert grace["worst_frame_index"] >= FRAMES // 3 and grace["worst_frame_time_s"] == pytest.approx(grace["worst_frame_index"] / FPS)
+    # The data the page's script reads, and the player's jump to that frame.
+    html = response.content.decode()
+    assert json.loads(html.split('<script id="identity-scores" type="application/json">')[1].split("</script>")[0]) == [grace]
+    assert f'data-seek="{grace["worst_frame_index"]}"' in html
+
+
+def test_the_review_room_says_when_a_take_is_not_scored_yet(studio, alice, hopper):
+    take = rendered_take(studio, alice, [frame_with((restyled(hopper), 300, 100))], prompt="@grace waits")
+
+    response = client_for(alice).get(reverse("review", args=[studio["project"].slug, take.shot_id]))
+
+    assert response.context["identity_scores"] == []
+    assert "Not scored yet" in response.content.decode()
+
+
+def test_the_board_badges_each_shot_by_its_approved_take_else_its_newest_finished_one(scored, studio, alice):
+    from studio import selectors
+
+    shots = {shot.id: shot for scene in selectors.shot_board(studio["project"]) for shot in scene.board_shots}
+
+    approved_shot, other_shot = shots[scored["match"].shot_id], shots[scored["drift"].shot_id]
+    # 1A's newest take drifted, but its approved take keeps Grace: the board shows the approved one.
+    assert approved_shot.identity_take.id == scored["match"].id and approved_shot.identity_badge["status"] == IdentityStatus.MATCH
+    assert other_shot.identity_take.id == scored["drift"].id and other_shot.identity_badge["status"] == IdentityStatus.DRIFT
+    drift_verdict = IdentityScore.objects.get(take=scored["drift"]).verdict
+    assert other_shot.identity_badge["name"] == f"Identity drifted. Grace: {drift_verdict}"
+
+    card = client_for(alice).get(reverse("shot_card", args=[studio["project"].slug, other_shot.id])).content.decode()
+    assert 'data-identity="drift"' in card
+    assert f'aria-label="Take {scored["drift"].number}: Identity drifted. Grace: {drift_verdict}"' in card
+
+
+def test_the_take_stack_badges_every_scored_take(scored, studio, alice):
+    shot_id = scored["match"].shot_id
+    response = client_for(alice).get(reverse("take_stack", args=[studio["project"].slug, shot_id]))
+
+    badges = {take.id: take.identity_badge["status"] for take in response.context["takes"]}
+    assert badges == {scored["match"].id: IdentityStatus.MATCH, scored["later"].id: IdentityStatus.DRIFT}
+
+
+def test_the_provenance_manifest_carries_the_scores(scored, studio, alice):
+    from studio.models import Export, ExportFormat
+    from studio.services.exports import export_run
+
+    cut = cut_create(project=studio["project"], actor=alice, name="Assembly")
+    plan = cut_plan(cut)
+
+    by_take = {item["take"].id: item["manifest"]["identity"] for item in plan}
+    assert [s["status"] for s in by_take[scored["match"].id]] == [IdentityStatus.MATCH]
+    assert [s["status"] for s in by_take[scored["drift"].id]] == [IdentityStatus.DRIFT]
+
+    export = Export.objects.create(cut=cut, format=ExportFormat.MANIFEST, requested_by=alice)
+    export_run(export_id=export.id)
+    export.refresh_from_db()
+    manifest = json.loads((Path(django_settings.MEDIA_ROOT) / export.file.name).read_text())
+    stored = IdentityScore.objects.get(take=scored["drift"])
+    (entry,) = [e for e in manifest["entries"] if e["take_id"] == scored["drift"].id]
+    (score,) = entry["identity"]
+    assert (score["handle"], score["status"], score["score"], score["verdict"]) == ("grace", "drift", stored.score, stored.verdict)
+    assert score["model"] == stored.model and score["model_version"] == stored.model_version
