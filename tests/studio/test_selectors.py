@@ -314,7 +314,7 @@ def test_export_timelines_read_alternates_without_a_query_per_entry(project, ali
         cut = cut_create(project=target, actor=alice, name="Assembly")
         counts.append(count_queries(lambda: clips(cut)))
         assert [[a.take_number for a in clip.alternates] for clip in clips(cut)] == [[3]] * size
-    assert counts[0] == counts[1] == 3  # the cast's rights, then the timeline's two
+    assert counts[0] == counts[1] == 4  # the cast's rights, the timeline's two, the takes' identity scores
 
 
 def test_previous_shot_is_one_query_at_any_board_size(project, alice):
