@@ -332,3 +332,33 @@ def test_the_provenance_manifest_carries_the_scores(scored, studio, alice):
     (score,) = entry["identity"]
     assert (score["handle"], score["status"], score["score"], score["verdict"]) == ("grace", "drift", stored.score, stored.verdict)
     assert score["model"] == stored.model and score["model_version"] == stored.model_version
+
+
+# --------------------------------------------------------------------------------------------
+# The demo's characters have real faces (studio/demo/faces.py)
+# --------------------------------------------------------------------------------------------
+
+def test_the_demo_characters_have_faces_the_model_recognises_and_a_first_render_scores_them(ffmpeg_available):
+    from generation.identity import FACE_DISTANCE_THRESHOLD, reference_face_encoding
+    from generation.media import read_image_rgb
+    from studio.models import CastMember, Shot
+    from studio.services.demo import demo_project_ensure
+    from studio.services.renders import run_take
+
+    project, _ = demo_project_ensure()
+    members = {m.handle: m for m in CastMember.objects.filter(project=project).prefetch_related("images")}
+    encodings = {}
+    for handle in ("else", "nina", "tom"):
+        (image,) = members[handle].images.all()
+        encodings[handle] = reference_face_encoding(read_image_rgb(Path(image.image.path)))
+    assert encodings["tom"] is None  # still a painted figure: no photograph for him
+    assert np.linalg.norm(encodings["else"] - encodings["nina"]) > FACE_DISTANCE_THRESHOLD  # two different people
+    assert members["else"].rights_status == RightsStatus.LICENSED and "Public domain" in members["else"].rights_note
+
+    # Else's lamp-room shot, rendered with the default animatic backend, keeps her face.
+    shot = Shot.objects.get(scene__project=project, cast_links__cast_member=members["else"], shot_size="MS")
+    take = take_request(shot=shot, actor=None).take
+    run_take(take.id)
+    scores = {s.cast_member.handle: s for s in identity_services.take_score_identity(take.id)}
+    assert scores["else"].status == IdentityStatus.MATCH
+    assert scores["tom"].status == IdentityStatus.NO_REFERENCE  # said as such, never a score
