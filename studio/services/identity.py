@@ -18,8 +18,8 @@ from pathlib import Path
 from django.db import transaction
 
 from generation import identity
-from generation.media import MediaError
 from generation.backends.base import Reference, RenderRequest
+from generation.media import MediaError
 from studio import events, selectors
 from studio.models import CastMember, IdentityScore, ReferenceImage, Take, TakeStatus
 
@@ -120,6 +120,9 @@ def _preference(member: CastMember) -> tuple:
 
 @transaction.atomic
 def _replace_scores(take: Take, results: list[identity.IdentityScore], members: dict[str, CastMember]) -> list[IdentityScore]:
+    # The take's row lock serialises two scorings of one take (a redelivered message): the second
+    # replaces the first's rows instead of colliding with them.
+    Take.objects.select_for_update().filter(pk=take.pk).values_list("pk", flat=True).first()
     IdentityScore.objects.filter(take=take).delete()
     rows = [IdentityScore(take=take, cast_member=members[result.handle], **_fields(result)) for result in results]
     return IdentityScore.objects.bulk_create(rows)
