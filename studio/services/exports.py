@@ -25,6 +25,10 @@ EXTENSIONS = {ExportFormat.MP4: "mp4", ExportFormat.OTIO: "otio", ExportFormat.E
               ExportFormat.FCPXML: "xml", ExportFormat.MANIFEST: "json"}
 
 
+# What an editorial timeline's clip says of each cast member's identity score (the manifest has all).
+IDENTITY_IN_TIMELINES = ("handle", "status", "score", "threshold", "verdict")
+
+
 class ExportRefused(Exception):
     pass
 
@@ -153,7 +157,7 @@ def _timeline_clip(item: dict[str, Any], fps: int):
         fps=fps, in_frame=item["in"], out_frame=item["out"], available_frames=take.frames,
         metadata={k: manifest[k] for k in ("prompt", "backend", "model", "seed", "take_id")}
         | {"cast": [r["handle"] for r in take.request.get("references", [])],
-           "identity": [{k: score[k] for k in ("handle", "status", "score", "threshold", "verdict")} for score in manifest["identity"]]},
+           "identity": [{k: score[k] for k in IDENTITY_IN_TIMELINES} for score in manifest["identity"]]},
         alternates=alternates,
     )
 

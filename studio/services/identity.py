@@ -78,7 +78,8 @@ def references_as_rendered(take: Take) -> list[Reference]:
     moved = _reference_paths_by_sha(take, wanted)
     references = []
     for ref in request.references:
-        paths = tuple(path for path in (_verified_path(p, sha, moved) for p, sha in zip(ref.image_paths, ref.image_sha256s)) if path)
+        verified = (_verified_path(path, sha, moved) for path, sha in zip(ref.image_paths, ref.image_sha256s))
+        paths = tuple(path for path in verified if path)
         references.append(Reference(handle=ref.handle, name=ref.name, kind=ref.kind, image_paths=paths,
                                     image_sha256s=ref.image_sha256s, description=ref.description))
     return references
@@ -139,5 +140,6 @@ def _fields(result: identity.IdentityScore) -> dict:
 
 
 def _publish(take: Take, rows: list[IdentityScore], *, error: str = "") -> None:
-    payload = {"take_id": take.id, "shot_id": take.shot_id, "scores": [selectors.identity_score_payload(row) for row in rows], "error": error}
+    scores = [selectors.identity_score_payload(row) for row in rows]
+    payload = {"take_id": take.id, "shot_id": take.shot_id, "scores": scores, "error": error}
     events.publish(take.shot.scene.project_id, IDENTITY_EVENT, payload)

@@ -322,6 +322,11 @@ def test_the_provenance_manifest_carries_the_scores(scored, studio, alice):
     by_take = {item["take"].id: item["manifest"]["identity"] for item in plan}
     assert [s["status"] for s in by_take[scored["match"].id]] == [IdentityStatus.MATCH]
     assert [s["status"] for s in by_take[scored["drift"].id]] == [IdentityStatus.DRIFT]
+    # Editorial timelines (OTIO, FCP XML) carry each clip's verdicts in its metadata.
+    from studio.services.exports import _timeline_clip
+
+    clips = {item["take"].id: _timeline_clip(item, FPS) for item in plan}
+    assert [(s["handle"], s["status"]) for s in clips[scored["drift"].id].metadata["identity"]] == [("grace", "drift")]
 
     export = Export.objects.create(cut=cut, format=ExportFormat.MANIFEST, requested_by=alice)
     export_run(export_id=export.id)
