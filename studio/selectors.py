@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from studio import events
 from studio.models import (
-    AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, Project, ReferenceImage,
-    ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
+    AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
+    Project, ReferenceImage, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
@@ -89,9 +89,54 @@ def shot_reference_cast(shot: Shot) -> list[CastMember]:
 TAKE_FIELDS_NOT_ON_BOARD = ("request", "provenance")
 
 
+def identity_scores_prefetch() -> Prefetch:
+    """A take's identity scores with their cast member, in one query for all the takes listed."""
+    return Prefetch("identity_scores", queryset=IdentityScore.objects.select_related("cast_member").order_by("id"))
+
+
+# What a shot's identity badge says, worst first: a drifted member outweighs a missing face,
+# which outweighs a match. "No usable reference" is not the take's fault and gets no badge.
+IDENTITY_BADGES = (
+    (IdentityStatus.DRIFT, "drift", "Identity drifted"),
+    (IdentityStatus.NO_FACE, "no face", "No face found"),
+    (IdentityStatus.MATCH, "match", "Identity matches"),
+)
+
+
+def identity_badge(take: Take | None) -> dict[str, str] | None:
+    """The board's badge for a take's prefetched identity scores: status, short label, and an
+    accessible name listing every member's verdict. None when the take has no scores yet."""
+    scores = list(take.identity_scores.all()) if take is not None else []
+    statuses = {score.status for score in scores}
+    for status, label, summary in IDENTITY_BADGES:
+        if status in statuses:
+            verdicts = "; ".join(f"{score.cast_member.name}: {score.verdict}" for score in scores)
+            return {"status": status, "label": label, "name": f"{summary}. {verdicts}"}
+    return None
+
+
+def _with_identity_badge(shot: Shot) -> Shot:
+    """The board shows the identity of the approved take, else of the newest finished one; both are
+    among the shot's prefetched takes (an approved take cannot be trashed)."""
+    takes = shot.takes_newest_first
+    shown = next((t for t in takes if t.id == shot.approved_take_id), None) or next(
+        (t for t in takes if t.status == TakeStatus.SUCCEEDED), None)
+    shot.identity_take, shot.identity_badge = shown, identity_badge(shown)
+    return shot
+
+
+def _with_identity_badges(scenes: list[Scene]) -> list[Scene]:
+    for scene in scenes:
+        for shot in scene.board_shots:
+            _with_identity_badge(shot)
+    return scenes
+
+
 def shot_board(project: Project) -> list[Scene]:
-    """Scenes in order with their shots, cast, approved take and latest take: a fixed number of queries."""
-    latest_takes = Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number")
+    """Scenes in order with their shots, cast, approved take and latest take (with its identity
+    scores): a fixed number of queries."""
+    latest_takes = (Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number")
+                    .prefetch_related(identity_scores_prefetch()))
     shots = (
         Shot.objects.alive()
         .select_related("approved_take")
@@ -103,13 +148,13 @@ def shot_board(project: Project) -> list[Scene]:
         .order_by("order", "id")
     )
     # Shots and takes are prefetched under live scenes, so their own deleted_at is all that is left.
-    return list(
+    return _with_identity_badges(list(
         Scene.objects.live()
         .filter(project=project)
         .select_related("location_cast")
         .prefetch_related(Prefetch("shots", queryset=shots, to_attr="board_shots"))
         .order_by("order", "id")
-    )
+    ))
 
 
 BOARD_ORDER = ("scene__order", "scene_id", "order", "id")
@@ -142,7 +187,7 @@ def shot_takes(shot: Shot) -> QuerySet[Take]:
         Take.objects.live()
         .filter(shot=shot)
         .select_related("requested_by")
-        .prefetch_related("decisions__decided_by")
+        .prefetch_related("decisions__decided_by", identity_scores_prefetch())
         .annotate(comment_count=Count("comments", filter=Q(comments__deleted_at__isnull=True)))
         .order_by("-number")
     )
@@ -271,6 +316,18 @@ def take_payload(take: Take) -> dict[str, Any]:
     }
 
 
+def identity_score_payload(score: IdentityScore) -> dict[str, Any]:
+    """How a score travels to browsers and into the provenance manifest."""
+    return {
+        "cast_member_id": score.cast_member_id, "handle": score.cast_member.handle, "name": score.cast_member.name,
+        "kind": score.cast_member.kind, "status": score.status, "score": score.score, "threshold": score.threshold,
+        "method": score.method, "verdict": score.verdict, "frames_sampled": score.frames_sampled,
+        "frames_scored": score.frames_scored, "best_frame_index": score.best_frame_index,
+        "best_frame_time_s": score.best_frame_time_s, "worst_frame_index": score.worst_frame_index,
+        "worst_frame_time_s": score.worst_frame_time_s, "model": score.model, "model_version": score.model_version,
+    }
+
+
 def export_payload(export: Export) -> dict[str, Any]:
     return {
         "id": export.id,
@@ -314,25 +371,27 @@ def _board_shots() -> QuerySet[Shot]:
         .defer(*(f"approved_take__{name}" for name in TAKE_FIELDS_NOT_ON_BOARD))
         .prefetch_related(
             Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")),
-            Prefetch("takes", queryset=Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number"),
-                     to_attr="takes_newest_first"),
+            Prefetch("takes", queryset=Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number")
+                     .prefetch_related(identity_scores_prefetch()), to_attr="takes_newest_first"),
         )
         .order_by("order", "id")
     )
 
 
 def board_scene(project: Project, scene_id: int) -> Scene | None:
-    return (
+    scene = (
         Scene.objects.live()
         .filter(project=project, pk=scene_id)
         .select_related("location_cast")
         .prefetch_related(Prefetch("shots", queryset=_board_shots(), to_attr="board_shots"))
         .first()
     )
+    return _with_identity_badges([scene])[0] if scene else None
 
 
 def board_shot(project: Project, shot_id: int) -> Shot | None:
-    return _board_shots().filter(live_q(Shot), scene__project=project, pk=shot_id).select_related("scene").first()
+    shot = _board_shots().filter(live_q(Shot), scene__project=project, pk=shot_id).select_related("scene").first()
+    return _with_identity_badge(shot) if shot else None
 
 
 def cast_handles(project: Project) -> list[dict[str, str]]:

@@ -171,6 +171,10 @@ CELERY_RESULT_BACKEND = None  # the database is the truth; we never wait on task
 # Renders go to GPU machines, everything else (exports) to the default queue.
 CONTINUITY_RENDER_QUEUE = os.environ.get("CONTINUITY_RENDER_QUEUE", "gpu")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CONTINUITY_DEFAULT_QUEUE", "default")
+# Identity scoring of finished takes (studio/services/identity.py) has a queue of its own, so it
+# never waits behind a render nor holds a GPU worker; CONTINUITY_IDENTITY_SCORING=0 turns it off.
+CONTINUITY_IDENTITY_QUEUE = os.environ.get("CONTINUITY_IDENTITY_QUEUE", "identity")
+CONTINUITY_IDENTITY_SCORING = env_bool("CONTINUITY_IDENTITY_SCORING", True)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

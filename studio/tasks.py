@@ -6,7 +6,7 @@ messages queued before an upgrade still route to these functions.
 
 from celery import shared_task
 
-from studio.services import dispatch, exports, reconcile, renders, webhooks
+from studio.services import dispatch, exports, identity, reconcile, renders, webhooks
 
 
 @shared_task(bind=True, name=dispatch.RENDER_TAKE, acks_late=True, reject_on_worker_lost=True)
@@ -31,3 +31,9 @@ def reconcile_renders() -> str:
 def deliver_webhook(delivery_id: int) -> None:
     """One attempt; the service schedules the next one itself (settings.CONTINUITY_WEBHOOK_RETRY_DELAYS)."""
     webhooks.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name=dispatch.SCORE_TAKE_IDENTITY, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def score_take_identity(take_id: int) -> None:
+    """After a take succeeded (services/renders.py take_succeed): score it against its cast."""
+    identity.take_score_identity(take_id)

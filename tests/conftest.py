@@ -155,7 +155,8 @@ def worker_media(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, worker_media):
-    """Start `celery worker` on both queues; yield it; stop it. Its log goes to a file for failures."""
+    """Start `celery worker` on its private render, default and identity queues; yield it; stop it.
+    Its log goes to a file for failures."""
     require(_redis_answers(), "Redis")
     with django_db_blocker.unblock():
         database_url = database_url_for_workers()
@@ -167,9 +168,11 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(worker_media),
         "CONTINUITY_MODELS_DIR": str(tmp_path_factory.getbasetemp() / "models"),
+        "CONTINUITY_IDENTITY_QUEUE": f"identity{queue_suffix}",  # the worker scores the takes it renders
         "PYTHONUNBUFFERED": "1",
     }
-    command = [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", f"gpu{queue_suffix},default{queue_suffix}",
+    queues = f"gpu{queue_suffix},default{queue_suffix},identity{queue_suffix}"
+    command = [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", queues,
                "--concurrency", "1", "--prefetch-multiplier", "1", "-n", f"{queue_suffix}@%h", "--loglevel", "INFO",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]
     with open(log_path, "wb") as log:

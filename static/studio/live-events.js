@@ -38,6 +38,10 @@ function dispatch(msg) {
       emit("live-shot-refresh", { shot: msg.shot });
       emit("live-shot-takes", { shot: msg.shot });
       break;
+    case "take.identity":  // a take's identity scores arrived: its board badge and the take stack
+      emit("live-shot-refresh", { shot: msg.shot_id });
+      emit("live-shot-takes", { shot: msg.shot_id });
+      break;
     case "cut.changed": emit("live-cut-changed", { cut: msg.cut }); break;
     case "export.changed": exportChanged(msg.export); break;
     case "project.updated": toast("The project settings were changed.", "info"); break;

@@ -1,6 +1,7 @@
 from studio.models.audit import AuditEvent
 from studio.models.cast import CastKind, CastMember, ReferenceImage, RightsStatus
 from studio.models.cuts import Cut, CutEntry, Export, ExportFormat, ExportStatus
+from studio.models.identity import IdentityScore, IdentityStatus
 from studio.models.project import Membership, Project, Role
 from studio.models.reviews import Comment, Decision, ReviewDecision
 from studio.models.sharing import ReviewLink
@@ -10,7 +11,7 @@ from studio.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpo
 
 __all__ = [
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
-    "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IntExt", "InvalidTransition", "Membership", "Project",
+    "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IdentityScore", "IdentityStatus", "IntExt", "InvalidTransition", "Membership", "Project",
     "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
     "ShotSize", "Take", "TakeStatus",
     "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",

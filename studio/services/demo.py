@@ -1,4 +1,5 @@
-"""The demo project a newcomer clicks through: a short script, a painted cast, a cut."""
+"""The demo project a newcomer clicks through: a short script, a cast (painted places and props,
+photographed faces: studio/demo/faces.py), a cut."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from studio.demo import artwork
+from studio.demo import artwork, faces
 from studio.models import CastKind, Project, RightsStatus, Shot
 from studio.services.cast import cast_member_update, reference_image_add
 from studio.services.cuts import cut_create
@@ -57,13 +58,21 @@ def _stage_shots(project: Project, user) -> None:
 
 def _paint_cast(project: Project, user) -> None:
     for member in project.cast.alive():
-        if member.kind == CastKind.LOCATION:
-            scene = member.scenes_located.first()
-            heading = scene.heading.upper() if scene else ""
-            data = artwork.location_png(member.name, interior=heading.startswith("INT"), night="NIGHT" in heading)
-        elif member.kind == CastKind.OBJECT:
-            data = artwork.object_png(member.name)
-        else:
-            data = artwork.character_png(member.name)
+        data, rights_status, rights_note = _reference_for(member)
         reference_image_add(member=member, actor=user, data=data, label=member.name)
-        cast_member_update(member=member, actor=user, rights_status=RightsStatus.OWNED, rights_note="Painted for the demo.")
+        cast_member_update(member=member, actor=user, rights_status=rights_status, rights_note=rights_note)
+
+
+def _reference_for(member) -> tuple[bytes, str, str]:
+    """The member's reference image (PNG bytes) with its rights status and note."""
+    painted = (RightsStatus.OWNED, "Painted for the demo.")
+    if member.kind == CastKind.LOCATION:
+        scene = member.scenes_located.first()
+        heading = scene.heading.upper() if scene else ""
+        return artwork.location_png(member.name, interior=heading.startswith("INT"), night="NIGHT" in heading), *painted
+    if member.kind == CastKind.OBJECT:
+        return artwork.object_png(member.name), *painted
+    portrait = faces.portrait_for(member.name)  # a real face, so the first renders get identity scores
+    if portrait is not None:
+        return portrait.png, RightsStatus.LICENSED, portrait.rights_note
+    return artwork.character_png(member.name), *painted

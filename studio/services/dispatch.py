@@ -18,6 +18,7 @@ RENDER_TAKE = "generation.tasks.render_take"
 EXPORT_CUT = "generation.tasks.export_cut"
 RECONCILE_RENDERS = "generation.tasks.reconcile_renders"
 DELIVER_WEBHOOK = "studio.tasks.deliver_webhook"
+SCORE_TAKE_IDENTITY = "studio.tasks.score_take_identity"
 
 
 def enqueue_render(take_id: int) -> None:
@@ -33,6 +34,11 @@ def enqueue_export(export_id: int) -> None:
 
 def enqueue_webhook_delivery(delivery_id: int, *, countdown: float = 0) -> None:
     _send(DELIVER_WEBHOOK, delivery_id, queue=settings.CELERY_TASK_DEFAULT_QUEUE, countdown=countdown)
+
+
+def enqueue_identity(take_id: int) -> None:
+    """Identity scoring of a finished take, on its own queue: never behind a render, never on a GPU."""
+    _send(SCORE_TAKE_IDENTITY, take_id, queue=settings.CONTINUITY_IDENTITY_QUEUE)
 
 
 def _send(name: str, object_id: int, *, queue: str, countdown: float = 0):

@@ -17,7 +17,7 @@ from django.utils.text import slugify
 
 from generation import media, stitch, timeline
 from studio import events, selectors
-from studio.models import CastMember, Comment, Export, ExportFormat, ExportStatus, Take
+from studio.models import CastMember, Comment, Export, ExportFormat, ExportStatus, IdentityScore, Take
 from studio.services import webhooks
 from studio.services.progress import ProgressThrottle
 
@@ -27,6 +27,10 @@ EXTENSIONS = {ExportFormat.MP4: "mp4", ExportFormat.OTIO: "otio", ExportFormat.E
               ExportFormat.FCPXML: "xml", ExportFormat.MANIFEST: "json", ExportFormat.OTIOZ: "otioz",
               ExportFormat.ZIP: "zip"}
 BUNDLES = {ExportFormat.OTIOZ: "otioz", ExportFormat.ZIP: "editorial_zip"}  # ours -> generation.timeline's
+
+
+# What an editorial timeline's clip says of each cast member's identity score (the manifest has all).
+IDENTITY_IN_TIMELINES = ("handle", "status", "score", "threshold", "verdict")
 
 
 class ExportRefused(Exception):
@@ -69,19 +73,30 @@ def export_run(*, export_id: int) -> None:
 def cut_plan(cut) -> list[dict[str, Any]]:
     """Each entry of the cut with the take it plays, its trim, and its provenance."""
     rights = dict(CastMember.objects.filter(project=cut.project).alive().values_list("handle", "rights_status"))
+    rows = selectors.cut_timeline(cut)
+    missing = next((row for row in rows if row.take is None), None)
+    if missing is not None:
+        raise ExportRefused(f"Shot {missing.entry.shot.code} has no approved or chosen finished take.")
+    identity = _identity_by_take([row.take for row in rows])
     plan = []
-    for row in selectors.cut_timeline(cut):
+    for row in rows:
         take = row.take
-        if take is None:
-            raise ExportRefused(f"Shot {row.entry.shot.code} has no approved or chosen finished take.")
         plan.append({"entry": row.entry, "take": take, "in": row.entry.in_frame, "out": row.out_frame,
-                     "alternates": row.alternates, "manifest": _manifest_entry(take, rights)})
+                     "alternates": row.alternates, "manifest": _manifest_entry(take, rights, identity.get(take.id, []))})
     if not plan:
         raise ExportRefused("The cut is empty.")
     return plan
 
 
-def _manifest_entry(take: Take, rights: dict[str, str]) -> dict[str, Any]:
+def _identity_by_take(takes: list[Take]) -> dict[int, list[dict[str, Any]]]:
+    """The identity scores of the cut's takes, in one query: take id -> scores as the studio shows them."""
+    scores: dict[int, list[dict[str, Any]]] = {}
+    for score in IdentityScore.objects.filter(take__in=takes).select_related("cast_member").order_by("take_id", "id"):
+        scores.setdefault(score.take_id, []).append(selectors.identity_score_payload(score))
+    return scores
+
+
+def _manifest_entry(take: Take, rights: dict[str, str], identity: list[dict[str, Any]]) -> dict[str, Any]:
     request, provenance = take.request, take.provenance
     references = []
     for ref in request.get("references", []):
@@ -93,6 +108,8 @@ def _manifest_entry(take: Take, rights: dict[str, str]) -> dict[str, Any]:
         "backend": take.backend, "model": provenance.get("model"), "revision": provenance.get("revision"),
         "seed": request.get("seed"), "prompt": request.get("prompt"), "references": references,
         "compute_seconds": take.compute_seconds,
+        # How closely the take keeps each cast member (studio/services/identity.py); [] if not scored.
+        "identity": identity,
     }
 
 
@@ -170,7 +187,8 @@ def _timeline_clip(item: dict[str, Any], fps: int, markers: list):
         name=f"{shot.code} T{take.number}", shot_code=shot.code, take_number=take.number, media_path=Path(take.video.path),
         fps=fps, in_frame=item["in"], out_frame=item["out"], available_frames=take.frames,
         metadata={k: manifest[k] for k in ("prompt", "backend", "model", "seed", "take_id")}
-        | {"cast": [r["handle"] for r in take.request.get("references", [])]},
+        | {"cast": [r["handle"] for r in take.request.get("references", [])],
+           "identity": [{k: score[k] for k in IDENTITY_IN_TIMELINES} for score in manifest["identity"]]},
         alternates=alternates, markers=markers,
     )
 

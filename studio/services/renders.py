@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -193,6 +194,8 @@ def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames
         duration_s=duration_s, compute_seconds=compute_seconds, provenance=provenance, progress=1.0,
         step=F("total_steps"), finished_at=timezone.now(), error="",
     )
+    if done and settings.CONTINUITY_IDENTITY_SCORING:  # advice for reviewers, on its own queue
+        transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk))
     return _refresh_publish_and_emit_if(done, take)
 
 

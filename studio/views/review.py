@@ -27,6 +27,14 @@ def _take(project, take_id: int) -> Take:
     return get_object_or_404(Take.objects.live().select_related("shot__scene"), pk=take_id, shot__scene__project=project)
 
 
+def _takes(shot: Shot) -> list[Take]:
+    """The shot's takes, newest first, each with the identity badge its prefetched scores give."""
+    takes = list(selectors.shot_takes(shot))
+    for take in takes:
+        take.identity_badge = selectors.identity_badge(take)
+    return takes
+
+
 def review_url(project, shot_id: int, take_id: int | None = None) -> str:
     url = reverse("review", args=[project.slug, shot_id])
     return f"{url}?take={take_id}" if take_id else url
@@ -52,7 +60,7 @@ def _default_take(takes: list[Take], shot: Shot) -> Take | None:
 def review_room(request, slug: str, shot_id: int):
     project = access.project_for(request.user, slug, access.Action.VIEW)
     shot = _shot(project, shot_id)
-    takes = list(selectors.shot_takes(shot))
+    takes = _takes(shot)
     take = _pick(takes, request.GET.get("take"), _default_take(takes, shot))
     compare = _pick(takes, request.GET.get("compare"), None)
     comments = list(selectors.take_comments(take)) if take else []
@@ -64,6 +72,8 @@ def review_room(request, slug: str, shot_id: int):
         "compare": compare if compare and compare != take else None,
         "comments": comments,
         "markers": comment_markers(comments),
+        # What the identity panel shows and the player's "worst frame" jumps use (prefetched).
+        "identity_scores": [selectors.identity_score_payload(s) for s in take.identity_scores.all()] if take else [],
         "comment_form": CommentForm(),
         "decision_form": DecisionForm(),
         "rerender_form": RerenderForm(initial={"prompt": (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt}),
@@ -80,7 +90,7 @@ def review_room(request, slug: str, shot_id: int):
 def take_stack_fragment(request, slug: str, shot_id: int):
     project = access.project_for(request.user, slug, access.Action.VIEW)
     shot = _shot(project, shot_id)
-    takes = list(selectors.shot_takes(shot))
+    takes = _takes(shot)
     current = _pick(takes, request.GET.get("take"), _default_take(takes, shot))
     return render(request, "review/_take_stack.html", {"project": project, "shot": shot, "takes": takes, "take": current})
 

@@ -11,6 +11,7 @@ def routed_to_worker(celery_worker_process, settings, worker_media):
     suffix = celery_worker_process["queue_suffix"]
     settings.CONTINUITY_RENDER_QUEUE = f"gpu{suffix}"
     settings.CELERY_TASK_DEFAULT_QUEUE = f"default{suffix}"
+    settings.CONTINUITY_IDENTITY_QUEUE = f"identity{suffix}"
     settings.MEDIA_ROOT = worker_media
     yield celery_worker_process
     # Shown by pytest only when the test failed: what the worker said.

@@ -132,6 +132,7 @@ class CrashLab:
             "MEDIA_ROOT": str(self.media),
             "CONTINUITY_MODELS_DIR": str(tmp_path / "models"),
             "CONTINUITY_MAX_RENDER_ATTEMPTS": str(settings.CONTINUITY_MAX_RENDER_ATTEMPTS),
+            "CONTINUITY_IDENTITY_SCORING": "0",  # these workers render only: no stray scoring messages
             "PYTHONUNBUFFERED": "1",
         }
 

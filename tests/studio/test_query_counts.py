@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from studio import access
 from studio.models import (
-    CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, ReferenceImage, Scene, ScriptSource, Shot, ShotCast,
-    Take, TakeStatus,
+    CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, ReferenceImage, Scene,
+    ScriptSource, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.services.sharing import review_link_create
 from tests.studio.views_helpers import client_for
@@ -58,6 +58,7 @@ def build_studio(project, owner, shots: int) -> Studio:
     for i, shot in enumerate(made):  # every third shot has no approved take yet: the cut plays its newest
         shot.approved_take = next(t for t in takes if t.shot_id == shot.id and t.number == 1) if i % 3 != 2 else None
     Shot.objects.bulk_update(made, ["approved_take"])
+    _identity_scores(takes, cast[:2])
     reviewed = made[0].approved_take
     roots = Comment.objects.bulk_create([Comment(take=reviewed, author=owner, body=f"note {i}", frame=i) for i in range(scale)])
     Comment.objects.bulk_create([Comment(take=reviewed, author=owner, body="reply", parent=root) for root in roots])
@@ -110,6 +111,17 @@ def _takes(project, shots: list[Shot], *, per_shot: int, first_number: int = 1) 
     ])
 
 
+def _identity_scores(takes: list[Take], members: list[CastMember]) -> None:
+    """Every finished take scored against two cast members: the board badges, the take stack and
+    the review room read them (with their members) in one query, however many there are."""
+    IdentityScore.objects.bulk_create([
+        IdentityScore(take=take, cast_member=member, status=IdentityStatus.DRIFT if take.number == 2 else IdentityStatus.MATCH,
+                      score=0.7 if take.number == 2 else 0.4, threshold=0.6, verdict="scored", frames_sampled=5, frames_scored=5,
+                      worst_frame_index=12, worst_frame_time_s=0.5, model="dlib", model_version="test")
+        for take in takes if take.status == TakeStatus.SUCCEEDED for member in members
+    ])
+
+
 def _script(project, owner, scenes: list[Scene]) -> None:
     text = "Title: Night Ferry\n\n" + "".join(
         f"{scene.heading}\n\nThe lamp swings.\n\nMARA\nHold the line.\n\n" for scene in scenes
@@ -132,13 +144,13 @@ def _guest_media(studio: Studio) -> str:
 PAGES = {
     "project list": (lambda s: reverse("project_list"), 4),
     "project home": (lambda s: _url("project_home", s), 14),
-    "board": (lambda s: _url("board", s), 10),
-    "board scenes": (lambda s: _url("board_scenes", s), 9),
-    "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 9),
-    "shot card": (lambda s: _url("shot_card", s, s.shot.id), 8),
+    "board": (lambda s: _url("board", s), 11),
+    "board scenes": (lambda s: _url("board_scenes", s), 10),
+    "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 10),
+    "shot card": (lambda s: _url("shot_card", s, s.shot.id), 9),
     "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 6),
-    "review room": (lambda s: _url("review", s, s.shot.id), 13),
-    "take stack": (lambda s: _url("take_stack", s, s.shot.id), 7),
+    "review room": (lambda s: _url("review", s, s.shot.id), 14),
+    "take stack": (lambda s: _url("take_stack", s, s.shot.id), 8),
     "comments": (lambda s: _url("comments", s, s.take.id), 8),
     "cast library": (lambda s: _url("cast_library", s), 8),
     "script": (lambda s: _url("script", s), 8),

@@ -302,7 +302,7 @@ def test_export_timelines_read_alternates_without_a_query_per_entry(project, ali
     from studio.services.cuts import cut_create
 
     def clips(cut) -> list:
-        return [exports._timeline_clip(item, 24) for item in exports.cut_plan(cut)]
+        return exports._timeline_clips(exports.cut_plan(cut), 24, on_progress=lambda step, total: None)
 
     large = project_create(owner=alice, name="Feature length")
     counts = []
@@ -314,7 +314,7 @@ def test_export_timelines_read_alternates_without_a_query_per_entry(project, ali
         cut = cut_create(project=target, actor=alice, name="Assembly")
         counts.append(count_queries(lambda: clips(cut)))
         assert [[a.take_number for a in clip.alternates] for clip in clips(cut)] == [[3]] * size
-    assert counts[0] == counts[1] == 3  # the cast's rights, then the timeline's two
+    assert counts[0] == counts[1] == 5  # the cast's rights, the timeline's two, the takes' identity scores, their comments
 
 
 def test_previous_shot_is_one_query_at_any_board_size(project, alice):

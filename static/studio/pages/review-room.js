@@ -6,6 +6,24 @@ import { frameAt, secondsOf, timecode as timecodeAt } from "../timecode.js";
 
 const player = document.getElementById("player");
 if (player) startPlayer(player);
+refreshIdentityWhenScored();
+
+/* The identity panel of the take on screen is replaced when the identity worker's scores for it
+   arrive ("take.identity"), so a reviewer who opened a fresh take sees them without reloading. */
+function refreshIdentityWhenScored() {
+  document.body.addEventListener("live-event", function (evt) {
+    const msg = evt.detail || {};
+    const panel = document.getElementById("identity");
+    if (msg.type !== "take.identity" || !panel || String(msg.take_id) !== panel.dataset.take) return;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
+      .then(function (html) {
+        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("identity");
+        if (fresh) panel.replaceWith(fresh);
+      })
+      .catch(function () { /* the next visit shows them: scores are advice, not state */ });
+  });
+}
 
 function startPlayer(player) {
   const fps = Number(player.dataset.fps) || 24;
@@ -227,7 +245,8 @@ function startPlayer(player) {
     if (!link) return;
     pause();
     seekFrame(Number(link.dataset.seek));
-    highlight(link.dataset.comment);
+    if (link.dataset.comment) highlight(link.dataset.comment);
+    else player.focus({ preventScroll: false });  // e.g. an identity score's worst frame: look at it
   });
 
   document.addEventListener("keydown", function (evt) {

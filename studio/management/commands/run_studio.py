@@ -47,6 +47,9 @@ class Command(BaseCommand):
             "worker": [python, "-m", "celery", "-A", "studio", "worker", "-Q", "default", "--concurrency", "1",
                        "-n", "default@%h", "--loglevel", "INFO", "-B"],  # -B: beat runs the render reconciler
         }
+        if settings.CONTINUITY_IDENTITY_SCORING:  # scores finished takes on its own queue, off the render's path
+            commands["identity-worker"] = [python, "-m", "celery", "-A", "studio", "worker", "-Q", settings.CONTINUITY_IDENTITY_QUEUE,
+                                           "--concurrency", "1", "--prefetch-multiplier", "1", "-n", "identity@%h", "--loglevel", "INFO"]
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
         return {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
 
