@@ -1,3 +1,4 @@
+from studio.models.api_tokens import ApiToken, TokenScope
 from studio.models.audit import AuditEvent
 from studio.models.cast import CastKind, CastMember, ReferenceImage, RightsStatus
 from studio.models.cuts import Cut, CutEntry, Export, ExportFormat, ExportStatus
@@ -8,6 +9,7 @@ from studio.models.script import CameraMove, IntExt, Scene, ScriptSource, Shot, 
 from studio.models.takes import FINAL_TAKE_STATUSES, InvalidTransition, Take, TakeStatus
 
 __all__ = [
+    "ApiToken", "TokenScope",
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
     "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IntExt", "InvalidTransition", "Membership", "Project",
     "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
