@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
@@ -37,8 +37,12 @@ from studio.services.render_requests import take_request
 from studio.services.script import script_import
 from studio.views.media import serve_project_file
 
-PAYLOAD_TOO_LARGE = 413
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the one file
+
+
+class PayloadTooLarge(APIException):
+    status_code = 413
+    default_code = "payload_too_large"
 BINARY = {(200, "application/octet-stream"): OpenApiTypes.BINARY}
 
 
@@ -59,7 +63,7 @@ def _valid(serializer_class, request) -> dict:
 def _refuse_large_body(request, limit: int, what: str) -> None:
     """A body far larger than the file we accept is refused from its header, before it is read."""
     if int(request.META.get("CONTENT_LENGTH") or 0) > limit + MULTIPART_OVERHEAD_BYTES:
-        raise ParseError(f"The upload is larger than {limit // (1024 * 1024)} MB, the most a {what} may be.", code=PAYLOAD_TOO_LARGE)
+        raise PayloadTooLarge(f"The upload is larger than {limit // (1024 * 1024)} MB, the most a {what} may be.")
 
 
 def _uploaded_bytes(uploaded, limit: int, what: str) -> bytes:
