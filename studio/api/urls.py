@@ -1,7 +1,7 @@
 """/api/v1/: the schema, its docs (served from drf-spectacular-sidecar's static files: no CDN,
 the CSP allows only our own), and the resources, every one under its project's slug."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from studio.api import views
@@ -44,4 +44,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("projects/", views.ProjectList.as_view(), name="api_projects"),
     path("projects/<slug:slug>/", include(project_patterns)),
+    re_path(r"^(?P<rest>.*)$", views.not_found, name="api_not_found"),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -43,7 +43,21 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the o
 class PayloadTooLarge(APIException):
     status_code = 413
     default_code = "payload_too_large"
-BINARY = {(200, "application/octet-stream"): OpenApiTypes.BINARY}
+
+
+def files_of_type(*content_types: str) -> dict:
+    """A download's documented answer: the file's bytes, as one of these types."""
+    return {(200, content_type): OpenApiTypes.BINARY for content_type in content_types}
+
+
+IMAGE_FILE = files_of_type("image/png", "image/jpeg", "image/webp")
+EXPORT_FILE = files_of_type("video/mp4", "application/json", "text/plain; charset=utf-8", "application/xml",
+                            "application/octet-stream")
+
+
+def not_found(request, rest: str = ""):
+    """Any other path under /api/v1/: a JSON 404, like every other API answer."""
+    return JsonResponse({"detail": "No such API endpoint."}, status=404)
 
 
 def _edit(serializer_class, request) -> tuple[int, dict]:
@@ -224,7 +238,7 @@ class ReferenceImageDetail(ProjectScoped):
 class ReferenceImageFile(ReferenceImageDetail):
     http_method_names = ["get", "head", "options"]
 
-    @extend_schema(responses=BINARY)
+    @extend_schema(responses=IMAGE_FILE)
     def get(self, request, slug, pk):
         return serve_project_file(request._request, self.project.id, self.get_object().image.name)
 
@@ -407,7 +421,7 @@ class TakeFile(ProjectScoped):
     def project_queryset(self, project):
         return selectors.api_takes(project)
 
-    @extend_schema(responses=BINARY)
+    @extend_schema(responses=files_of_type("video/mp4"))
     def get(self, request, slug, pk):
         field = getattr(self.get_object(), self.kind)
         if not field:
@@ -417,6 +431,10 @@ class TakeFile(ProjectScoped):
 
 class TakePoster(TakeFile):
     kind = "poster"
+
+    @extend_schema(responses=files_of_type("image/jpeg"))
+    def get(self, request, slug, pk):
+        return super().get(request, slug, pk)
 
 
 class TakeScoped(ProjectScoped):
@@ -532,6 +550,7 @@ class CutRender(CutScoped):
     model = Cut
     token_scope = TokenScope.RENDER
     http_method_names = ["post", "options"]
+    pagination_class, filter_backends = None, []  # answers a list, but is not a list view
 
     @extend_schema(request=None, responses={200: s.RenderAnswerSerializer(many=True)})
     def post(self, request, slug, cut_id):
@@ -599,6 +618,7 @@ class CutReorder(CutScoped):
     serializer_class = s.CutEntrySerializer
     model = Cut
     http_method_names = ["post", "options"]
+    pagination_class, filter_backends = None, []  # answers a list, but is not a list view
 
     @extend_schema(request=s.CutReorderSerializer, responses={200: s.CutEntrySerializer(many=True)})
     def post(self, request, slug, cut_id):
@@ -632,7 +652,7 @@ class ExportDetail(ProjectScoped, generics.RetrieveAPIView):
 
 
 class ExportFile(ExportDetail):
-    @extend_schema(responses=BINARY)
+    @extend_schema(responses=EXPORT_FILE)
     def get(self, request, slug, pk):
         export = self.get_object()
         if export.status != ExportStatus.SUCCEEDED or not export.file:

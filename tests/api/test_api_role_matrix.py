@@ -135,11 +135,11 @@ def api_routes() -> dict[str, set[str]]:
 
     def walk(patterns):
         for pattern in patterns:
-            if isinstance(pattern, URLPattern):
+            if isinstance(pattern, URLPattern) and hasattr(pattern.callback, "view_class"):
                 view = pattern.callback.view_class
                 methods = {m for m in view.http_method_names if hasattr(view, m)} - {"head", "options"}
                 routes[pattern.name] = methods
-            else:
+            elif not isinstance(pattern, URLPattern):
                 walk(pattern.url_patterns)
 
     walk(get_resolver("studio.api.urls").url_patterns)
