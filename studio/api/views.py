@@ -8,7 +8,11 @@ commit); versioned objects refuse a stale write with 409 and a write without `ve
 
 from __future__ import annotations
 
+import hashlib
+import logging
+
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -37,6 +41,8 @@ from studio.services.render_requests import take_request
 from studio.services.script import script_import
 from studio.views.media import serve_project_file
 
+logger = logging.getLogger(__name__)
+
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the one file
 
 
@@ -58,6 +64,33 @@ EXPORT_FILE = files_of_type("video/mp4", "application/json", "text/plain; charse
 def not_found(request, rest: str = ""):
     """Any other path under /api/v1/: a JSON 404, like every other API answer."""
     return JsonResponse({"detail": "No such API endpoint."}, status=404)
+
+
+# Cached answers are keyed by the project's content_seq, which every event but a progress tick
+# bumps (studio/events.py); the expiry only bounds an event lost between a commit and its publish.
+CONTENT_CACHE_S = 300
+
+
+def content_cache_key(kind: str, project, request) -> str:
+    """One entry per project state and per URL (filters, ordering, page and the host of its links).
+    Nothing personal is in such an answer; who may read it was decided before."""
+    url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
+    return f"{kind}:{project.id}:{project.created_at.timestamp():.6f}:{project.content_seq}:{url}"
+
+
+def _cache_get(key: str):
+    try:
+        return cache.get(key)
+    except Exception:  # Redis is away: the answer is slower, never wrong
+        logger.warning("API cache unavailable", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, data) -> None:
+    try:
+        cache.set(key, data, CONTENT_CACHE_S)
+    except Exception:
+        logger.warning("API cache unavailable", exc_info=True)
 
 
 def _edit(serializer_class, request) -> tuple[int, dict]:
@@ -313,6 +346,9 @@ class SceneDetail(ProjectScoped):
 
 
 class ShotList(ProjectScoped, generics.ListAPIView):
+    """Pages of the board's shots, kept in the cache per change of the project (as the board page
+    is): a script polling a 500-shot project costs a cache read, not a serialisation."""
+
     serializer_class = s.ShotSerializer
     model = Shot
     filterset_class = ShotFilter
@@ -320,6 +356,14 @@ class ShotList(ProjectScoped, generics.ListAPIView):
 
     def project_queryset(self, project):
         return selectors.api_shots(project)
+
+    def list(self, request, *args, **kwargs):
+        key = content_cache_key("api-shots", self.project, request)
+        data = _cache_get(key)
+        if data is None:
+            data = super().list(request, *args, **kwargs).data
+            _cache_set(key, data)
+        return Response(data)
 
     @extend_schema(request=s.ShotCreateSerializer, responses={201: s.ShotSerializer})
     def post(self, request, slug):

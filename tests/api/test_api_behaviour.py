@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from studio.models import ApiToken, AuditEvent, ReferenceImage, Shot, Take, TakeStatus
+from studio.models import ApiToken, AuditEvent, Project, ReferenceImage, Shot, Take, TakeStatus
 from studio.services.api_tokens import api_token_create, api_token_revoke
 from studio.services.shots import scene_create, shot_create
 from tests.api.conftest import session_client, token_client
@@ -152,24 +153,46 @@ def test_shots_filter_by_scene_status_and_cast_and_order(world, alice):
     assert client.get(api(slug, "shots/") + "?status=lost").status_code == 400
 
 
-def _shot_list_queries(client, slug: str) -> int:
-    client.get(api(slug, "shots/"))  # the token's first use of the minute also notes last_used_at
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(api(slug, "shots/") + "?page_size=500")
-    assert response.status_code == 200
-    return len(queries)
+def _content_changed(project) -> None:
+    """What every event does once its transaction commits (the test's transaction never does)."""
+    Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)
+
+
+def _shot_list_queries(client, project) -> tuple[int, int]:
+    """(queries of a listing that serialises the shots, queries of the same listing from the cache)."""
+    url = api(project.slug, "shots/") + "?page_size=500"
+    client.get(url)  # the token's first use of the minute also notes last_used_at
+    _content_changed(project)
+    counts = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        counts.append(len(queries))
+    return counts[0], counts[1]
 
 
 def test_listing_shots_takes_the_same_queries_for_5_and_100_shots(project, scene, cast, alice):
     client = token_client(alice, ["read"])
     for n in range(5):
         shot_create(scene=scene, actor=alice, prompt=f"@mara on the @deck, angle {n}")
-    with_five = _shot_list_queries(client, project.slug)
+    with_five = _shot_list_queries(client, project)
     for n in range(95):
         shot_create(scene=scene, actor=alice, prompt=f"@mara on the @deck, angle {n + 5}")
-    with_hundred = _shot_list_queries(client, project.slug)
-    assert with_five == with_hundred <= 6  # auth, membership, count, page, cast prefetch (+ the token lookup)
+    with_hundred = _shot_list_queries(client, project)
+    # token, project, membership, then count, page and the cast prefetch, or one cache read
+    assert with_five == with_hundred == (6, 3)
     assert len(client.get(api(project.slug, "shots/") + "?page_size=500").json()["results"]) == 100
+
+
+def test_a_cached_shot_list_follows_every_change(world, alice, django_capture_on_commit_callbacks):
+    client = token_client(alice)
+    project, url = world["project"], api(world["project"].slug, "shots/")
+    assert [s["lens_mm"] for s in client.get(url).json()["results"]] == [35]
+    with django_capture_on_commit_callbacks(execute=True):  # the edit's event is published, as after a commit
+        edited = client.patch(api(project.slug, f"shots/{world['shot'].id}/"), {"lens_mm": 85, "version": 1}, format="json")
+    assert edited.status_code == 200
+    assert [s["lens_mm"] for s in client.get(url).json()["results"]] == [85]
 
 
 # --- Same rules as the browser: render rate, upload hardening, script import -----------------------
