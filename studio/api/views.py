@@ -14,7 +14,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -22,6 +22,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from studio import access, selectors
@@ -358,12 +359,14 @@ class ShotList(ProjectScoped, generics.ListAPIView):
         return selectors.api_shots(project)
 
     def list(self, request, *args, **kwargs):
+        if request.accepted_renderer.format != "json":  # the browsable page renders every time
+            return super().list(request, *args, **kwargs)
         key = content_cache_key("api-shots", self.project, request)
-        data = _cache_get(key)
-        if data is None:
-            data = super().list(request, *args, **kwargs).data
-            _cache_set(key, data)
-        return Response(data)
+        body = _cache_get(key)
+        if body is None:  # kept as the JSON bytes: a hit is neither serialised nor encoded again
+            body = JSONRenderer().render(super().list(request, *args, **kwargs).data)
+            _cache_set(key, body)
+        return HttpResponse(body, content_type="application/json")
 
     @extend_schema(request=s.ShotCreateSerializer, responses={201: s.ShotSerializer})
     def post(self, request, slug):
