@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from studio import selectors
 from studio.backends import backend_choices
-from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize
+from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize, TokenScope
 from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.services.sharing import MAX_LINK_DAYS
 
@@ -229,3 +229,16 @@ class GuestCommentForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=80)
     body = forms.CharField(label="Comment", max_length=MAX_COMMENT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
     frame = forms.IntegerField(label="At frame", required=False, min_value=0, help_text="Optional.")
+
+
+# --- Account settings → API tokens (studio/views/api_tokens.py) ----------------------------------
+
+API_TOKEN_EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "A year"), ("", "Never")]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="What uses it, e.g. “render farm dashboard”.")
+    scopes = forms.MultipleChoiceField(choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple,
+                                       initial=[TokenScope.READ])
+    expires_in_days = forms.TypedChoiceField(label="Expires after", choices=API_TOKEN_EXPIRY_CHOICES, coerce=int,
+                                             empty_value=None, initial="90", required=False)

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from studio.api.forms import ApiTokenForm
+from studio.forms import ApiTokenForm
 from studio.models import ApiToken
 from studio.services.api_tokens import api_token_create, api_token_revoke
 from studio.views.common import UNPROCESSABLE, error_text
