@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from studio.models import ApiToken, AuditEvent, Project, ReferenceImage, Shot, Take, TakeStatus
 from studio.services.api_tokens import api_token_create, api_token_revoke
 from studio.services.shots import scene_create, shot_create
-from tests.api.conftest import session_client, token_client
+from tests.api.conftest import token_client
 from tests.conftest import png_bytes
 
 pytestmark = pytest.mark.django_db
