@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install browser wrk bench clean
+.PHONY: run test install browser api-tools wrk bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ browser:
 run: install
 	$(PY) manage.py run_studio
 
-test: install browser
+# curl and jq run the README's API quick start (tests/api/test_readme_quick_start.py).
+api-tools:
+	@command -v curl >/dev/null && command -v jq >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl jq)
+
+test: install browser api-tools
 	$(PY) manage.py makemigrations --check --dry-run --settings=tests.settings
 	$(PY) -m pytest $(PYTEST_ARGS)
 

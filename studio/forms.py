@@ -13,7 +13,9 @@ from django.shortcuts import get_object_or_404
 
 from studio import selectors, throttle
 from studio.backends import backend_choices
-from studio.models import CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize, WebhookEvent
+from studio.models import (
+    CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize, TokenScope, WebhookEvent,
+)
 from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.services import sign_in
 from studio.services.sharing import MAX_LINK_DAYS
@@ -276,3 +278,16 @@ class WebhookEndpointForm(forms.Form):
     description = forms.CharField(max_length=200, required=False)
     events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple,
                                        initial=[WebhookEvent.TAKE_APPROVED, WebhookEvent.CUT_EXPORTED])
+
+
+# --- Account settings → API tokens (studio/views/api_tokens.py) ----------------------------------
+
+API_TOKEN_EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "A year"), ("", "Never")]
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="What uses it, e.g. “render farm dashboard”.")
+    scopes = forms.MultipleChoiceField(choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple,
+                                       initial=[TokenScope.READ])
+    expires_in_days = forms.TypedChoiceField(label="Expires after", choices=API_TOKEN_EXPIRY_CHOICES, coerce=int,
+                                             empty_value=None, initial="90", required=False)

@@ -477,3 +477,46 @@ def project_review_links(project: Project):
         .annotate(comment_count=Count("comments"))
         .order_by("-created_at")
     )
+
+
+# --- API reads (studio/api) ----------------------------------------------------------------------
+# Appended for the REST API: the lists it pages through, each a fixed number of queries per page.
+
+def api_shots(project: Project) -> QuerySet[Shot]:
+    """Live shots of live scenes, in board order, with their cast (handles) prefetched."""
+    return (
+        Shot.objects.alive()
+        .filter(scene__project=project, scene__deleted_at__isnull=True)
+        .select_related("scene")
+        .prefetch_related(Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")))
+        .order_by("scene__order", "scene_id", "order", "id")
+    )
+
+
+def api_scenes(project: Project) -> QuerySet[Scene]:
+    return Scene.objects.alive().filter(project=project).order_by("order", "id")
+
+
+def api_takes(project: Project) -> QuerySet[Take]:
+    """Live takes of live shots, newest first, without the big JSON columns."""
+    return (
+        Take.objects.alive()
+        .filter(shot__scene__project=project, shot__deleted_at__isnull=True, shot__scene__deleted_at__isnull=True)
+        .defer(*TAKE_FIELDS_NOT_ON_BOARD)
+        .order_by("-created_at", "-id")
+    )
+
+
+def api_take_comments(take: Take) -> QuerySet[Comment]:
+    """Every live comment and reply on a take, oldest first (a reply names its parent)."""
+    return Comment.objects.alive().filter(take=take).select_related("author").order_by("created_at", "id")
+
+
+def api_take_decisions(take: Take):
+    from studio.models import ReviewDecision
+
+    return ReviewDecision.objects.filter(take=take).select_related("decided_by").order_by("-created_at", "-id")
+
+
+def api_project_exports(project: Project) -> QuerySet[Export]:
+    return Export.objects.filter(cut__project=project, cut__deleted_at__isnull=True).order_by("-created_at", "-id")

@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from studio.views import accounts, board, cast, cuts, media, members, projects, review, script, sharing, trash, webhooks
+from studio.views import (
+    accounts, api_tokens, board, cast, cuts, media, members, projects, review, script, sharing, trash, webhooks,
+)
 
 auth_patterns = [
     path("login/", accounts.SignInView.as_view(), name="login"),
@@ -20,6 +22,9 @@ auth_patterns = [
         template_name="auth/password_reset_confirm.html"), name="password_reset_confirm"),
     path("password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(
         template_name="auth/password_reset_complete.html"), name="password_reset_complete"),
+    # Personal access tokens for the REST API
+    path("tokens/", api_tokens.api_tokens, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke/", api_tokens.api_token_revoke_view, name="api_token_revoke"),
 ]
 
 project_patterns = [
@@ -92,6 +97,7 @@ urlpatterns = [
     path("admin/login/", accounts.admin_sign_in),  # before admin.site.urls: the same sign-in limit
     path("admin/", admin.site.urls),
     path("accounts/", include(auth_patterns)),
+    path("api/v1/", include("studio.api.urls")),
     path("", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_new, name="project_new"),
     path("projects/<int:project_id>/restore/", projects.project_restore, name="project_restore"),

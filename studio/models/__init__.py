@@ -1,3 +1,4 @@
+from studio.models.api_tokens import ApiToken, TokenScope
 from studio.models.audit import AuditEvent
 from studio.models.cast import CastKind, CastMember, ReferenceImage, RightsStatus
 from studio.models.cuts import Cut, CutEntry, Export, ExportFormat, ExportStatus
@@ -10,6 +11,7 @@ from studio.models.takes import FINAL_TAKE_STATUSES, InvalidTransition, Take, Ta
 from studio.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "ApiToken", "TokenScope",
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
     "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IdentityScore", "IdentityStatus", "IntExt", "InvalidTransition", "Membership", "Project",
     "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",

@@ -1,0 +1,75 @@
+"""Personal access tokens: create (the secret is returned once), revoke, and authenticate.
+
+A token reads `cty_<prefix>_<secret>`: the prefix finds the row, the SHA-256 of the whole token is
+compared in constant time. The secret has 256 random bits, so a fast hash is enough (no PBKDF2):
+it cannot be guessed, only stolen, and the database holds nothing that can be replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from studio.models import ApiToken, TokenScope
+from studio.services.audit import audit_record
+
+TOKEN_PREFIX = "cty_"
+MAX_TOKEN_DAYS = 366
+# last_used_at is written at most this often per token, so a busy script is not a write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user, name: str, scopes: list[str], expires_in_days: int | None = 90) -> tuple[ApiToken, str]:
+    """A new token and its secret, which is never shown again."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("Give the token a name, e.g. the script or machine that uses it.")
+    scopes = sorted(set(scopes))
+    if not scopes or any(s not in TokenScope.values for s in scopes):
+        raise ValidationError(f"Choose one or more scopes: {', '.join(TokenScope.values)}.")
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise ValidationError(f"A token expires after 1 to {MAX_TOKEN_DAYS} days, or never.")
+    prefix = secrets.token_hex(6)
+    raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    token = ApiToken.objects.create(user=user, name=name[:80], prefix=prefix, secret_sha256=_digest(raw),
+                                    scopes=scopes, expires_at=expires_at)
+    audit_record(actor=user, project_id=None, verb="api token created", obj=token, changes={"scopes": scopes})
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, project_id=None, verb="api token revoked", obj=token)
+    return token
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The active token this secret belongs to (its user active too), or None; notes when it was used."""
+    if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
+        return None
+    prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    if token is None or not hmac.compare_digest(token.secret_sha256, _digest(raw)):
+        return None
+    if not token.is_active or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
