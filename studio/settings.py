@@ -184,11 +184,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # `celery -A studio beat` (or a worker with -B) runs the reconciler every minute, so no render is
 # lost to a dead worker or a lost message. A tick nobody ran within the minute is dropped.
+CONTINUITY_RECONCILE_INTERVAL_S = int(os.environ.get("CONTINUITY_RECONCILE_INTERVAL_S", 60))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-renders": {
         "task": "generation.tasks.reconcile_renders",
-        "schedule": 60.0,
-        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+        "schedule": float(CONTINUITY_RECONCILE_INTERVAL_S),
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": max(1, CONTINUITY_RECONCILE_INTERVAL_S - 5)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
