@@ -73,6 +73,6 @@ class Command(BaseCommand):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        if settings.EMBEDDED_REDIS:
-            embedded_redis.stop(settings.VAR_DIR)
+        if settings.EMBEDDED_REDIS:  # stops it unless another process (e.g. a manage.py shell) still uses it
+            embedded_redis.release()
         self.stdout.write("Stopped.")
