@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, no_demo, **options):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
-            call_command("seed_demo")
+            call_command("seed_demo", with_demo_login=True)  # the one path that creates the demo login
         children = self._start_children(host, port)
         self.stdout.write(self.style.SUCCESS(f"\nContinuity is running at http://{host}:{port}/"))
         if not no_demo:
