@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Generation ------------------------------------------------------------------------------
 
 GENERATION_BACKEND = os.environ.get("GENERATION_BACKEND", "animatic")
+# The tiny backend (random weights) is for tests and operators: offered in forms only when set.
+CONTINUITY_OFFER_TINY_BACKEND = env_bool("CONTINUITY_OFFER_TINY_BACKEND", False)
 CONTINUITY_MODELS_DIR = Path(os.environ.get("CONTINUITY_MODELS_DIR", VAR_DIR / "models")).resolve()
 CONTINUITY_MAX_RENDER_ATTEMPTS = int(os.environ.get("CONTINUITY_MAX_RENDER_ATTEMPTS", 3))
 CONTINUITY_FFMPEG_TIMEOUT = int(os.environ.get("CONTINUITY_FFMPEG_TIMEOUT", 600))
