@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from generation import media
-from generation.backends.base import ProgressCallback, RenderCancelled, RenderRequest
+from generation.backends.base import ProgressCallback, RenderCancelled, RenderError, RenderRequest
 from generation.backends.registry import build_backend
+
+# What pyproject's `gpu` extra installs (the diffusers backends import them lazily).
+GPU_PACKAGES = frozenset({"torch", "diffusers", "transformers", "tokenizers", "accelerate", "ftfy", "sentencepiece"})
 
 # should_cancel() -> True stops the render (RenderCancelled). Asked after every progress report
 # and once more, on its own, before the encode (which sends no reports for diffusion backends).
@@ -60,7 +63,13 @@ def render_clip(
     MediaError with a message a user can act on; leaves no partial file behind.
     """
     started = time.monotonic()
-    result = build_backend(backend, models_dir=models_dir).render(request, _cancellable(on_progress, should_cancel))
+    try:
+        result = build_backend(backend, models_dir=models_dir).render(request, _cancellable(on_progress, should_cancel))
+    except ModuleNotFoundError as missing:  # an install without the `gpu` extra: say what to do, not a traceback
+        if (missing.name or "").split(".")[0] not in GPU_PACKAGES:
+            raise
+        raise RenderError(f"The {backend!r} backend needs the GPU packages ({missing.name} is not installed on this "
+                          "worker): pip install 'continuity[gpu]'.") from None
     if should_cancel():  # before the encode: the last chance to stop without writing anything
         raise RenderCancelled()
     output.video.parent.mkdir(parents=True, exist_ok=True)

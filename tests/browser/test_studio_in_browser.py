@@ -21,7 +21,7 @@ RENDER_TIMEOUT_MS = 180_000
 
 @pytest.fixture
 def demo():
-    project, _ = off_the_event_loop(demo_project_ensure)
+    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)  # they sign in as the demo owner
     return project
 
 

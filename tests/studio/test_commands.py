@@ -28,6 +28,20 @@ def test_system_checks_are_clean(db):
     run("check", fail_level="WARNING")  # the command agrees: it raises on any warning or error
 
 
+def test_seed_demo_creates_no_login_unless_asked_and_warns_when_it_does(db):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_demo", stdout=out, stderr=err)
+    demo = get_user_model().objects.get(username="demo")
+    assert not demo.has_usable_password() and not demo.is_staff and not demo.is_superuser
+    assert "continuity-demo" not in out.getvalue() + err.getvalue()
+    assert Project.objects.get(slug="lighthouse-keeper").memberships.get(user=demo).role == "owner"
+
+    call_command("seed_demo", "--with-demo-login", stdout=out, stderr=err)  # run_studio's path, on the same database
+    demo.refresh_from_db()
+    assert demo.check_password("continuity-demo") and demo.is_superuser
+    assert "WARNING" in err.getvalue() and "createsuperuser" in err.getvalue()
+
+
 def test_migrations_match_the_models(db):
     try:
         run("makemigrations", "--check", "--dry-run")
@@ -36,7 +50,7 @@ def test_migrations_match_the_models(db):
 
 
 def test_seed_demo_is_idempotent(db):
-    first = run("seed_demo")
+    first = run("seed_demo", "--with-demo-login")
     assert "Created the demo project" in first
     project = Project.objects.get(slug="lighthouse-keeper")
     counts = (Scene.objects.count(), Shot.objects.count(), ReferenceImage.objects.count(), Cut.objects.count())
@@ -47,7 +61,7 @@ def test_seed_demo_is_idempotent(db):
     assert (Scene.objects.count(), Shot.objects.count(), ReferenceImage.objects.count(), Cut.objects.count()) == counts
 
     demo = get_user_model().objects.get(username="demo")
-    assert demo.check_password("continuity-demo") and demo.is_staff
+    assert demo.check_password("continuity-demo") and demo.is_staff and demo.is_superuser
     assert project.memberships.get(user=demo).role == "owner"
     assert project.default_backend == "animatic"
     assert counts[0] >= 3 and counts[1] == counts[0]  # a first shot per scene

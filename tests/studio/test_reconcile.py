@@ -265,3 +265,165 @@ def test_beat_runs_the_reconcile_task_every_minute_on_the_default_queue(settings
     take = make_take(attempts=CAP, created_ago=3600)
     assert "failed (attempts used up) 1" in reconcile_renders()
     assert _status(take)[0] == TakeStatus.FAILED
+
+
+# --- Publish receipts on the real broker ------------------------------------------------------
+
+@pytest.fixture
+def broker_queues(settings):
+    """Renders and exports go to queues of this test's own on the real Redis broker; returns a
+    function counting the messages waiting in one of them (the Redis list kombu keeps)."""
+    import uuid
+
+    import redis
+
+    from tests.conftest import _redis_answers, require
+
+    require(_redis_answers(), "Redis")
+    suffix = uuid.uuid4().hex[:8]
+    settings.CONTINUITY_RENDER_QUEUE = f"test-gpu-{suffix}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"test-default-{suffix}"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield lambda queue: client.llen(queue)
+    client.delete(settings.CONTINUITY_RENDER_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+@pytest.fixture
+def long_queued_takes(alice, broker_queues, settings):
+    """100 takes published for real an hour ago (each message still waits behind other renders)."""
+    from studio.services import dispatch
+
+    settings.CONTINUITY_RENDER_RATE = "1000/10m"  # a batch this size, requested shot by shot
+    project = project_create(owner=alice, name="Backlog", fps=12, width=160, height=90)
+    scene = scene_create(project=project, actor=alice, heading="EXT. QUAY - NIGHT")
+    takes = [take_request(shot=shot_create(scene=scene, actor=alice, prompt=f"lamp {n}", duration_s=1), actor=alice).take
+             for n in range(100)]
+    for take in takes:
+        dispatch.enqueue_render(take.id)  # on_commit does not run inside a test transaction
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Take.objects.filter(pk__in=[t.id for t in takes]).update(created_at=an_hour_ago, enqueued_at=an_hour_ago)
+    assert broker_queues(settings.CONTINUITY_RENDER_QUEUE) == 100
+    return takes
+
+
+def test_a_long_queue_still_in_the_broker_is_never_republished(long_queued_takes, broker_queues, settings):
+    now = timezone.now()
+    for tick in range(4):  # several runs within one interval, then runs past the grace period
+        assert reconcile(now=now + timedelta(seconds=tick * 20)).resent == []
+    assert reconcile(now=now + timedelta(seconds=GRACE_S * 3)).resent == []
+    assert broker_queues(settings.CONTINUITY_RENDER_QUEUE) == 100
+
+
+def test_messages_the_broker_lost_are_sent_again_once_each(long_queued_takes, broker_queues, settings):
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CONTINUITY_RENDER_QUEUE)  # Redis lost its data
+    now = timezone.now()
+    assert sorted(reconcile(now=now).resent) == sorted(t.id for t in long_queued_takes)
+    for tick in range(1, 4):
+        assert reconcile(now=now + timedelta(seconds=tick * 20)).resent == []
+    assert reconcile(now=now + timedelta(seconds=GRACE_S * 3)).resent == []  # waiting again: not lost
+    assert broker_queues(settings.CONTINUITY_RENDER_QUEUE) == 100
+
+
+def test_every_message_of_a_take_carries_the_id_kept_on_the_take(make_take, broker_queues, settings, monkeypatch):
+    import json
+
+    import redis
+
+    from studio.services import dispatch
+
+    take = make_take(created_ago=3600)
+    monkeypatch.undo()  # the real dispatch this time, not make_take's recording stand-in
+    dispatch.enqueue_render(take.id)
+    dispatch.enqueue_render(take.id)
+    take.refresh_from_db()
+    messages = redis.Redis.from_url(settings.REDIS_URL).lrange(settings.CONTINUITY_RENDER_QUEUE, 0, -1)
+    assert [json.loads(m)["headers"]["id"] for m in messages] == [take.task_id, take.task_id]
+    assert dispatch.task_ids_in_broker([settings.CONTINUITY_RENDER_QUEUE]) >= {take.task_id}
+
+
+# --- Exports ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def make_export(alice, published):
+    from studio.models import Export
+    from studio.services.cuts import cut_create
+
+    project = project_create(owner=alice, name="Quay", fps=12, width=160, height=90)
+    cut = cut_create(project=project, actor=alice, name="Assembly", from_board=False)
+
+    def make(*, status, attempts=1, heartbeat_ago=None, started_ago=None, created_ago=0, enqueued_ago=None) -> Export:
+        now = timezone.now()
+        ago = lambda seconds: None if seconds is None else now - timedelta(seconds=seconds)  # noqa: E731
+        export = Export.objects.create(cut=cut, format="edl", status=status, attempts=attempts)
+        Export.objects.filter(pk=export.pk).update(heartbeat_at=ago(heartbeat_ago), started_at=ago(started_ago),
+                                                  created_at=ago(created_ago), enqueued_at=ago(enqueued_ago))
+        return Export.objects.get(pk=export.pk)
+
+    return make
+
+
+def test_a_killed_export_is_requeued_and_sent_within_one_run(make_export, broker_queues, settings):
+    from studio.models import ExportStatus
+
+    export = make_export(status=ExportStatus.RUNNING, attempts=1, started_ago=900, heartbeat_ago=STALE_S + 30, created_ago=900)
+    report = reconcile()
+    assert report.exports_requeued == [export.id] and report.exports_resent == []
+    export.refresh_from_db()
+    assert export.status == ExportStatus.QUEUED and "no heartbeat for 5 minutes" in export.error
+    assert broker_queues(settings.CELERY_TASK_DEFAULT_QUEUE) == 1 and export.enqueued_at is not None
+    assert not reconcile().changed  # its message waits; nothing sent twice
+
+
+def test_a_killed_export_on_its_last_attempt_fails_with_the_reason(make_export, published):
+    from studio.models import ExportStatus
+
+    export = make_export(status=ExportStatus.RUNNING, attempts=CAP, started_ago=900, heartbeat_ago=STALE_S + 30)
+    assert reconcile().exports_failed == [export.id]
+    export.refresh_from_db()
+    assert export.status == ExportStatus.FAILED and export.finished_at is not None
+    assert export.error == f"Gave up after {CAP} attempts; on the last, its worker sent no heartbeat for 5 minutes."
+
+
+def test_a_running_export_with_a_fresh_heartbeat_is_left_alone(make_export):
+    from studio.models import ExportStatus
+
+    export = make_export(status=ExportStatus.RUNNING, started_ago=3600, heartbeat_ago=STALE_S - 30)
+    assert not reconcile().changed
+    export.refresh_from_db()
+    assert export.status == ExportStatus.RUNNING
+
+
+def test_a_queued_export_never_published_is_sent(make_export, broker_queues, settings):
+    from studio.models import ExportStatus
+
+    export = make_export(status=ExportStatus.QUEUED, attempts=0, created_ago=GRACE_S + 5)
+    assert reconcile().exports_resent == [export.id]
+    assert reconcile().exports_resent == []
+    assert broker_queues(settings.CELERY_TASK_DEFAULT_QUEUE) == 1
+
+
+def test_a_worker_presumed_dead_cannot_finish_the_requeued_export(make_export, broker_queues):
+    from studio.models import ExportStatus
+    from studio.services import exports
+
+    export = make_export(status=ExportStatus.RUNNING, attempts=1, started_ago=900, heartbeat_ago=STALE_S + 30)
+    stale_worker_view = type(export).objects.get(pk=export.pk)
+    reconcile()
+    exports._finish(stale_worker_view, ExportStatus.SUCCEEDED, file="late.edl")
+    exports.ExportProgress(stale_worker_view)(1, 2)
+    export.refresh_from_db()
+    assert export.status == ExportStatus.QUEUED and export.file == "" and export.heartbeat_at < timezone.now() - timedelta(seconds=STALE_S)
+
+
+def test_an_export_claim_counts_the_attempt_and_beats(make_export, monkeypatch):
+    from studio.models import ExportStatus
+    from studio.services import exports
+
+    export = make_export(status=ExportStatus.QUEUED, attempts=1)
+    monkeypatch.setattr(exports, "_write", lambda export, on_progress: (on_progress(1, 1), ("x.edl", []))[1])
+    exports.export_run(export_id=export.id)
+    export.refresh_from_db()
+    assert (export.status, export.attempts, export.file) == (ExportStatus.SUCCEEDED, 2, "x.edl")
+    assert export.started_at is not None and export.heartbeat_at >= export.started_at

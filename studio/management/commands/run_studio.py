@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, no_demo, **options):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
-            call_command("seed_demo")
+            call_command("seed_demo", with_demo_login=True)  # the one path that creates the demo login
         children = self._start_children(host, port)
         self.stdout.write(self.style.SUCCESS(f"\nContinuity is running at http://{host}:{port}/"))
         if not no_demo:
@@ -76,6 +76,6 @@ class Command(BaseCommand):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        if settings.EMBEDDED_REDIS:
-            embedded_redis.stop(settings.VAR_DIR)
+        if settings.EMBEDDED_REDIS:  # stops it unless another process (e.g. a manage.py shell) still uses it
+            embedded_redis.release()
         self.stdout.write("Stopped.")
