@@ -13,7 +13,7 @@ from django.utils import timezone
 from studio import events
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
-    Project, ReferenceImage, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
+    Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
@@ -512,9 +512,7 @@ def api_take_comments(take: Take) -> QuerySet[Comment]:
     return Comment.objects.alive().filter(take=take).select_related("author").order_by("created_at", "id")
 
 
-def api_take_decisions(take: Take):
-    from studio.models import ReviewDecision
-
+def api_take_decisions(take: Take) -> QuerySet[ReviewDecision]:
     return ReviewDecision.objects.filter(take=take).select_related("decided_by").order_by("-created_at", "-id")
 
 
