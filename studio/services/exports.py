@@ -99,13 +99,19 @@ def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     warnings = [f"@{u['handle']} (used in {', '.join(map(str, u['shots']))}) has unknown rights status" for u in unknown]
     if unknown and not export.rights_override:
         raise ExportRefused("Refused: " + "; ".join(warnings) + ". Set the rights status, or ask an owner to override.")
-    name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}.{EXTENSIONS[export.format]}"
+    # A cut with shots nobody approved (or changed, or failed since) exports as a draft: its file
+    # name says so, its warnings and its manifest say which shots.
+    draft = selectors.cut_draft_report(cut)
+    warnings += draft_warnings(draft)
+    draft_mark = " (draft)" if draft.is_draft else ""
+    name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}{draft_mark}.{EXTENSIONS[export.format]}"
     path = Path(settings.MEDIA_ROOT) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if export.format == ExportFormat.MP4:
         _write_mp4(export, plan, path, on_progress)
     elif export.format == ExportFormat.MANIFEST:
-        timeline.write_manifest(timeline.provenance_manifest(cut.name, project.name, [p["manifest"] for p in plan]), path)
+        manifest = timeline.provenance_manifest(cut.name, project.name, [p["manifest"] for p in plan])
+        timeline.write_manifest(manifest | {"draft": draft.is_draft, "not_final": draft.as_dict()}, path)
         on_progress(1, 1)
     else:
         # A step per clip gathered (each reads its shot's alternates), one for writing the file.
@@ -116,6 +122,17 @@ def _write(export: Export, on_progress) -> tuple[str, list[str]]:
         timeline.write_timeline(timeline.build_timeline(cut.name, project.fps, clips), path, export.format)
         on_progress(len(plan) + 1, len(plan) + 1)
     return name, warnings
+
+
+DRAFT_REASONS = {"unapproved": "not approved", "stale": "changed since its take was rendered",
+                 "failed": "newest render failed; an older take plays"}
+
+
+def draft_warnings(draft: selectors.CutDraftReport) -> list[str]:
+    """One line per reason an export is a draft, naming the shots."""
+    found = draft.as_dict()
+    return [f"Draft: {', '.join(found[key])} {'is' if len(found[key]) == 1 else 'are'} {reason}"
+            for key, reason in DRAFT_REASONS.items() if found[key]]
 
 
 def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress) -> None:

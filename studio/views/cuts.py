@@ -180,6 +180,11 @@ def export_new(request, slug: str, cut_id: int):
     form = ExportForm(request.POST)
     if not form.is_valid():
         return refused(request, url, ValidationError("Choose an export format."))
+    draft = selectors.cut_draft_report(cut)
+    if draft.is_draft and not form.cleaned_data["confirm_draft"]:
+        # Nothing is queued: the answer lists the shots that are not final and offers "export anyway".
+        return render_fragment(request, "cuts/_export_confirm.html", _exports_context(project, cut) | {
+            "draft": draft, "export_format": form.cleaned_data["format"], "rights_override": form.cleaned_data["rights_override"]})
     try:
         export = cut_services.export_request(cut=cut, actor=request.user, fmt=form.cleaned_data["format"],
                                              rights_override=form.cleaned_data["rights_override"])
