@@ -25,7 +25,8 @@ from studio.services.demo import demo_project_ensure
 from studio.services.exports import export_run
 from studio.services.reviews import review_decide
 from studio.services.script import script_import
-from studio.services.shots import scene_create, shot_create, shot_update
+from studio.services.sharing import review_link_create
+from studio.services.shots import shot_create, shot_update
 from tests.studio.test_query_counts import SIZES, build_studio
 from tests.studio.views_helpers import client_for, finished_take
 
@@ -283,6 +284,13 @@ def test_the_cut_editor_marks_unapproved_entries(project, draft_cut, board, alic
     entries = {e.shot.code: e.id for e in draft_cut.entries.select_related("shot")}
     assert by_entry == {entries["1A"]: False, entries["1B"]: True}
     assert page.count("data-unapproved") == 1
+
+
+def test_the_guest_player_marks_unapproved_shots(project, draft_cut, alice):
+    _, token = review_link_create(project=project, actor=alice, cut=draft_cut)
+    page = client_for(None).get(reverse("guest_review", args=[token])).content.decode()
+    rows = re.findall(r'<li class="take-row[^"]*">(.*?)</li>', page, re.S)
+    assert [("1A" in row, "data-unapproved" in row) for row in rows] == [(True, False), (False, True)]
 
 
 def test_exporting_an_unapproved_cut_asks_first_then_exports_a_draft_that_names_the_shots(project, draft_cut, board, alice):
