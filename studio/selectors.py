@@ -449,11 +449,10 @@ def _deliverable_prefetches(prefix: str = "") -> tuple[Prefetch, Prefetch]:
 
 
 def deliverable_shots(project: Project, *, scene_id: int | None = None) -> list[DeliverableShot]:
-    """The project's live shots (or one scene's) in board order, omitted scenes left out: four
-    queries (shots, cast, reference images, takes) however many shots."""
-    shots = shots_in_order(project).filter(scene__omitted=False).prefetch_related(*_deliverable_prefetches())
-    if scene_id is not None:
-        shots = shots.filter(scene_id=scene_id)
+    """The project's live shots in board order, omitted scenes left out, or one scene's shots:
+    four queries (shots, cast, reference images, takes) however many shots."""
+    shots = shots_in_order(project).prefetch_related(*_deliverable_prefetches())
+    shots = shots.filter(scene__omitted=False) if scene_id is None else shots.filter(scene_id=scene_id)
     return [_deliverable(shot, chosen_take_id=None) for shot in shots]
 
 

@@ -21,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
@@ -32,7 +33,6 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
-from xml.sax.saxutils import escape
 
 from generation import media
 from studio.models import CameraMove, ShotSize
@@ -80,7 +80,8 @@ def fonts() -> tuple[str, str]:
 
 def camera_text(row: DeliverableShot) -> str:
     shot = row.shot
-    return f"{ShotSize(shot.shot_size).label} · {CameraMove(shot.camera_move).label} · {shot.lens_mm} mm · {seconds(shot.duration_s)} s"
+    size, move = ShotSize(shot.shot_size).label, CameraMove(shot.camera_move).label
+    return f"{size} · {move} · {shot.lens_mm} mm · {seconds(shot.duration_s)} s"
 
 
 def seconds(duration) -> str:
@@ -163,17 +164,18 @@ def _frame_of(video_field) -> bytes | None:
 
 def _reference_board(row: DeliverableShot, aspect: float) -> bytes | None:
     """The primary reference image of each cast member (up to three) side by side."""
-    paths = [p for p in (_stored_path(m.reference_images[0].image) for m in row.shot.deliverable_cast if m.reference_images) if p]
+    primaries = (member.reference_images[0].image for member in row.shot.deliverable_cast if member.reference_images)
+    paths = [path for path in map(_stored_path, primaries) if path][:3]
     width, height = PICTURE_WIDTH_PX, round(PICTURE_WIDTH_PX * aspect)
+    slot = width // max(len(paths), 1)
     board = Image.new("RGB", (width, height), (28, 30, 34))
     placed = 0
-    for path in paths[:3]:
+    for path in paths:
         try:
             with Image.open(path) as image:
-                tile = ImageOps.contain(image.convert("RGB"), (width // min(len(paths), 3), height))
+                tile = ImageOps.contain(image.convert("RGB"), (slot, height))
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             continue
-        slot = width // min(len(paths), 3)
         board.paste(tile, (placed * slot + (slot - tile.width) // 2, (height - tile.height) // 2))
         placed += 1
     return _jpeg(board) if placed else None
@@ -259,7 +261,8 @@ def _panel(canvas: Canvas, row: DeliverableShot, picture: bytes, outline: Script
     cursor -= leading
     canvas.setFont(regular, size)
     canvas.drawString(x, cursor, _fit(f"{camera_text(row)} · {row.status}", regular, size, w))
-    lines = [line for text in [description_text(row), *dialogue_lines(row, outline)] for line in simpleSplit(text, regular, size, w)]
+    texts = [description_text(row), *dialogue_lines(row, outline)]
+    lines = [line for text in texts for line in simpleSplit(text, regular, size, w)]
     room = max(0, int((cursor - y) // leading))
     for n, line in enumerate(lines[:room]):
         cursor -= leading
