@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape
 
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape, letter
 from reportlab.lib.styles import ParagraphStyle
@@ -39,6 +40,10 @@ from studio.models import CameraMove, ShotSize
 from studio.selectors import DeliverableShot, ScriptOutline
 
 logger = logging.getLogger(__name__)
+
+# reportlab wraps every stream in ASCII85 by default, in pure Python: that took nine tenths of a
+# storyboard's time (bench/bench_deliverables.py). Binary streams are what PDF readers expect.
+rl_config.useA85 = 0
 
 PAPERS = {"a4": landscape(A4), "letter": landscape(letter)}
 LAYOUTS = {"2x3": (2, 3), "3x3": (3, 3)}  # rows × columns of panels per landscape page
