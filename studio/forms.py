@@ -191,6 +191,7 @@ class CutEntryForm(forms.Form):
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices)
     rights_override = forms.BooleanField(required=False)
+    confirm_draft = forms.BooleanField(required=False)  # "export anyway" for a cut with shots not yet final
 
 
 # --- Team -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related
 from django.utils import timezone
 
 from studio import events
+from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
     Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
@@ -518,3 +519,141 @@ def api_take_decisions(take: Take) -> QuerySet[ReviewDecision]:
 
 def api_project_exports(project: Project) -> QuerySet[Export]:
     return Export.objects.filter(cut__project=project, cut__deleted_at__isnull=True).order_by("-created_at", "-id")
+
+
+# --- Deliverables (studio/services/deliverables.py) and draft cuts ------------------------------
+# Appended: the shots a storyboard or a shot list prints, with what each panel or row needs, and
+# which entries of a cut are not final yet. Each is a fixed number of queries.
+
+@dataclass(frozen=True)
+class DeliverableShot:
+    """One shot as a storyboard panel or a shot-list row prints it."""
+
+    shot: Shot  # with .scene, .approved_take, .deliverable_cast (each with .reference_images)
+    take: Take | None  # the finished take whose picture it shows: chosen, approved or newest
+    status: str  # approved, needs review, rendering, failed, cancelled, not rendered
+
+
+def _deliverable_prefetches(prefix: str = "") -> tuple[Prefetch, Prefetch]:
+    """A shot's live cast (with reference images, primary first) and its takes, newest first."""
+    links = (
+        ShotCast.objects.filter(cast_member__deleted_at__isnull=True)
+        .select_related("cast_member")
+        .prefetch_related(Prefetch("cast_member__images", queryset=ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER),
+                                   to_attr="reference_images"))
+        .order_by("order", "id")
+    )
+    takes = Take.objects.alive().defer(*TAKE_FIELDS_NOT_ON_BOARD).order_by("shot_id", "-number")
+    return (Prefetch(f"{prefix}cast_links", queryset=links, to_attr="deliverable_links"),
+            Prefetch(f"{prefix}takes", queryset=takes, to_attr="takes_newest_first"))
+
+
+def deliverable_shots(project: Project, *, scene_id: int | None = None) -> list[DeliverableShot]:
+    """The project's live shots in board order, omitted scenes left out, or one scene's shots:
+    four queries (shots, cast, reference images, takes) however many shots."""
+    shots = shots_in_order(project).prefetch_related(*_deliverable_prefetches())
+    shots = shots.filter(scene__omitted=False) if scene_id is None else shots.filter(scene_id=scene_id)
+    return [_deliverable(shot, chosen_take_id=None) for shot in shots]
+
+
+def cut_deliverable_shots(cut: Cut) -> list[DeliverableShot]:
+    """The cut's live entries in order as storyboard panels, each showing the take the cut plays:
+    four queries (entries, cast, reference images, takes) however long the cut."""
+    entries = (
+        CutEntry.objects.live().filter(cut=cut)
+        .select_related("shot__scene", "shot__approved_take")
+        .defer(*(f"shot__approved_take__{name}" for name in TAKE_FIELDS_NOT_ON_BOARD))
+        .prefetch_related(*_deliverable_prefetches("shot__"))
+        .order_by("order", "id")
+    )
+    return [_deliverable(entry.shot, chosen_take_id=entry.take_id) for entry in entries]
+
+
+def _deliverable(shot: Shot, *, chosen_take_id: int | None) -> DeliverableShot:
+    shot.deliverable_cast = [link.cast_member for link in shot.deliverable_links]
+    finished = [t for t in shot.takes_newest_first if t.status == TakeStatus.SUCCEEDED]
+    take = take_played(chosen_take_id, shot.approved_take_id, finished)
+    return DeliverableShot(shot=shot, take=take, status=_shot_status(shot, finished))
+
+
+def _shot_status(shot: Shot, finished: list[Take]) -> str:
+    if shot.approved_take_id and any(t.id == shot.approved_take_id for t in finished):
+        return "approved"
+    newest = shot.takes_newest_first[0] if shot.takes_newest_first else None
+    if newest is None:
+        return "not rendered"
+    if newest.status in ACTIVE_TAKE_STATUSES:
+        return "rendering"
+    return "needs review" if newest.status == TakeStatus.SUCCEEDED else newest.status
+
+
+@dataclass(frozen=True)
+class ScriptOutline:
+    """What a printout takes from the latest imported script: its title page (lower-case keys:
+    title, credit, author, draft date, ...) and its parsed scenes by normalised heading."""
+
+    title_page: dict[str, str]
+    scenes: dict[str, Any]  # " ".join(heading.upper().split()) -> screenplay.ParsedScene
+
+    def scene(self, heading: str):
+        return self.scenes.get(" ".join(heading.upper().split()))
+
+
+def script_outline(project: Project) -> ScriptOutline:
+    """The latest imported script, read by the one Fountain parser: one query."""
+    script = latest_script(project)
+    try:
+        parsed = parse_fountain(script.text) if script else None
+    except ScriptError:  # imported once, so it parsed then; a parser change must not break a printout
+        parsed = None
+    if parsed is None:
+        return ScriptOutline({}, {})
+    scenes: dict[str, Any] = {}
+    for scene in parsed.scenes:
+        scenes.setdefault(" ".join(scene.heading.upper().split()), scene)
+    return ScriptOutline(dict(parsed.title_page), scenes)
+
+
+# What a take was rendered with that the shot may have changed since (keys of Take.request).
+STALE_WHEN_CHANGED = ("prompt", "seed", "shot_size", "camera_move", "lens_mm")
+
+
+@dataclass(frozen=True)
+class CutDraftReport:
+    """The shot codes of a cut that make an export of it a draft."""
+
+    unapproved: list[str]  # plays a take nobody approved
+    stale: list[str]  # the shot changed since its take was rendered
+    failed: list[str]  # the shot's newest render failed: the cut plays an older take
+    missing: list[str]  # no finished take at all (an export refuses these)
+
+    @property
+    def is_draft(self) -> bool:
+        return bool(self.unapproved or self.stale or self.failed or self.missing)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"unapproved": self.unapproved, "stale": self.stale, "failed": self.failed, "missing": self.missing}
+
+
+def cut_draft_report(cut: Cut) -> CutDraftReport:
+    """Which entries of the cut are not final: the timeline (two queries) and the newest take
+    status of each of its shots (one)."""
+    rows = cut_timeline(cut)
+    newest_status: dict[int, tuple[int, str]] = {}
+    for shot_id, number, status in Take.objects.alive().filter(shot__in=[r.entry.shot_id for r in rows]).values_list(
+            "shot_id", "number", "status"):
+        if number > newest_status.get(shot_id, (-1, ""))[0]:
+            newest_status[shot_id] = (number, status)
+    report = CutDraftReport([], [], [], [])
+    for row in rows:
+        shot = row.entry.shot
+        if row.take is None:
+            report.missing.append(shot.code)
+            continue
+        if row.take.id != shot.approved_take_id:
+            report.unapproved.append(shot.code)
+        if any(key in row.take.request and row.take.request[key] != getattr(shot, key) for key in STALE_WHEN_CHANGED):
+            report.stale.append(shot.code)
+        if newest_status.get(shot.id, (0, ""))[1] == TakeStatus.FAILED:
+            report.failed.append(shot.code)
+    return report

@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from studio.views import (
-    accounts, api_tokens, board, cast, cuts, media, members, projects, review, script, sharing, trash, webhooks,
+    accounts, api_tokens, board, cast, cuts, deliverables, media, members, projects, review, script, sharing, trash,
+    webhooks,
 )
 
 auth_patterns = [
@@ -48,6 +49,11 @@ project_patterns = [
     path("board/scenes/", board.board_scenes_fragment, name="board_scenes"),
     path("board/scenes/new/", board.scene_new, name="scene_new"),
     path("board/render-missing/", board.render_missing, name="render_missing"),
+    # Deliverables: storyboard PDFs and shot lists
+    path("board/storyboard.pdf", deliverables.project_storyboard, name="project_storyboard"),
+    path("board/shot-list.csv", deliverables.shot_list_csv, name="shot_list_csv"),
+    path("board/shot-list.pdf", deliverables.shot_list_pdf, name="shot_list_pdf"),
+    path("cuts/<int:cut_id>/storyboard.pdf", deliverables.cut_storyboard, name="cut_storyboard"),
     path("scenes/<int:scene_id>/", board.scene_fragment, name="scene_fragment"),
     path("scenes/<int:scene_id>/shots/new/", board.shot_new, name="shot_new"),
     path("scenes/<int:scene_id>/reorder/", board.shots_reorder, name="shots_reorder"),

@@ -115,14 +115,29 @@ def cut_render(*, cut: Cut, actor) -> list:
     return [take_request(shot=row.entry.shot, actor=actor, quota=quota) for row in selectors.cut_timeline(cut)]
 
 
+class DraftNotConfirmed(Exception):
+    """The cut would export as a draft (shots not approved, changed or failed) and nobody said
+    "export anyway" yet. `report` names the shots."""
+
+    def __init__(self, report: selectors.CutDraftReport):
+        super().__init__("This export would be a draft.")
+        self.report = report
+
+
 @transaction.atomic
-def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False) -> Export:
+def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False,
+                   require_draft_confirmation: bool = False) -> Export:
+    """Queue an export. With `require_draft_confirmation`, a cut whose shots are not all final is
+    refused with DraftNotConfirmed (the edge asks, then asks again without it); either way such an
+    export is named "(draft)" and lists those shots (studio/services/exports.py)."""
     ExportFormat(fmt)
     if rights_override and not access.can(actor, cut.project, access.Action.MANAGE):
         raise PermissionDenied("Only an owner can override unknown rights.")
-    missing = [row.entry.shot.code for row in selectors.cut_timeline(cut) if row.take is None]
-    if missing:
-        raise ValidationError("These shots have no finished take yet: " + ", ".join(missing) + ".")
+    draft = selectors.cut_draft_report(cut)
+    if draft.missing:
+        raise ValidationError("These shots have no finished take yet: " + ", ".join(draft.missing) + ".")
+    if draft.is_draft and require_draft_confirmation:
+        raise DraftNotConfirmed(draft)
     export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)
     audit_record(actor=actor, project_id=cut.project_id, verb="export requested", obj=export,
                  changes={"format": fmt, "rights_override": rights_override})

@@ -125,17 +125,22 @@ def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     warnings = [f"@{u['handle']} (used in {', '.join(map(str, u['shots']))}) has unknown rights status" for u in unknown]
     if unknown and not export.rights_override:
         raise ExportRefused("Refused: " + "; ".join(warnings) + ". Set the rights status, or ask an owner to override.")
-    name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}.{EXTENSIONS[export.format]}"
+    # A cut with shots nobody approved (or changed, or failed since) exports as a draft: its file
+    # name says so, its warnings and its manifest say which shots.
+    draft = selectors.cut_draft_report(cut)
+    warnings += draft_warnings(draft)
+    draft_mark = " (draft)" if draft.is_draft else ""
+    name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}{draft_mark}.{EXTENSIONS[export.format]}"
     path = Path(settings.MEDIA_ROOT) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if export.format == ExportFormat.MP4:
         _write_mp4(export, plan, path, on_progress)
     elif export.format == ExportFormat.MANIFEST:
-        timeline.write_manifest(_manifest(cut, plan), path)
+        timeline.write_manifest(_manifest(cut, plan, draft), path)
         on_progress(1, 1)
     elif export.format in BUNDLES:
         clips = _timeline_clips(plan, project.fps, on_progress)
-        timeline.write_bundle(cut.name, project.fps, clips, path, BUNDLES[export.format], manifest=_manifest(cut, plan))
+        timeline.write_bundle(cut.name, project.fps, clips, path, BUNDLES[export.format], manifest=_manifest(cut, plan, draft))
         on_progress(len(plan) + 1, len(plan) + 1)
     else:
         clips = _timeline_clips(plan, project.fps, on_progress)
@@ -144,8 +149,10 @@ def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     return name, warnings
 
 
-def _manifest(cut, plan: list[dict[str, Any]]) -> dict[str, Any]:
-    return timeline.provenance_manifest(cut.name, cut.project.name, [p["manifest"] for p in plan])
+def _manifest(cut, plan: list[dict[str, Any]], draft: selectors.CutDraftReport) -> dict[str, Any]:
+    """The provenance manifest, saying whether the cut is a draft and which shots make it one."""
+    manifest = timeline.provenance_manifest(cut.name, cut.project.name, [p["manifest"] for p in plan])
+    return manifest | {"draft": draft.is_draft, "not_final": draft.as_dict()}
 
 
 def _timeline_clips(plan: list[dict[str, Any]], fps: int, on_progress) -> list:
@@ -169,6 +176,17 @@ def _comment_markers(take_ids: list[int]) -> dict[int, list]:
         markers.setdefault(comment.take_id, []).append(
             timeline.TimelineMarker(frame=comment.frame, name=f"{comment.author_name}: {summary}", note=comment.body))
     return markers
+
+
+DRAFT_REASONS = {"unapproved": "not approved", "stale": "changed since its take was rendered",
+                 "failed": "newest render failed; an older take plays"}
+
+
+def draft_warnings(draft: selectors.CutDraftReport) -> list[str]:
+    """One line per reason an export is a draft, naming the shots."""
+    found = draft.as_dict()
+    return [f"Draft: {', '.join(found[key])} {'is' if len(found[key]) == 1 else 'are'} {reason}"
+            for key, reason in DRAFT_REASONS.items() if found[key]]
 
 
 def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress) -> None:

@@ -123,7 +123,7 @@ def test_the_cut_editor_offers_the_bundles_and_queues_them(client, reviewed_cut,
     client.force_login(users["bob"])
 
     page = client.get(reverse("cut_editor", args=[project.slug, cut.id])).content.decode()
-    response = client.post(reverse("export_new", args=[project.slug, cut.id]), {"format": "otioz"})
+    response = client.post(reverse("export_new", args=[project.slug, cut.id]), {"format": "otioz", "confirm_draft": "1"})
 
     assert 'name="format" value="otioz"' in page and 'name="format" value="zip"' in page
     assert response.status_code in (200, 204, 302)

@@ -176,7 +176,9 @@ def test_swapping_to_a_take_of_another_shot_is_404(project, scene, cut, users, a
 
 
 def test_exports_are_queued_and_listed(project, cut, users):
-    response = client_for(users["bob"]).post(reverse("export_new", args=[project.slug, cut.id]), {"format": "edl"}, headers=HTMX)
+    # The cut's shot is not approved: "export anyway" is confirmed (tests/studio/test_deliverables.py asks first).
+    response = client_for(users["bob"]).post(reverse("export_new", args=[project.slug, cut.id]),
+                                             {"format": "edl", "confirm_draft": "1"}, headers=HTMX)
     assert response.status_code == 200
     export = Export.objects.get()
     assert export.format == "edl" and export.status == "queued"
