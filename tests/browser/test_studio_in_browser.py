@@ -235,4 +235,4 @@ def test_a_browser_that_lost_its_connection_reconnects_and_catches_up(browser_pa
     # ...so when the connection comes back, the snapshot makes the board refetch.
     page.evaluate("() => { window.WebSocket = window.__realWebSocket; }")
     page.wait_for_selector("#live-status[data-state=live]", timeout=40_000)
-    page.wait_for_selector(f"#shot-{shot.id} .prompt >> text=Changed while you were away", timeout=10_000)
+    page.wait_for_selector(f"#shot-{shot.id} .prompt >> text=Changed while you were away", timeout=30_000)  # the resync refetch, on a loaded machine
