@@ -16,12 +16,13 @@ from generation.backends.base import Backend
 OPERATOR_ONLY = frozenset({"tiny"})
 
 
-def backend_choices() -> list[tuple[str, str]]:
-    """The backends people may pick in the studio's forms."""
+def backend_choices(keep: str = "") -> list[tuple[str, str]]:
+    """The backends people may pick in the studio's forms. `keep` is the value already saved: an
+    operator-only backend stays offered where it is set, so saving the form does not switch it."""
     offered = registry.backend_choices()
     if settings.CONTINUITY_OFFER_TINY_BACKEND:
         return offered
-    return [(name, label) for name, label in offered if name not in OPERATOR_ONLY]
+    return [(name, label) for name, label in offered if name not in OPERATOR_ONLY or name == keep]
 
 
 def validate_backend_name(name: str) -> None:

@@ -42,7 +42,7 @@ class ProjectForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["default_backend"].choices = backend_choices()
+        self.fields["default_backend"].choices = backend_choices(keep=self.initial.get("default_backend", ""))
         self.fields["default_backend"].initial = settings.GENERATION_BACKEND
 
     def service_values(self) -> dict:
@@ -115,7 +115,7 @@ class ShotForm(forms.Form):
     def __init__(self, *args, default_backend: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["backend"].choices = [("", f"Project default ({default_backend})" if default_backend else "Project default"),
-                                          *backend_choices()]
+                                          *backend_choices(keep=self.initial.get("backend", ""))]
 
     def service_values(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if k != "version"}
