@@ -508,6 +508,11 @@ def api_takes(project: Project) -> QuerySet[Take]:
     )
 
 
+def api_cut_entries(cut: Cut) -> QuerySet[CutEntry]:
+    """The cut's live entries in order, as rows to edit (which take each plays: cut_timeline)."""
+    return CutEntry.objects.live().filter(cut=cut).order_by("order", "id")
+
+
 def api_take_comments(take: Take) -> QuerySet[Comment]:
     """Every live comment and reply on a take, oldest first (a reply names its parent)."""
     return Comment.objects.alive().filter(take=take).select_related("author").order_by("created_at", "id")

@@ -89,6 +89,22 @@ def cast(project, alice):
 
 
 @pytest.fixture
+def shot(scene, cast, alice):
+    """A shot that casts @mara on the @deck; a test file that needs another shot overrides it."""
+    from studio.services.shots import shot_create
+
+    return shot_create(scene=scene, actor=alice, prompt="@mara looks out over the @deck", code="1A")
+
+
+@pytest.fixture
+def take(shot):
+    """A finished take of the shot, with real files."""
+    from tests.studio.views_helpers import finished_take
+
+    return finished_take(shot, frames=48)
+
+
+@pytest.fixture
 def ffmpeg_available():
     from generation.media import ffmpeg_binary
 

@@ -611,7 +611,7 @@ class CutEntryList(CutScoped, generics.ListAPIView):
     pagination_class = None  # a cut is read whole, in order
 
     def project_queryset(self, project):
-        return selectors.cut_entries(self.cut)
+        return selectors.api_cut_entries(self.cut)
 
     @extend_schema(request=s.CutEntryCreateSerializer, responses={201: s.CutEntrySerializer})
     def post(self, request, slug, cut_id):
@@ -640,7 +640,7 @@ class CutEntryDetail(CutScoped):
     http_method_names = ["patch", "delete", "options"]
 
     def project_queryset(self, project):
-        return selectors.cut_entries(self.cut)
+        return selectors.api_cut_entries(self.cut)
 
     @extend_schema(request=s.CutEntryEditSerializer, responses={200: s.CutEntrySerializer})
     def patch(self, request, slug, cut_id, pk):
@@ -672,7 +672,7 @@ class CutReorder(CutScoped):
         cut = self.cut
         values = _valid(s.CutReorderSerializer, request)
         cut_services.cut_reorder(cut=cut, actor=request.user, entry_ids=values["entries"], expected_version=values["version"])
-        return Response(s.CutEntrySerializer(selectors.cut_entries(cut), many=True).data)
+        return Response(s.CutEntrySerializer(selectors.api_cut_entries(cut), many=True).data)
 
 
 class ExportList(CutScoped, generics.ListAPIView):

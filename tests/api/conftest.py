@@ -13,7 +13,7 @@ from studio.models import Export, ExportFormat, ExportStatus
 from studio.services.api_tokens import api_token_create
 from studio.services.cuts import cut_create
 from studio.services.reviews import comment_create
-from tests.studio.views_helpers import finished_take, shot  # noqa: F401  (fixture)
+from tests.studio.views_helpers import finished_take
 
 ALL_SCOPES = ["read", "write", "render"]
 

@@ -11,13 +11,16 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
+from urllib.parse import unquote
 
+import opentimelineio as otio
 import pytest
 from django.conf import settings
 
 from generation import media
-from studio.models import AuditEvent, Export, ExportStatus, Project, Shot, Take, TakeStatus
+from studio.models import AuditEvent, Export, ExportFormat, ExportStatus, Project, Shot, Take, TakeStatus
 from studio.services.api_tokens import api_token_create
 from tests.conftest import ROOT, database_url_for_workers, png_bytes, require
 
@@ -106,7 +109,7 @@ def test_the_readme_script_goes_from_nothing_to_a_downloaded_cut(live_studio, us
     shots = Shot.objects.filter(scene__project=project)
     assert shots.count() == 2 and all(shot.approved_take_id for shot in shots)
     assert Take.objects.filter(shot__scene__project=project, status=TakeStatus.SUCCEEDED).count() == 2
-    export = Export.objects.get(cut__project=project)
+    export = Export.objects.get(cut__project=project, format=ExportFormat.MP4)
     assert export.status == ExportStatus.SUCCEEDED and export.requested_by == alice
     downloaded = tmp_path / "assembly.mp4"
     assert downloaded.read_bytes() == (Path(settings.MEDIA_ROOT) / export.file.name).read_bytes()
@@ -114,3 +117,19 @@ def test_the_readme_script_goes_from_nothing_to_a_downloaded_cut(live_studio, us
     expected_frames = sum(take.frames for take in Take.objects.filter(shot__scene__project=project, status=TakeStatus.SUCCEEDED))
     assert probe.frame_count == expected_frames and (probe.width, probe.height) == (320, 180)
     assert AuditEvent.objects.filter(project=project, actor=alice, verb="approved").count() == 2
+    _assert_the_bundle_relinks(tmp_path / "assembly.otioz", project)
+
+
+def _assert_the_bundle_relinks(bundle: Path, project) -> None:
+    """The editor's bundle opens with OpenTimelineIO's own adapter and every clip's media is a
+    relative path to a file inside it, the take it names."""
+    bundle_export = Export.objects.get(cut__project=project, format=ExportFormat.OTIOZ)
+    assert bundle.read_bytes() == (Path(settings.MEDIA_ROOT) / bundle_export.file.name).read_bytes()
+    timeline = otio.adapters.read_from_file(str(bundle))
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+    clips = list(timeline.find_clips())
+    assert len(clips) == 2
+    for clip in clips:
+        url = unquote(clip.media_reference.target_url)
+        assert not url.startswith(("/", "file:")) and url in names

@@ -1,5 +1,5 @@
 """Helpers for the studio tests: finished takes with real files and a logged-in client (the shared
-fixtures are in tests/studio/conftest.py)."""
+fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
