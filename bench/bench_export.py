@@ -104,7 +104,7 @@ def timed(action) -> float:
     return time.perf_counter() - start
 
 
-def run_all(takes: list[Path], fmt: HouseFormat, frames: int, work: Path, repeat: int, reencode: bool) -> dict[str, float]:
+def run_all(takes: list[Path], fmt: HouseFormat, frames: int, work: Path, repeat: int, with_reencode: bool) -> dict[str, float]:
     list_path = write_bare_list(takes, work)
     spans = [ClipSpan.whole(take, frames) for take in takes]
     cache = work / "trim-cache"
@@ -128,7 +128,7 @@ def run_all(takes: list[Path], fmt: HouseFormat, frames: int, work: Path, repeat
         assert counted == expected, f"{name}: {counted} frames, expected {expected}"
 
     b_time = None
-    if reencode:
+    if with_reencode:
         print("re-encoding once (slow) ...", flush=True)
         b_time = timed(lambda: reencode(list_path, work / "b.mp4"))
 

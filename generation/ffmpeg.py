@@ -24,7 +24,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Callable
 
-import av
 import imageio_ffmpeg
 
 BINARY_SETTING = "CONTINUITY_FFMPEG"
@@ -251,6 +250,8 @@ class MediaInfo:
 def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
     """Describe the first video stream of an MP4 (opened as MP4 whatever its bytes claim, so a
     playlist can never make us read other files), exactly: rates and time bases as fractions."""
+    import av  # lazy: PyAV's libraries cost every web process ~27 MiB; only probing needs them
+
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path} does not exist")
@@ -264,6 +265,8 @@ def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
 
 
 def _describe(container, stream) -> MediaInfo:
+    import av  # lazy: see probe
+
     context = stream.codec_context
     time_base = Fraction(stream.time_base) if stream.time_base else Fraction(0)
     frame_rate = Fraction(stream.average_rate or stream.base_rate or 0)
