@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from studio.models import (
-    AuditEvent, CastMember, Comment, Cut, CutEntry, Export, Membership, Project, ReferenceImage, ReviewDecision, ReviewLink,
-    Scene, ScriptSource, Shot, ShotCast, Take,
+    ApiToken, AuditEvent, CastMember, Comment, Cut, CutEntry, Export, IdentityScore, Membership, Project, ReferenceImage,
+    ReviewDecision, ReviewLink, Scene, ScriptSource, Shot, ShotCast, Take, WebhookDelivery, WebhookEndpoint,
 )
 from studio.forms import AdminSignInForm
 
@@ -114,8 +114,21 @@ class ShotAdmin(admin.ModelAdmin):
     inlines = [ShotCastInline, TakeInline]
 
 
+class IdentityScoreInline(admin.TabularInline):
+    """What the scoring step measured for each cast member of the take (written by the worker only)."""
+
+    model = IdentityScore
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["cast_member", "status", "score", "threshold", "verdict", "frames_scored", "model", "model_version"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Take)
 class TakeAdmin(admin.ModelAdmin):
+    inlines = [IdentityScoreInline]
     list_display = ["__str__", "status", "backend", "progress", "attempts", "compute_seconds", "created_at"]
     list_filter = ["status", "backend"]
     search_fields = ["signature", "shot__code"]
@@ -191,3 +204,39 @@ class ReviewLinkAdmin(admin.ModelAdmin):
     list_filter = ["project"]
     list_select_related = ["project", "created_by", "cut", "shot"]
     readonly_fields = ["token", "password_hash", "created_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Operators see and revoke tokens (set "revoked at"); the secret is never stored, only its hash."""
+
+    list_display = ["name", "user", "prefix", "scopes", "expires_at", "last_used_at", "revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "name", "prefix", "scopes", "created_at", "last_used_at"]
+    exclude = ["secret_sha256"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are created by their owner, on the account's token page or the API
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["event_type", "status", "attempts", "response_code", "error", "next_attempt_at", "created_at"]
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "project", "active", "consecutive_failures", "disabled_at"]
+    list_filter = ["active"]
+    search_fields = ["url", "project__name"]
+    list_select_related = ["project"]
+    exclude = ["secret"]  # shown once to the owner who registered it, on the project's Webhooks page
+    readonly_fields = ["project", "created_by", "created_at", "disabled_at"]
+    inlines = [WebhookDeliveryInline]

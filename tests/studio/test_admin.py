@@ -13,10 +13,12 @@ from django.urls import reverse
 
 from studio.models import (
     AuditEvent, CutEntry, Export, Membership, ReferenceImage, ReviewDecision, ReviewLink, ScriptSource, ShotCast, Take,
+    WebhookDelivery, WebhookEndpoint,
 )
+from studio.services.api_tokens import api_token_create
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
-NO_ADD = {"studio.Take", "studio.AuditEvent"}
+NO_ADD = {"studio.Take", "studio.AuditEvent", "studio.ApiToken"}
 
 
 @pytest.fixture
@@ -43,6 +45,10 @@ def everything(project, scene, cast, alice, users):
                               expires_at=timezone.now() + timedelta(days=7))
     ScriptSource.objects.create(project=project, version=1, text="INT. FERRY DECK - NIGHT", sha256="0" * 64, report={"a": 1})
     Group.objects.create(name="Producers")
+    api_token_create(user=alice, name="render farm dashboard", scopes=["read"])
+    endpoint = WebhookEndpoint.objects.create(project=project, url="https://hooks.example.com/continuity", secret="whsec_dGVzdA==",
+                                              events=["take.approved"], created_by=alice)
+    WebhookDelivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="take.approved", payload={"a": 1})
     assert ShotCast.objects.exists() and CutEntry.objects.exists() and ReferenceImage.objects.exists()
     assert Membership.objects.exists() and AuditEvent.objects.exists() and ReviewDecision.objects.exists()
     return project

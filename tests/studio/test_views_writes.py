@@ -54,7 +54,7 @@ def write_requests(w) -> dict[str, tuple[str, dict, str]]:
         "cut_reorder": (reverse("cut_reorder", args=[slug, cut.id]), {"ids": [w["entry"].id], "version": cut.version}, "bob"),
         "entry_edit": (reverse("cut_entry_edit", args=[slug, w["entry"].id]), {"in_frame": 2, "out_frame": 40, "version": cut.version}, "bob"),
         "entry_remove": (reverse("cut_entry_remove", args=[slug, w["entry"].id]), {"version": cut.version}, "bob"),
-        "export": (reverse("export_new", args=[slug, cut.id]), {"format": "manifest"}, "bob"),
+        "export": (reverse("export_new", args=[slug, cut.id]), {"format": "manifest", "confirm_draft": "1"}, "bob"),
     }
 
 

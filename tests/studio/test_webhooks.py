@@ -306,7 +306,9 @@ def test_take_failure_script_import_and_export_emit_their_events(project, alice,
     assert [p["type"] for p in payloads] == ["take.failed", "script.imported", "cut.exported"]
     assert payloads[0]["data"]["take"]["error"] == "out of memory"
     assert payloads[1]["data"]["report"]["version"] == 1
-    assert payloads[2]["data"]["export"] == {"id": export.id, "format": "manifest", "warnings": []}
+    export.refresh_from_db()
+    assert export.warnings and export.warnings[0].startswith("Draft:")  # nobody approved the take
+    assert payloads[2]["data"]["export"] == {"id": export.id, "format": "manifest", "warnings": export.warnings}
 
 
 def test_send_test_event_and_redeliver(project, alice, receiver, local_receivers_allowed, django_capture_on_commit_callbacks):
