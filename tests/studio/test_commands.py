@@ -35,6 +35,7 @@ def test_seed_demo_creates_no_login_unless_asked_and_warns_when_it_does(db):
     assert not demo.has_usable_password() and not demo.is_staff and not demo.is_superuser
     assert "continuity-demo" not in out.getvalue() + err.getvalue()
     assert Project.objects.get(slug="lighthouse-keeper").memberships.get(user=demo).role == "owner"
+    assert "at /p/lighthouse-keeper/." in out.getvalue()  # where the project really lives
 
     call_command("seed_demo", "--with-demo-login", stdout=out, stderr=err)  # run_studio's path, on the same database
     demo.refresh_from_db()

@@ -1,4 +1,5 @@
 from django.core.management import BaseCommand
+from django.urls import reverse
 
 from studio.services.demo import DEMO_PASSWORD, DEMO_USER, demo_project_ensure
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, backend, with_demo_login, **options):
         project, created = demo_project_ensure(backend=backend, with_login=with_demo_login)
         verb = "Created" if created else "Found"
-        self.stdout.write(f"{verb} the demo project {project.name!r} (/{project.slug}).")
+        self.stdout.write(f"{verb} the demo project {project.name!r} at {reverse('project_home', args=[project.slug])}.")
         if with_demo_login:
             self.stdout.write(f"Log in as {DEMO_USER} / {DEMO_PASSWORD}.")
             self.stderr.write(self.style.WARNING(DEMO_LOGIN_WARNING))
