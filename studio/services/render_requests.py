@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -113,4 +114,6 @@ def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, sign
     else:  # only renders that cost worker time count against the requester's rate
         quota.charge(take.requested_by)
     take.save()
+    if source is not None and settings.CONTINUITY_IDENTITY_SCORING:  # scored like any finished take
+        transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk))
     return take

@@ -127,8 +127,10 @@ def test_force_makes_a_new_take_with_the_same_signature(shot, alice, enqueued, d
     assert enqueued == [first.id, forced.take.id]
 
 
-def test_a_finished_take_on_another_shot_is_reused_without_gpu_work(scene, shot, alice, enqueued, sent,
+def test_a_finished_take_on_another_shot_is_reused_without_gpu_work(scene, shot, alice, enqueued, sent, monkeypatch,
                                                                       django_capture_on_commit_callbacks):
+    scored: list[int] = []
+    monkeypatch.setattr("studio.services.dispatch.enqueue_identity", scored.append)
     # Same code, scene, seed, prompt and cast: the render request is identical.
     twin = shot_create(scene=scene, actor=alice, prompt=shot.prompt, code=shot.code, seed=shot.seed)
     source = finish(take_request(shot=shot, actor=alice).take)
@@ -143,6 +145,7 @@ def test_a_finished_take_on_another_shot_is_reused_without_gpu_work(scene, shot,
     assert (take.video.name, take.last_frame.name, take.frames) == (source.video.name, source.last_frame.name, source.frames)
     assert take.finished_at is not None
     assert [payload["take"]["status"] for _, kind, payload in sent if kind == "take.changed"] == ["succeeded"]
+    assert scored == [take.id]  # a reused take gets identity scores too (its own cast, on the identity queue)
 
 
 def test_a_running_take_on_another_shot_is_not_reused(scene, shot, alice):
