@@ -115,5 +115,5 @@ def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, sign
         quota.charge(take.requested_by)
     take.save()
     if source is not None and settings.CONTINUITY_IDENTITY_SCORING:  # scored like any finished take
-        transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk))
+        transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk), robust=True)  # a lost score, never a failed request
     return take

@@ -195,7 +195,7 @@ def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames
         step=F("total_steps"), finished_at=timezone.now(), error="",
     )
     if done and settings.CONTINUITY_IDENTITY_SCORING:  # advice for reviewers, on its own queue
-        transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk))
+        transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk), robust=True)  # a lost score, never a failed request
     return _refresh_publish_and_emit_if(done, take)
 
 

@@ -329,3 +329,17 @@ def test_concurrent_forced_requests_number_takes_without_gaps_or_duplicates(monk
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert sorted(Take.objects.filter(shot=target).values_list("number", flat=True)) == list(range(1, 9))
+
+
+def test_a_broker_that_refuses_the_identity_message_costs_the_score_not_the_request(
+        scene, shot, alice, enqueued, monkeypatch, django_capture_on_commit_callbacks):
+    def broker_down(take_id):
+        raise ConnectionError("the broker is away")
+
+    monkeypatch.setattr("studio.services.dispatch.enqueue_identity", broker_down)
+    twin = shot_create(scene=scene, actor=alice, prompt=shot.prompt, code=shot.code, seed=shot.seed)
+    source = finish(take_request(shot=shot, actor=alice).take)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = take_request(shot=twin, actor=alice)  # reuses source: scoring is asked for after commit
+    assert result.take.reused_from_id == source.id
+    assert Take.objects.get(pk=result.take.pk).status == TakeStatus.SUCCEEDED
