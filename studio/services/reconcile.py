@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable
 
 from django.conf import settings
 from django.db.models import Q
@@ -74,53 +75,88 @@ def _count(what: str, ids: list[int], noun: str = "takes") -> str:
     return f"{what} {len(ids)}" + (f" [{noun} {', '.join(map(str, ids))}]" if ids else "")
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What the three passes need to know of one kind of queued work (a take's render, an export)."""
+
+    model: type
+    queued: str
+    running: str
+    what: str  # how the messages name it: "render", "export"
+    queue: Callable[[], str]
+    fail: Callable[..., bool]
+    requeue: Callable[..., bool]
+    resend: Callable[..., bool]
+    report: tuple[str, str, str]  # the ReconcileReport lists: resent, requeued, failed
+    silent_too: Q = Q(pk__in=[])  # more rows that count as silent (an export claimed before liveness)
+
+
+RENDERS = _Job(
+    Take, TakeStatus.QUEUED, TakeStatus.RUNNING, "render", lambda: settings.CONTINUITY_RENDER_QUEUE,
+    fail=lambda row, **kw: renders.take_fail(take=row, **kw),
+    requeue=lambda row, **kw: renders.take_requeue(take=row, **kw),
+    resend=lambda row: renders.take_resend(take=row),
+    report=("resent", "requeued", "failed"),
+)
+EXPORTS = _Job(
+    Export, ExportStatus.QUEUED, ExportStatus.RUNNING, "export", lambda: settings.CELERY_TASK_DEFAULT_QUEUE,
+    fail=lambda row, **kw: exports.export_fail(export=row, **kw),
+    requeue=lambda row, **kw: exports.export_requeue(export=row, **kw),
+    resend=lambda row: exports.export_resend(export=row),
+    report=("exports_resent", "exports_requeued", "exports_failed"),
+    silent_too=Q(heartbeat_at__isnull=True, started_at__isnull=True),  # with created_at, below
+)
+
+
 def reconcile(now: datetime | None = None) -> ReconcileReport:
     now = now or timezone.now()
     max_attempts = settings.CONTINUITY_MAX_RENDER_ATTEMPTS
     report = ReconcileReport()
-    # Order matters: exhausted takes are failed before anything could resend them, and takes
+    # Order matters: exhausted rows are failed before anything could resend them, and rows
     # requeued here are stamped as just sent, so the lost-message pass leaves them alone.
-    _fail_exhausted(max_attempts, report)
-    _recover_silent_renders(now, max_attempts, report)
-    _resend_lost_messages(now, max_attempts, report)
-    _fail_exhausted_exports(max_attempts, report)
-    _recover_silent_exports(now, max_attempts, report)
-    _resend_lost_exports(now, max_attempts, report)
+    for job in (RENDERS, EXPORTS):
+        _fail_exhausted(job, max_attempts, report)
+        _recover_silent(job, now, max_attempts, report)
+        _resend_lost_messages(job, now, max_attempts, report)
     if report.changed:
         logger.warning("%s", report)
     return report
 
 
-def _fail_exhausted(max_attempts: int, report: ReconcileReport) -> None:
-    for take in Take.objects.filter(status=TakeStatus.QUEUED, attempts__gte=max_attempts).order_by("id")[:BATCH]:
-        error = f"Gave up after {take.attempts} attempts; the render kept stopping its worker."
-        if renders.take_fail(take=take, error=error):
-            report.failed.append(take.id)
+def _fail_exhausted(job: _Job, max_attempts: int, report: ReconcileReport) -> None:
+    failed = getattr(report, job.report[2])
+    for row in job.model.objects.filter(status=job.queued, attempts__gte=max_attempts).order_by("id")[:BATCH]:
+        error = f"Gave up after {row.attempts} attempts; the {job.what} kept stopping its worker."
+        if job.fail(row, error=error):
+            failed.append(row.id)
 
 
-def _recover_silent_renders(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
+def _recover_silent(job: _Job, now: datetime, max_attempts: int, report: ReconcileReport) -> None:
     stale_s = settings.CONTINUITY_STALE_HEARTBEAT_S
     stale_before = now - timedelta(seconds=stale_s)
-    silent = Take.objects.filter(status=TakeStatus.RUNNING).filter(
+    silent = job.model.objects.filter(status=job.running).filter(
         Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
+        | (job.silent_too & Q(created_at__lt=stale_before))
     )
-    for take in silent.order_by("id")[:BATCH]:
+    requeued, failed = getattr(report, job.report[1]), getattr(report, job.report[2])
+    for row in silent.order_by("id")[:BATCH]:
         silence = f"its worker sent no heartbeat for {_duration(stale_s)}"
-        if take.attempts < max_attempts:
-            if renders.take_requeue(take=take, reason=f"Retrying: {silence}.", stale_before=stale_before):
-                renders.take_resend(take=take)
-                report.requeued.append(take.id)
+        if row.attempts < max_attempts:
+            if job.requeue(row, reason=f"Retrying: {silence}.", stale_before=stale_before):
+                job.resend(row)
+                requeued.append(row.id)
         else:
-            error = f"Gave up after {take.attempts} attempts; on the last, {silence}."
-            if renders.take_fail(take=take, error=error, stale_before=stale_before):
-                report.failed.append(take.id)
+            error = f"Gave up after {row.attempts} attempts; on the last, {silence}."
+            if job.fail(row, error=error, stale_before=stale_before):
+                failed.append(row.id)
 
 
-def _resend_lost_messages(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
-    queued = Take.objects.filter(status=TakeStatus.QUEUED, attempts__lt=max_attempts).exclude(pk__in=report.requeued)
-    for take in _lost(queued, now, [settings.CONTINUITY_RENDER_QUEUE]):
-        if renders.take_resend(take=take):
-            report.resent.append(take.id)
+def _resend_lost_messages(job: _Job, now: datetime, max_attempts: int, report: ReconcileReport) -> None:
+    resent, requeued = getattr(report, job.report[0]), getattr(report, job.report[1])
+    queued = job.model.objects.filter(status=job.queued, attempts__lt=max_attempts).exclude(pk__in=requeued)
+    for row in _lost(queued, now, [job.queue()]):
+        if job.resend(row):
+            resent.append(row.id)
 
 
 def _lost(queued, now: datetime, queues: list[str]) -> list:
@@ -135,39 +171,6 @@ def _lost(queued, now: datetime, queues: list[str]) -> list:
         return candidates
     waiting = dispatch.task_ids_in_broker(queues)  # None: this broker cannot say; trust the receipt's age
     return [row for row in candidates if row.enqueued_at is None or waiting is None or row.task_id not in waiting]
-
-
-def _fail_exhausted_exports(max_attempts: int, report: ReconcileReport) -> None:
-    for export in Export.objects.filter(status=ExportStatus.QUEUED, attempts__gte=max_attempts).order_by("id")[:BATCH]:
-        error = f"Gave up after {export.attempts} attempts; the export kept stopping its worker."
-        if exports.export_fail(export=export, error=error):
-            report.exports_failed.append(export.id)
-
-
-def _recover_silent_exports(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
-    stale_s = settings.CONTINUITY_STALE_HEARTBEAT_S
-    stale_before = now - timedelta(seconds=stale_s)
-    silent = Export.objects.filter(status=ExportStatus.RUNNING).filter(
-        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, started_at__lt=stale_before)
-        | Q(heartbeat_at__isnull=True, started_at__isnull=True, created_at__lt=stale_before)  # claimed before liveness
-    )
-    for export in silent.order_by("id")[:BATCH]:
-        silence = f"its worker sent no heartbeat for {_duration(stale_s)}"
-        if export.attempts < max_attempts:
-            if exports.export_requeue(export=export, reason=f"Retrying: {silence}.", stale_before=stale_before):
-                exports.export_resend(export=export)
-                report.exports_requeued.append(export.id)
-        else:
-            error = f"Gave up after {export.attempts} attempts; on the last, {silence}."
-            if exports.export_fail(export=export, error=error, stale_before=stale_before):
-                report.exports_failed.append(export.id)
-
-
-def _resend_lost_exports(now: datetime, max_attempts: int, report: ReconcileReport) -> None:
-    queued = Export.objects.filter(status=ExportStatus.QUEUED, attempts__lt=max_attempts).exclude(pk__in=report.exports_requeued)
-    for export in _lost(queued, now, [settings.CELERY_TASK_DEFAULT_QUEUE]):
-        if exports.export_resend(export=export):
-            report.exports_resent.append(export.id)
 
 
 def _duration(seconds: int) -> str:
