@@ -341,8 +341,38 @@ def split_scene_number(heading: str) -> tuple[str, str]:
     return heading, ""
 
 
+# Words of the trailing parts of a heading that say when, not where: "- NIGHT", "- MOVING",
+# "- CONTINUOUS", "- MOMENTS LATER", "- LATER THAT NIGHT", "(FLASHBACK)". A part is a time only
+# if every word of it is one of these and one of them is more than a filler ("THE", "THAT", ...).
+TIME_WORDS = frozenset("""
+    DAY NIGHT DAWN DUSK MORNING AFTERNOON EVENING SUNSET SUNRISE TWILIGHT MIDDAY MIDNIGHT NOON
+    DAYBREAK NIGHTFALL GOLDEN MAGIC HOUR LATER CONTINUOUS CONT CONT'D SAME TIME MOVING
+    FLASHBACK PRESENT DREAM SEQUENCE INTERCUT MONTAGE
+""".split())
+TIME_FILLERS = frozenset("A AN THE THAT NEXT EARLY LATE FEW MOMENTS MOMENT MINUTES HOURS DAYS YEARS AGO BEFORE "
+                         "AFTER ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN -".split())
+LOCATION_ARTICLES = ("THE ", "A ", "AN ")
+
+
+def _is_time_part(part: str) -> bool:
+    """True for "NIGHT", "MOVING", "MOMENTS LATER", "(FLASHBACK)": one pass over the part's words."""
+    words = part.replace("(", " ").replace(")", " ").replace(",", " ").replace(".", " ").upper().split()
+    return bool(words) and all(w in TIME_WORDS or w in TIME_FILLERS or w.isdigit() for w in words) \
+        and any(w in TIME_WORDS for w in words)
+
+
+def _strip_time_parenthetical(location: str) -> tuple[str, str]:
+    """"TRUCK (MOVING)" -> ("TRUCK", "MOVING"): a closing parenthetical that says when."""
+    if location.endswith(")") and (opening := location.rfind("(")) > 0 and _is_time_part(location[opening:]):
+        return location[:opening].rstrip(" -"), location[opening + 1:-1].strip()
+    return location, ""
+
+
 def _split_heading(heading: str) -> tuple[str, str, str]:
-    """"INT. HOUSE - KITCHEN - NIGHT" -> ("INT", "HOUSE - KITCHEN", "NIGHT"): time is the last part."""
+    """"INT. HOUSE - KITCHEN - NIGHT" -> ("INT", "HOUSE - KITCHEN", "NIGHT"). The trailing parts that
+    say when ("NIGHT", "MOVING", "CONTINUOUS", "LATER") are the time, however many there are
+    ("EXT. TRUCK - MOVING - NIGHT" -> "TRUCK", "MOVING - NIGHT"); the rest is the place, so a
+    sub-location without a time stays whole ("INT. LIGHTHOUSE - LAMP ROOM")."""
     match = HEADING.match(heading)
     interior_exterior, rest = "", heading
     if match:
@@ -350,10 +380,33 @@ def _split_heading(heading: str) -> tuple[str, str, str]:
         rest = heading[match.end():]
     rest = rest.strip(" .")
     separators = list(TIME_SEPARATOR.finditer(rest))
-    if not separators:
-        return interior_exterior, rest, ""
-    last = separators[-1]
-    return interior_exterior, rest[:last.start()].strip(), rest[last.end():].strip()
+    starts = [0, *(m.end() for m in separators)]
+    ends = [*(m.start() for m in separators), len(rest)]
+    parts = [rest[start:end].strip() for start, end in zip(starts, ends)]
+    place = len(parts)
+    while place > 1 and _is_time_part(parts[place - 1]):
+        place -= 1
+    location = rest[:ends[place - 1]].strip()
+    time_of_day = rest[starts[place]:].strip() if place < len(parts) else ""
+    location, when = _strip_time_parenthetical(location)
+    return interior_exterior, location, " - ".join(filter(None, [when, time_of_day]))
+
+
+def location_key(location: str) -> tuple[str, ...]:
+    """How places are matched across headings: the parts of a location ("LIGHTHOUSE - LAMP ROOM"
+    -> ("LIGHTHOUSE", "LAMP ROOM")), in capitals, spaces collapsed, curly apostrophes straightened,
+    a leading article dropped ("THE LAMP ROOM" -> ("LAMP ROOM",)). A name that is only an article
+    keeps it. Linear: one split on the separators, one pass over each part."""
+    parts = []
+    for part in TIME_SEPARATOR.split(location):
+        words = " ".join(part.replace("\u2019", "'").upper().split())
+        for article in LOCATION_ARTICLES:
+            if words.startswith(article) and len(words) > len(article):
+                words = words[len(article):]
+                break
+        if words:
+            parts.append(words)
+    return tuple(parts)
 
 
 # --- Handles ----------------------------------------------------------------------------------

@@ -26,6 +26,22 @@ class ScriptSource(models.Model):
     def __str__(self) -> str:
         return f"{self.project} script v{self.version}"
 
+    @property
+    def colour(self) -> str:
+        """The revision colour, in the industry's order: white first, then blue, pink, ... cherry;
+        after cherry the round starts again as "double white", then "double blue", ..."""
+        return revision_colour(self.version)
+
+
+# Revision pages in the order production offices print them (WGA / Hollywood standard).
+REVISION_COLOURS = ("white", "blue", "pink", "yellow", "green", "goldenrod", "buff", "salmon", "cherry")
+
+
+def revision_colour(version: int) -> str:
+    round_, index = divmod(max(version, 1) - 1, len(REVISION_COLOURS))
+    prefix = ("", "double ", "triple ")[round_] if round_ < 3 else f"{round_ + 1}× "
+    return prefix + REVISION_COLOURS[index]
+
 
 class IntExt(models.TextChoices):
     INT = "INT", "Interior"
@@ -46,6 +62,7 @@ class Scene(Timestamped, Trashable, Versioned):
     scene_number = models.CharField(max_length=20, blank=True)
     synopsis = models.TextField(blank=True)
     action = models.TextField(blank=True, help_text="Action text from the script, the default prompt for new shots.")
+    dialogue = models.TextField(blank=True, help_text='The scene\'s dialogue from the script, "NAME: line" per speech (board search).')
     location_cast = models.ForeignKey(CastMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="scenes_located")
     # A scene dropped from a re-imported script keeps its shots and is marked omitted, as a
     # production script keeps "OMITTED" scenes instead of renumbering.
@@ -99,6 +116,10 @@ class Shot(Timestamped, Trashable, Versioned):
     backend = models.CharField(max_length=40, blank=True, help_text="Empty: the project's default backend.")
     continue_from_previous = models.BooleanField(default=False)
     approved_take = models.ForeignKey("studio.Take", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Someone asked for a re-render (e.g. the script changed under the shot): the shot is stale
+    # until a take is requested after this moment (selectors.shot_board_status).
+    rerender_marked_at = models.DateTimeField(null=True, blank=True)
+    rerender_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["scene__order", "order", "id"]

@@ -18,12 +18,15 @@ from django.db import transaction
 
 from studio import events
 from studio.models import CastKind, CastMember, Project, Scene, ScriptSource
-from studio.screenplay import ParsedCharacter, ParsedScene, ParsedScript, decode_script, parse_fountain, slugify_handle
+from studio.screenplay import (
+    ParsedCharacter, ParsedScene, ParsedScript, decode_script, location_key, parse_fountain, slugify_handle,
+)
 from studio.services import webhooks
 from studio.services.audit import audit_record
 from studio.services.shots import shot_create
 
-SCENE_FIELDS_FROM_SCRIPT = ("heading", "interior_exterior", "location", "time_of_day", "scene_number", "synopsis", "action")
+SCENE_FIELDS_FROM_SCRIPT = ("heading", "interior_exterior", "location", "time_of_day", "scene_number", "synopsis", "action",
+                            "dialogue")
 DEFAULT_SHOT_SECONDS = 4
 
 
@@ -37,6 +40,9 @@ class ImportReport:
     scenes_unchanged: int = 0
     cast_added: list[str] = field(default_factory=list)
     shots_created: int = 0
+    # The board scene each scene of this version became, in script order: a revision's diff pairs
+    # scenes across versions by these ids, as the import paired them (services/script_revisions.py).
+    scene_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -112,24 +118,72 @@ def _import_characters(project, handles: _FreeHandles, parsed: list[ParsedCharac
     return result
 
 
-def _import_locations(project, handles: _FreeHandles, scenes: list[ParsedScene], report: ImportReport) -> dict[str, CastMember]:
-    existing = {c.name.lower(): c for c in CastMember.objects.alive().filter(project=project, kind=CastKind.LOCATION)}
+def _canonical_location_keys(keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Each place key -> the key it is one place with. A bare name ("LAMP ROOM") is the sub-location
+    of the one longer key that ends with it ("LIGHTHOUSE - LAMP ROOM"), when exactly one does; with
+    two candidates ("HOUSE - KITCHEN", "HOTEL - KITCHEN") it stays its own place."""
+    longer_by_last: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for key in keys:
+        if len(key) > 1:
+            longer_by_last[key[-1]].add(key)
+    canonical = {}
+    for key in keys:
+        candidates = longer_by_last.get(key[-1], set()) if len(key) == 1 else set()
+        canonical[key] = next(iter(candidates)) if len(candidates) == 1 else key
+    return canonical
+
+
+def _import_locations(project, handles: _FreeHandles, scenes: list[ParsedScene], report: ImportReport) -> dict[tuple[str, ...], CastMember]:
+    """Location cast by place key (screenplay.location_key): INT./EXT., the time of day, a leading
+    "THE" and the sub-location path do not make a new place. Existing members are matched by the
+    key of their name, so a location imported before (or renamed to the same words) is reused."""
+    existing = list(CastMember.objects.alive().filter(project=project, kind=CastKind.LOCATION).order_by("id"))
+    member_keys = [(location_key(member.name), member) for member in existing]
+    names = {}  # a scene's own place key -> its name as written
     for scene in scenes:
-        name = _location_name(scene)
-        if name and name.lower() not in existing:
-            member = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=name, handle=handles.take(name))
-            existing[name.lower()] = member
-            report.cast_added.append(member.handle)
-    return existing
+        if key := location_key(scene.location):
+            names.setdefault(key, _location_name(scene))
+    canonical = _canonical_location_keys([*(key for key, _ in member_keys if key), *names])
+    by_place: dict[tuple[str, ...], CastMember] = {}
+    for key, member in member_keys:
+        if key:
+            by_place.setdefault(canonical[key], member)
+    by_key: dict[tuple[str, ...], CastMember] = {}
+    for key in names:
+        place = canonical[key]
+        if place not in by_place:
+            name = names.get(place) or names[key]
+            by_place[place] = CastMember.objects.create(project=project, kind=CastKind.LOCATION, name=name,
+                                                        handle=handles.take(name))
+            report.cast_added.append(by_place[place].handle)
+        by_key[key] = by_place[place]
+    return by_key
+
+
+def _location_name_of_key(key: tuple[str, ...]) -> str:
+    return proper_case(" - ".join(key))[:120]
+
+
+def _proper_case_word(word: str) -> str:
+    """One word: all capitals -> "Keeper's" (str.title would give "Keeper'S"); a word the writer
+    spelt with small letters keeps them, and only its capitals after the last small letter are
+    lowered ("McKENZIE" -> "McKenzie", "MacDONALD" -> "MacDonald", "iPhone" stays)."""
+    last_small = max((n for n, ch in enumerate(word) if ch.islower()), default=-1)
+    if last_small == -1 or not any(ch.isupper() for ch in word):
+        return re.sub(r"'S\b", "'s", word.title())
+    head, tail = word[:last_small + 1], word[last_small + 1:]
+    return head + (tail[:1] + tail[1:].lower() if tail else "")
 
 
 def proper_case(name: str) -> str:
-    """ "KEEPER'S COTTAGE" -> "Keeper's Cottage" (str.title would give "Keeper'S")."""
-    return re.sub(r"'S\b", "'s", name.title())
+    """ "KEEPER'S COTTAGE" -> "Keeper's Cottage"; "McKENZIE" -> "McKenzie" (a forced @McKENZIE cue
+    was written with its small letters on purpose)."""
+    return " ".join(_proper_case_word(word) for word in name.split(" "))
 
 
 def _location_name(scene: ParsedScene) -> str:
-    return proper_case(scene.location)[:120] if scene.location else ""
+    """The cast name of a scene's place: its words as written, less a leading article."""
+    return _location_name_of_key(location_key(scene.location)) if scene.location else ""
 
 
 def _scene_values(parsed: ParsedScene) -> dict[str, Any]:
@@ -141,7 +195,13 @@ def _scene_values(parsed: ParsedScene) -> dict[str, Any]:
         "scene_number": parsed.scene_number[:20],
         "synopsis": parsed.synopsis,
         "action": parsed.action_summary,
+        "dialogue": scene_dialogue_text(parsed),
     }
+
+
+def scene_dialogue_text(parsed: ParsedScene) -> str:
+    """ "NAME: speech" per speech, one line each: what board search reads for dialogue."""
+    return "\n".join(f"{name}: {' '.join(text.split())}" for name, text in parsed.dialogue)
 
 
 def _match_key(heading: str, number: str) -> tuple[str, str]:
@@ -192,13 +252,15 @@ def _import_scenes(project, actor, parsed: list[ParsedScene], locations, report:
     created = []
     for order, scene_data in enumerate(parsed, start=1):
         values = {**_scene_values(scene_data), "order": order, "omitted": False}
-        location = locations.get(_location_name(scene_data).lower())
+        location = locations.get(location_key(scene_data.location))
         scene = pairs.get(order - 1)
         if scene is None:
             scene = Scene.objects.create(project=project, location_cast=location, **values)
             report.scenes_added.append(scene.heading)
+            report.scene_ids.append(scene.id)
             created.append((scene, scene_data))
             continue
+        report.scene_ids.append(scene.id)
         changes = {k: [getattr(scene, k), v] for k, v in values.items() if getattr(scene, k) != v and k != "order"}
         for name, value in values.items():
             setattr(scene, name, value)

@@ -19,6 +19,7 @@ from studio.screenplay import (
     ParsedCharacter,
     ScriptError,
     decode_script,
+    location_key,
     parse_fountain,
     slugify_handle,
     split_scene_number,
@@ -232,7 +233,8 @@ def test_all_heading_forms_scene_numbers_and_nothing_from_the_boneyard(every_ele
         ("INT. KITCHEN - NIGHT", "INT", "KITCHEN", "NIGHT", "1"),
         ("EXT. ROOFTOP - KITCHEN WINDOW - DAY", "EXT", "ROOFTOP - KITCHEN WINDOW", "DAY", "1A"),
         ("est. city skyline - dawn", "EST", "city skyline", "dawn", ""),
-        ("INT./EXT. BRICK'S CAR - MOVING - DAY", "INT/EXT", "BRICK'S CAR - MOVING", "DAY", "I-1-A"),
+        # MOVING says how, not where: it joins the time, and the car is one place (issue 16).
+        ("INT./EXT. BRICK'S CAR - MOVING - DAY", "INT/EXT", "BRICK'S CAR", "MOVING - DAY", "I-1-A"),
         ("I/E TRUCK - CONTINUOUS", "INT/EXT", "TRUCK", "CONTINUOUS", ""),
         ("INT/EXT. GARAGE -- NIGHT", "INT/EXT", "GARAGE", "NIGHT", ""),
         ("SNIPER SCOPE POV", "", "SNIPER SCOPE POV", "", "7"),
@@ -309,11 +311,34 @@ def test_nothing_leaks_from_boneyard_notes_lyrics_or_transitions(every_element):
     ("EXT. PIER — NIGHT", "EXT", "PIER", "NIGHT"),
     (".FLASHBACK", "", "FLASHBACK", ""),
     (".int. forced anyway - day", "INT", "forced anyway", "day"),
+    # What says when is not part of the place (issue 16): however many trailing parts say it.
+    ("EXT. TOMAS'S TRUCK - MOVING", "EXT", "TOMAS'S TRUCK", "MOVING"),
+    ("EXT. TOMAS'S TRUCK - MOVING - NIGHT", "EXT", "TOMAS'S TRUCK", "MOVING - NIGHT"),
+    ("EXT. TRUCK (MOVING) - DAY", "EXT", "TRUCK", "MOVING - DAY"),
+    ("INT. OFFICE - MOMENTS LATER", "INT", "OFFICE", "MOMENTS LATER"),
+    ("INT. OFFICE - LATER THAT NIGHT", "INT", "OFFICE", "LATER THAT NIGHT"),
+    ("INT. HOUSE - CONTINUOUS", "INT", "HOUSE", "CONTINUOUS"),
+    ("INT. HOUSE - LATE AFTERNOON (FLASHBACK)", "INT", "HOUSE", "LATE AFTERNOON (FLASHBACK)"),
+    # A sub-location without a time stays whole; a word that is only filler is no time.
+    ("INT. LIGHTHOUSE - LAMP ROOM", "INT", "LIGHTHOUSE - LAMP ROOM", ""),
+    ("INT. PUB - THE NEXT", "INT", "PUB - THE NEXT", ""),
 ])
 def test_heading_prefixes(line, interior_exterior, location, time_of_day):
     scene = parse_fountain(f"{line}\n\nAction.\n").scenes[0]
     assert (scene.interior_exterior, scene.location, scene.time_of_day) == (interior_exterior, location, time_of_day)
     assert scene.heading == line.removeprefix(".")
+
+
+@pytest.mark.parametrize("location, key", [
+    ("LIGHTHOUSE - LAMP ROOM", ("LIGHTHOUSE", "LAMP ROOM")),
+    ("THE LAMP ROOM", ("LAMP ROOM",)),
+    ("the  lamp   room", ("LAMP ROOM",)),
+    ("Tomas\u2019s Truck", ("TOMAS'S TRUCK",)),
+    ("THE", ("THE",)),  # a name that is only an article keeps it
+    ("", ()),
+])
+def test_location_keys_match_the_same_place_however_it_is_written(location, key):
+    assert location_key(location) == key
 
 
 @pytest.mark.parametrize("suffix, number", [("#1#", "1"), ("#1A#", "1A"), ("#I-1-A#", "I-1-A"), ("#110.2#", "110.2")])
@@ -600,6 +625,10 @@ HOSTILE_SCRIPTS = {
     "at-signs": lambda n: HEADING + _repeat("@", n) + "\nHello.\n",
     "boneyard-openers": lambda n: HEADING + _repeat("/*", n) + "\n\nEnd.\n",
     "one-paragraph-of-short-lines": lambda n: HEADING + _repeat("a\n", n) + "\nEnd.\n",
+    # Headings whose trailing parts all say when, or are all parentheses (issue 16's time stripping).
+    "heading-of-time-parts": lambda n: "INT. HOUSE" + _repeat(" - NIGHT", n) + "\n\nAction.\n",
+    "heading-of-place-parts": lambda n: "INT. HOUSE" + _repeat(" - ROOM", n) + "\n\nAction.\n",
+    "heading-of-parentheses": lambda n: "INT. HOUSE " + _repeat("(MOVING ", n) + ")\n\nAction.\n",
 }
 
 

@@ -277,3 +277,52 @@ def test_a_line_of_capitals_longer_than_any_name_is_action_not_a_cast_member(pro
     characters = CastMember.objects.filter(project=project, kind=CastKind.CHARACTER).values_list("name", flat=True)
     assert list(characters) == ["B" + "b" * 119]  # proper case of the longest name the cast column holds
     assert live_scenes(project)[0].action == f"{shouted} Hello."
+
+
+# --- Names and places keep their spelling and their identity (issue 16, item 8) -------------------
+
+FERRY_V1 = (SCRIPTS / "night_ferry_v1.fountain").read_bytes()
+FERRY_V2 = (SCRIPTS / "night_ferry_v2.fountain").read_bytes()
+
+
+def _cast_names(project, kind) -> set[str]:
+    return set(CastMember.objects.filter(project=project, kind=kind).values_list("name", flat=True))
+
+
+def test_a_forced_cue_keeps_the_spelling_the_writer_forced(project, alice):
+    script_import(project=project, actor=alice, data=FERRY_V1)
+    assert _cast_names(project, CastKind.CHARACTER) == {"McKenzie", "Tomas", "Clerk"}
+
+
+@pytest.mark.parametrize("written, shown", [
+    ("McKENZIE", "McKenzie"), ("MacDONALD", "MacDonald"), ("DeVITO", "DeVito"), ("O'BRIEN", "O'Brien"),
+    ("KEEPER'S COTTAGE", "Keeper's Cottage"), ("MR. PRICE", "Mr. Price"), ("JOSÉ", "José"), ("iPhone", "iPhone"),
+    ("cabin", "Cabin"),
+])
+def test_proper_case_lowers_only_what_the_writer_wrote_in_capitals(written, shown):
+    from studio.services.script import proper_case
+
+    assert proper_case(written) == shown
+
+
+def test_one_place_is_one_location_however_its_headings_name_it(project, alice):
+    script_import(project=project, actor=alice, data=FERRY_V1)
+    assert _cast_names(project, CastKind.LOCATION) == {"Harbour", "Lighthouse - Lamp Room", "Tomas's Truck",
+                                                       "Harbour Office"}
+    by_heading = {s.heading: s.location_cast.name for s in live_scenes(project)}
+    assert by_heading["THE LAMP ROOM"] == by_heading["INT. LIGHTHOUSE - LAMP ROOM - NIGHT"] == "Lighthouse - Lamp Room"
+    assert by_heading["EXT. TOMAS'S TRUCK - MOVING"] == "Tomas's Truck"
+
+
+def test_a_later_import_finds_the_place_an_earlier_one_made(project, alice):
+    script_import(project=project, actor=alice, data=b"INT. LIGHTHOUSE - LAMP ROOM - NIGHT\n\nThe lamp turns.\n")
+    script_import(project=project, actor=alice,
+                  data=b"EXT. THE LAMP ROOM - DAY\n\nSun on the glass.\n\nINT. LIGHTHOUSE - LAMP ROOM - DAY\n\nDust.\n")
+    assert _cast_names(project, CastKind.LOCATION) == {"Lighthouse - Lamp Room"}
+    assert {s.location_cast.name for s in live_scenes(project)} == {"Lighthouse - Lamp Room"}
+
+
+def test_a_bare_name_shared_by_two_places_stays_its_own_place(project, alice):
+    script_import(project=project, actor=alice, data=(
+        b"INT. HOUSE - KITCHEN - DAY\n\nA.\n\nINT. HOTEL - KITCHEN - NIGHT\n\nB.\n\nINT. KITCHEN - DAY\n\nC.\n"))
+    assert _cast_names(project, CastKind.LOCATION) == {"House - Kitchen", "Hotel - Kitchen", "Kitchen"}
