@@ -292,3 +292,24 @@ class ApiTokenForm(forms.Form):
                                        initial=[TokenScope.READ])
     expires_in_days = forms.TypedChoiceField(label="Expires after", choices=API_TOKEN_EXPIRY_CHOICES, coerce=int,
                                              empty_value=None, initial="90", required=False)
+
+
+class BoardFilterForm(forms.Form):
+    """The board's filters, read from the URL's query string so a link shares the view. A value
+    that does not parse is named in the form's errors and left out; the other filters still apply."""
+
+    scene = forms.IntegerField(required=False, min_value=1)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *selectors.BOARD_STATUSES.items()])
+    cast = forms.IntegerField(required=False, min_value=1)
+    backend = forms.CharField(required=False, max_length=40)
+    q = forms.CharField(required=False, max_length=200, label="Search")
+
+    def filters(self) -> selectors.BoardFilters:
+        self.is_valid()
+        data = {name: self.cleaned_data.get(name) for name in self.fields if name not in self.errors}
+        return selectors.BoardFilters(scene=data.get("scene"), status=data.get("status") or "", cast=data.get("cast"),
+                                      backend=(data.get("backend") or "").strip(), text=(data.get("q") or "").strip())
+
+    def error_messages_text(self) -> list[str]:
+        return [f"{self.fields[name].label or name.capitalize()}: {' '.join(errors)} That filter is left out."
+                for name, errors in self.errors.items()]

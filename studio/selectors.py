@@ -7,14 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 from django.utils import timezone
 
-from studio import events
+from studio import events, script_diff
 from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
-    Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
+    Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, ScriptSource, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
@@ -123,6 +125,7 @@ def _with_identity_badge(shot: Shot) -> Shot:
     shown = next((t for t in takes if t.id == shot.approved_take_id), None) or next(
         (t for t in takes if t.status == TakeStatus.SUCCEEDED), None)
     shot.identity_take, shot.identity_badge = shown, identity_badge(shown)
+    shot.board_status = shot_board_status(shot)
     return shot
 
 
@@ -662,3 +665,176 @@ def cut_draft_report(cut: Cut) -> CutDraftReport:
         if newest_status.get(shot.id, (0, ""))[1] == TakeStatus.FAILED:
             report.failed.append(shot.code)
     return report
+
+
+# --- Board search and filters (studio/views/board.py) ----------------------------------------------
+# One read: the board (fixed queries), plus one query for free text, filtered and counted here.
+
+BOARD_STATUSES = {"unrendered": "Unrendered", "rendering": "Rendering", "needs_review": "Needs review",
+                  "approved": "Approved", "stale": "Stale"}
+BOARD_FACETS = ("scene", "status", "cast", "backend")
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the board shows; each field is a GET parameter of the board's URL (forms.BoardFilterForm)."""
+
+    scene: int | None = None
+    status: str = ""
+    cast: int | None = None  # a cast member id: shots that use it, or are set where it is the location
+    backend: str = ""
+    text: str = ""  # words from a prompt, the scene's dialogue or a comment on a take
+
+    @property
+    def active(self) -> bool:
+        return any((self.scene, self.status, self.cast, self.backend, self.text))
+
+
+@dataclass(frozen=True)
+class FacetOption:
+    value: str
+    label: str
+    count: int  # shots that would show with this option chosen and the other filters kept
+    selected: bool
+
+
+@dataclass
+class BoardView:
+    scenes: list[Scene]  # scenes with at least one shot shown (all scenes when nothing filters)
+    filters: BoardFilters
+    facets: dict[str, list[FacetOption]]
+    total: int  # live shots on the board
+    shown: int  # shots that pass every filter
+
+
+def shot_board_status(shot: Shot) -> str:
+    """One status per shot, from its prefetched takes (newest first): a render in flight first; then
+    stale, when someone marked it for re-render after its newest take; approved; needs review (a
+    finished take nobody approved); unrendered (nothing finished yet)."""
+    takes = shot.takes_newest_first
+    if any(take.status in ACTIVE_TAKE_STATUSES for take in takes):
+        return "rendering"
+    if not any(take.status == TakeStatus.SUCCEEDED for take in takes):
+        return "unrendered"
+    if shot.rerender_marked_at and takes[0].created_at < shot.rerender_marked_at:
+        return "stale"
+    return "approved" if shot.approved_take_id else "needs_review"
+
+
+def board_text_matches(project: Project, text: str) -> set[int]:
+    """Ids of the project's live shots whose prompt, scene dialogue or a live comment on one of its
+    takes has these words: PostgreSQL full-text search (English stemming, web-search syntax: quotes,
+    or, -word) where the database is PostgreSQL, a case-insensitive substring elsewhere. One query."""
+    shots = Shot.objects.live().filter(scene__project=project)
+    comments = Comment.objects.live()
+    if connection.vendor == "postgresql":
+        query = SearchQuery(text, config="english", search_type="websearch")
+        in_shot = Shot.objects.annotate(found=SearchVector("prompt", "scene__dialogue", config="english")).filter(found=query)
+        in_comment = comments.annotate(found=SearchVector("body", config="english")).filter(found=query)
+    else:
+        in_shot = Shot.objects.filter(Q(prompt__icontains=text) | Q(scene__dialogue__icontains=text))
+        in_comment = comments.filter(body__icontains=text)
+    matched = Q(id__in=in_shot.values("id")) | Q(id__in=in_comment.values("take__shot_id"))
+    return set(shots.filter(matched).values_list("id", flat=True))
+
+
+def _shot_facts(project: Project, scene: Scene, shot: Shot) -> dict[str, set[str]]:
+    cast = {str(link.cast_member_id) for link in shot.cast_links.all()}
+    if scene.location_cast_id:
+        cast.add(str(scene.location_cast_id))
+    return {"scene": {str(scene.id)}, "status": {shot_board_status(shot)}, "cast": cast,
+            "backend": {shot.backend or project.default_backend}}
+
+
+def board_view(project: Project, filters: BoardFilters) -> BoardView:
+    """The board filtered, with counts per filter option: how many shots each option would show
+    with the other filters kept (so a count of 0 says the combination is empty before a click)."""
+    scenes = shot_board(project)
+    text_ids = board_text_matches(project, filters.text) if filters.text else None
+    chosen = {"scene": str(filters.scene or ""), "status": filters.status, "cast": str(filters.cast or ""),
+              "backend": filters.backend}
+    rows = [(scene, shot, _shot_facts(project, scene, shot)) for scene in scenes for shot in scene.board_shots]
+
+    def passes(shot: Shot, facts: dict[str, set[str]], skip: str = "") -> bool:
+        if text_ids is not None and shot.id not in text_ids:
+            return False
+        return all(not chosen[name] or chosen[name] in facts[name] for name in BOARD_FACETS if name != skip)
+
+    counts: dict[str, dict[str, int]] = {name: {} for name in BOARD_FACETS}
+    for _scene, shot, facts in rows:
+        for name in BOARD_FACETS:
+            if passes(shot, facts, skip=name):
+                for value in facts[name]:
+                    counts[name][value] = counts[name].get(value, 0) + 1
+    labels = _facet_labels(project, scenes)
+    facets = {name: [FacetOption(value, label, counts[name].get(value, 0), chosen[name] == value)
+                     for value, label in labels[name].items()] for name in BOARD_FACETS}
+    shown_ids = {shot.id for _scene, shot, facts in rows if passes(shot, facts)}
+    if filters.active:
+        for scene in scenes:
+            scene.board_shots = [shot for shot in scene.board_shots if shot.id in shown_ids]
+        scenes = [scene for scene in scenes if scene.board_shots]
+    return BoardView(scenes=scenes, filters=filters, facets=facets, total=len(rows), shown=len(shown_ids))
+
+
+def _facet_labels(project: Project, scenes: list[Scene]) -> dict[str, dict[str, str]]:
+    """Every option each filter offers, in board order (scenes), board status order, name order."""
+    cast: dict[str, str] = {}
+    backends = {project.default_backend}
+    for scene in scenes:
+        if scene.location_cast_id:
+            cast[str(scene.location_cast_id)] = f"@{scene.location_cast.handle}"
+        for shot in scene.board_shots:
+            backends.add(shot.backend or project.default_backend)
+            for link in shot.cast_links.all():
+                cast[str(link.cast_member_id)] = f"@{link.cast_member.handle}"
+    return {
+        "scene": {str(scene.id): f"{scene.scene_number or scene.order} {scene.heading}" for scene in scenes},
+        "status": dict(BOARD_STATUSES),
+        "cast": dict(sorted(cast.items(), key=lambda item: item[1])),
+        "backend": {name: name for name in sorted(backends)},
+    }
+
+
+# --- Script revisions (studio/views/script.py) ----------------------------------------------------
+
+def script_revisions(project: Project) -> QuerySet[ScriptSource]:
+    """Every imported version of the script, newest first, without its text."""
+    return ScriptSource.objects.filter(project=project).select_related("imported_by").defer("text").order_by("-version")
+
+
+@dataclass
+class RevisionDiff:
+    revision: ScriptSource
+    previous: ScriptSource | None
+    diff: script_diff.ScriptDiff  # each SceneChange gets `.shots`: the scene's live shots
+
+    @property
+    def touched_shots(self) -> list[Shot]:
+        """Shots of scenes whose action, dialogue or heading changed: what may need re-rendering."""
+        return [shot for change in self.diff.changed for shot in change.shots]
+
+
+def script_revision_diff(project: Project, version: int) -> RevisionDiff | None:
+    """A revision against the one before it, scene by scene, with the live shots of each scene it
+    touched: three queries (the revision, the previous one, the shots)."""
+    revision = ScriptSource.objects.filter(project=project, version=version).select_related("imported_by").first()
+    if revision is None:
+        return None
+    previous = ScriptSource.objects.filter(project=project, version__lt=version).order_by("-version").first()
+    diff = script_diff.diff_scripts(previous.text if previous else "", revision.text,
+                                    old_ids=(previous.report or {}).get("scene_ids") if previous else [],
+                                    new_ids=(revision.report or {}).get("scene_ids"))
+    by_heading = None
+    for change in diff.scenes:
+        if change.scene_id is None:  # a revision imported before scene ids were kept: by heading
+            if by_heading is None:
+                by_heading = live_scene_ids_by_heading(project)
+            change.scene_id = by_heading.get(" ".join(change.heading.upper().split()))
+    scene_ids = {change.scene_id for change in diff.scenes if change.scene_id and change.status != "unchanged"}
+    shots: dict[int, list[Shot]] = {}
+    for shot in Shot.objects.live().filter(scene__project=project, scene_id__in=scene_ids).order_by("order", "id"):
+        shots.setdefault(shot.scene_id, []).append(shot)
+    for change in diff.scenes:
+        change.shots = shots.get(change.scene_id, [])
+    return RevisionDiff(revision=revision, previous=previous, diff=diff)

@@ -32,6 +32,11 @@ class ScriptSource(models.Model):
         after cherry the round starts again as "double white", then "double blue", ..."""
         return revision_colour(self.version)
 
+    @property
+    def colour_key(self) -> str:
+        """The paper colour alone ("blue" for "double blue"): a CSS class."""
+        return REVISION_COLOURS[(max(self.version, 1) - 1) % len(REVISION_COLOURS)]
+
 
 # Revision pages in the order production offices print them (WGA / Hollywood standard).
 REVISION_COLOURS = ("white", "blue", "pink", "yellow", "green", "goldenrod", "buff", "salmon", "cherry")

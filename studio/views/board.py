@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.contrib.auth.decorators import login_required
@@ -14,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio import access, selectors
-from studio.forms import NewShotForm, SceneForm, ShotForm
+from studio.forms import BoardFilterForm, NewShotForm, SceneForm, ShotForm
 from studio.models import Scene, Shot
 from studio.services import shots as shot_services
 from studio.services.common import StaleVersion
@@ -51,7 +52,12 @@ BOARD_CACHE_S = 300
 
 def _board_context(request, project) -> dict:
     can_edit = access.can(request.user, project, access.Action.EDIT)
-    return {"project": project, "can_edit": can_edit, "scenes_html": _board_scenes_html(project, can_edit)}
+    form = BoardFilterForm(request.GET)
+    filters = form.filters()
+    html = _board_html(project, can_edit, filters)
+    return {"project": project, "can_edit": can_edit, "scenes_html": html["scenes"], "filters_html": html["filters"],
+            "filter_form": form, "filter_errors": form.error_messages_text(), "filters_active": filters.active,
+            "filter_query": request.GET.urlencode() if filters.active else ""}
 
 
 def _mark_later_scenes(scenes: list) -> list:
@@ -65,19 +71,25 @@ def _mark_later_scenes(scenes: list) -> list:
     return scenes
 
 
-def _board_scenes_html(project, can_edit: bool) -> str:
-    """Every scene and shot of the board as HTML: the page's one big part (a second for 500 shots),
-    rendered once per change of the project's content and per role, then served from the cache.
-    It holds nothing personal (no CSRF token, no user): the page around it does."""
-    key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}"
+def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dict[str, str]:
+    """Every scene and shot of the board as HTML, and the filter bar with its counts: the page's one
+    big part (a second for 500 shots), rendered once per change of the project's content, per role
+    and per filter, then served from the cache. It holds nothing personal (no CSRF token, no user):
+    the page around it does. A filtered board shows every matching scene at once (a placeholder
+    that loads itself would load the scene unfiltered)."""
+    filters_key = hashlib.sha256(repr(filters).encode()).hexdigest()[:16] if filters.active else "all"
+    key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}:{filters_key}"
     try:
         html = cache.get(key)
     except Exception:  # Redis is away: the board is slower, never broken
         logger.warning("board cache unavailable", exc_info=True)
         html = None
     if html is None:
-        context = {"project": project, "scenes": _mark_later_scenes(selectors.shot_board(project)), "can_edit": can_edit}
-        html = render_to_string("board/_scenes.html", context)
+        view = selectors.board_view(project, filters)
+        scenes = view.scenes if filters.active else _mark_later_scenes(view.scenes)
+        context = {"project": project, "scenes": scenes, "can_edit": can_edit, "view": view}
+        html = {"scenes": render_to_string("board/_scenes.html", context),
+                "filters": render_to_string("board/_filters.html", context)}
         try:
             cache.set(key, html, BOARD_CACHE_S)
         except Exception:
