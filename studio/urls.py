@@ -44,6 +44,9 @@ project_patterns = [
     path("cast/images/<int:image_id>/delete/", cast.reference_image_delete, name="reference_image_delete"),
     # Script
     path("script/", script.script_page, name="script"),
+    path("script/revisions/<int:version>/", script.script_revision, name="script_revision"),
+    path("script/revisions/<int:version>/mark-touched/", script.script_revision_mark_touched,
+         name="script_revision_mark_touched"),
     # Shot board
     path("board/", board.board_page, name="board"),
     path("board/scenes/", board.board_scenes_fragment, name="board_scenes"),

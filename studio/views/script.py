@@ -10,8 +10,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
 from django.http.multipartparser import MultiPartParserError
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio import access, selectors
 from studio.body_limits import PAYLOAD_TOO_LARGE, script_upload_limit
@@ -24,8 +26,9 @@ from studio.screenplay import (
     split_scene_number,
     without_lyric_mark,
 )
+from studio.services.revisions import shots_mark_for_rerender
 from studio.services.script import script_import
-from studio.views.common import UNPROCESSABLE, error_text
+from studio.views.common import UNPROCESSABLE, error_text, toast
 
 
 
@@ -88,8 +91,44 @@ def _page(request, project, form: ScriptImportForm, *, status: int):
         "script": script,
         "blocks": script_blocks(script.text, selectors.live_scene_ids_by_heading(project)) if script else [],
         "can_edit": access.can(request.user, project, access.Action.EDIT),
+        "revisions": selectors.script_revisions(project),
         "nav": "script",
     }, status=status)
+
+
+def _revision_diff(project, version: int) -> selectors.RevisionDiff:
+    found = selectors.script_revision_diff(project, version)
+    if found is None:
+        raise Http404("No such script revision.")
+    return found
+
+
+@require_safe
+@login_required
+def script_revision(request, slug: str, version: int):
+    """One revision against the one before it: scenes added, removed, moved and changed (side by
+    side), and the shots the change touched."""
+    project = access.project_for(request.user, slug, access.Action.VIEW)
+    return render(request, "script/revision.html", {
+        "project": project,
+        "found": _revision_diff(project, version),
+        "can_edit": access.can(request.user, project, access.Action.EDIT),
+        "nav": "script",
+    })
+
+
+@require_POST
+@login_required
+def script_revision_mark_touched(request, slug: str, version: int):
+    """Mark the shots of the scenes this revision changed for re-render (they show as stale)."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    found = _revision_diff(project, version)
+    reason = f"Script v{version} ({found.revision.colour}) changed the scene"
+    marked = shots_mark_for_rerender(project=project, actor=request.user,
+                                     shot_ids=[shot.id for shot in found.touched_shots], reason=reason)
+    message = (f"{len(marked)} shot{'s' if len(marked) != 1 else ''} marked for re-render: "
+               + ", ".join(shot.code for shot in marked)) if marked else "No shots to mark: the revision touched none."
+    return toast(request, reverse("script_revision", args=[project.slug, version]), message)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,11 @@ def _script(project, owner, scenes: list[Scene]) -> None:
         f"{scene.heading}\n\nThe lamp swings.\n\nMARA\nHold the line.\n\n" for scene in scenes
     )
     ScriptSource.objects.create(project=project, version=1, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(),
-                                title="Night Ferry", imported_by=owner)
+                                title="Night Ferry", imported_by=owner, report={"scene_ids": [s.id for s in scenes]})
+    # A second revision that changes every scene's dialogue: its diff page touches every shot.
+    revised = text.replace("Hold the line.", "Let it go.")
+    ScriptSource.objects.create(project=project, version=2, text=revised, sha256=hashlib.sha256(revised.encode()).hexdigest(),
+                                title="Night Ferry", imported_by=owner, report={"scene_ids": [s.id for s in scenes]})
 
 
 def _url(name: str, studio: Studio, *args) -> str:
@@ -146,6 +150,9 @@ PAGES = {
     "project home": (lambda s: _url("project_home", s), 14),
     "board": (lambda s: _url("board", s), 11),
     "board scenes": (lambda s: _url("board_scenes", s), 10),
+    # Filters and full-text search: the same board queries, and one for the words.
+    "board filtered": (lambda s: _url("board", s) + f"?status=approved&cast={s.shot.cast_links.first().cast_member_id}"
+                       "&q=beat", 12),
     "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 10),
     "shot card": (lambda s: _url("shot_card", s, s.shot.id), 9),
     "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 6),
@@ -153,7 +160,8 @@ PAGES = {
     "take stack": (lambda s: _url("take_stack", s, s.shot.id), 8),
     "comments": (lambda s: _url("comments", s, s.take.id), 8),
     "cast library": (lambda s: _url("cast_library", s), 8),
-    "script": (lambda s: _url("script", s), 8),
+    "script": (lambda s: _url("script", s), 9),
+    "script revision": (lambda s: _url("script_revision", s, 2), 8),
     "cut list": (lambda s: _url("cut_list", s), 6),
     "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 10),
     "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 8),
