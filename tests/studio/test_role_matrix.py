@@ -18,7 +18,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from studio.models import Export, Membership, Role, WebhookDelivery, WebhookEndpoint
+from studio.models import Export, Membership, Role, ScriptSource, WebhookDelivery, WebhookEndpoint
 from studio.services.cuts import cut_create
 from studio.services.reviews import comment_create
 from studio.services.sharing import review_link_create
@@ -47,6 +47,8 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "reference_image_primary": (None, E),
     "reference_image_delete": (None, E),
     "script": (V, E),
+    "script_revision": (V, None),
+    "script_revision_mark_touched": (None, E),
     "board": (V, None),
     "board_scenes": (V, None),
     "scene_new": (None, E),
@@ -140,6 +142,8 @@ def world(project, shot, cast, alice, users):
                                               events=["take.approved"], active=False, disabled_reason="too many failures")
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="take.approved", payload={},
                                               status="failed")
+    ScriptSource.objects.create(project=project, version=1, text="INT. DECK - NIGHT\n\nMara waits.\n", sha256="v1",
+                                report={"scene_ids": [shot.scene_id]})
     trashed = shot_create(scene=shot.scene, actor=alice, prompt="gone", code="9Z")
     shot_trash(shot=trashed, actor=alice)
     return {
@@ -148,6 +152,7 @@ def world(project, shot, cast, alice, users):
         "image_id": cast["mara"].images.first().id, "name": take.video.name,
         "membership_id": Membership.objects.get(project=project, user=users["dave"]).id,
         "link_id": link.id, "kind": "shot", "object_id": trashed.id, "endpoint_id": endpoint.id, "delivery_id": delivery.id,
+        "version": 1,
     }
 
 
