@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchVector
@@ -688,6 +689,13 @@ class BoardFilters:
     @property
     def active(self) -> bool:
         return any((self.scene, self.status, self.cast, self.backend, self.text))
+
+    @property
+    def query_string(self) -> str:
+        """The URL's query string that gives this view (forms.BoardFilterForm reads it back)."""
+        values = {"scene": self.scene or "", "status": self.status, "cast": self.cast or "", "backend": self.backend,
+                  "q": self.text}
+        return urlencode({name: str(value) for name, value in values.items() if value})
 
 
 @dataclass(frozen=True)

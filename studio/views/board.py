@@ -134,7 +134,22 @@ def _card_response(request, project, shot_id: int, *, status: int = 200):
 @login_required
 def scene_fragment(request, slug: str, scene_id: int):
     project = access.project_for(request.user, slug, access.Action.VIEW)
+    filters = BoardFilterForm(request.GET).filters()
+    if filters.active:  # a live refresh on a filtered board: the scene's matching shots, or nothing
+        return _filtered_scene_response(request, project, scene_id, filters)
     return _scene_response(request, project, scene_id)
+
+
+def _filtered_scene_response(request, project, scene_id: int, filters):
+    if selectors.board_scene(project, scene_id) is None:
+        raise Http404("No such scene.")
+    view = selectors.board_view(project, filters)
+    scene = next((scene for scene in view.scenes if scene.id == scene_id), None)
+    if scene is None:  # none of its shots match any more: the scene leaves the filtered board
+        return HttpResponse("")
+    context = {"project": project, "scene": scene, "view": view,
+               "can_edit": access.can(request.user, project, access.Action.EDIT)}
+    return render_fragment(request, "board/_scene.html", context)
 
 
 @require_POST

@@ -144,3 +144,15 @@ def test_postgresql_full_text_search_finds_a_word_of_a_comment_by_its_stem(proje
     assert _shown(project, text="drowning gulls") == ["2A"]
     assert _shown(project, text='"drown her line"') == ["2A"]  # web-search syntax: a phrase
     assert _shown(project, text="gulls -ADR") == []  # and a word left out
+
+
+def test_a_live_refresh_of_a_scene_keeps_the_filters(project, alice, users):
+    shots = ferry_board(project, alice)
+    harbour = shots["1A"].scene
+    url = reverse("scene_fragment", args=[project.slug, harbour.id])
+    client = client_for(users["dave"])
+    assert f'id="shot-{shots["1A"].id}"' in client.get(url, {"status": "approved"}).content.decode()
+    assert client.get(url, {"status": "needs_review"}).content == b""  # the scene leaves the filtered board
+    board = client.get(reverse("board", args=[project.slug]), {"status": "approved"}).content.decode()
+    assert f'{url}?status=approved"' in board  # each scene refreshes with the board's filters
+    assert client_for(users["eve"]).get(url, {"status": "approved"}).status_code == 404
