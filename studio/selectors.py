@@ -73,11 +73,12 @@ def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
 
 
-def shot_reference_cast(shot: Shot) -> list[CastMember]:
-    """The cast a render of this shot is conditioned on, in order: the shot's cast, then its scene's
-    location when that is a live location not cast already. Each carries `reference_images`
-    (primary first), read for all of them at once: a fixed number of queries, however big the cast."""
-    cast = shot_cast_in_order(shot)
+def shot_reference_cast(shot: Shot, cast: list[CastMember] | None = None) -> list[CastMember]:
+    """The cast a render of this shot is conditioned on, in order: the shot's cast (or `cast`, the
+    members an edited prompt mentions), then its scene's location when that is a live location not
+    cast already. Each carries `reference_images` (primary first), read for all of them at once: a
+    fixed number of queries, however big the cast."""
+    cast = shot_cast_in_order(shot) if cast is None else list(cast)
     location = shot.scene.location_cast
     if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
         cast.append(location)

@@ -8,12 +8,18 @@ from django.core.exceptions import ValidationError
 from generation.backends.base import Reference
 from studio import selectors
 from studio.models import Shot
+from studio.services.shots import cast_for_prompt
 
 
-def shot_references(shot: Shot) -> list[Reference]:
-    """The shot's cast in order, then its scene's location if not already cast; primary image first."""
+def shot_references(shot: Shot, *, prompt: str | None = None) -> list[Reference]:
+    """The shot's cast in order, then its scene's location if not already cast; primary image first.
+
+    With `prompt` (a re-render with an edited prompt) the cast is the one that prompt @mentions,
+    not the shot's saved cast: a member mentioned only in the edit conditions the render too.
+    """
+    cast = None if prompt is None else cast_for_prompt(shot.scene.project_id, prompt)
     references = []
-    for member in selectors.shot_reference_cast(shot):  # one query, whatever the cast's size
+    for member in selectors.shot_reference_cast(shot, cast):  # one query, whatever the cast's size
         images = member.reference_images
         references.append(Reference(
             handle=member.handle, name=member.name, kind=member.kind, description=member.description,

@@ -40,10 +40,11 @@ def backend_for(shot: Shot) -> str:
 
 def render_request_for(shot: Shot, *, prompt: str | None = None) -> RenderRequest:
     project = shot.scene.project
+    references = shot_references(shot, prompt=prompt)  # an edited prompt brings its own @mentions
     prompt = shot.prompt if prompt is None else prompt
     return RenderRequest(
         prompt=prompt,
-        references=tuple(shot_references(shot)),
+        references=tuple(references),
         first_frame_path=continuity_frame(shot),
         seed=shot.seed,
         frames=max(1, round(float(shot.duration_s) * project.fps)),
