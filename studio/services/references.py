@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from generation.backends.base import Reference
 from studio import selectors
-from studio.models import Shot
+from studio.models import Shot, Take
 from studio.services.shots import cast_for_prompt
 
 
@@ -28,8 +28,8 @@ def shot_references(shot: Shot, *, prompt: str | None = None) -> list[Reference]
     return references
 
 
-def continuity_frame(shot: Shot) -> str | None:
-    """The last frame of the previous shot's approved take, if this shot continues from it."""
+def continuity_take(shot: Shot) -> Take | None:
+    """The previous shot's approved take this shot starts from, if it continues from it."""
     if not shot.continue_from_previous:
         return None
     previous = selectors.previous_shot(shot)
@@ -38,4 +38,10 @@ def continuity_frame(shot: Shot) -> str | None:
     take = previous.approved_take
     if take is None or not take.last_frame:
         raise ValidationError(f"Shot {shot.code} continues from shot {previous.code}, which has no approved take yet.")
-    return take.last_frame.path
+    return take
+
+
+def continuity_frame(shot: Shot) -> str | None:
+    """The last frame of the previous shot's approved take, if this shot continues from it."""
+    take = continuity_take(shot)
+    return take.last_frame.path if take else None
