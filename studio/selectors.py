@@ -270,6 +270,18 @@ def previous_shot(shot: Shot) -> Shot | None:
     return shots_in_order(scene.project_id).filter(before).order_by(*(f"-{f}" for f in BOARD_ORDER)).first()
 
 
+def next_shot(shot: Shot) -> Shot | None:
+    """The live shot just after this one in board order, across scene boundaries: one query."""
+    scene = shot.scene
+    after = (
+        Q(scene__order__gt=scene.order)
+        | Q(scene__order=scene.order, scene_id__gt=scene.id)
+        | Q(scene_id=scene.id, order__gt=shot.order)
+        | Q(scene_id=scene.id, order=shot.order, id__gt=shot.id)
+    )
+    return shots_in_order(scene.project_id).filter(after).first()
+
+
 def shot_takes(shot: Shot) -> QuerySet[Take]:
     return (
         Take.objects.live()

@@ -248,3 +248,18 @@ def test_shot_size_on_a_backend_that_ignores_it_costs_no_render(project, scene, 
     assert selectors.prompt_sent(shot, project) is None  # it sends no camera words either
     shot_update(shot=shot, actor=alice, lens_mm=85)
     assert take_request(shot=shot, actor=alice).dispatched  # a field it uses still costs a render
+
+
+def test_approving_an_upstream_take_tells_browsers_to_refresh_the_continuing_shot(chain, alice, monkeypatch,
+                                                                                   django_capture_on_commit_callbacks):
+    project, first, second = chain
+    sent = []
+    monkeypatch.setattr("studio.events.send_now", lambda project_id, kind, payload, **_: sent.append((kind, payload)))
+    a1 = rendered(first, alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve(a1, alice)
+    b1 = rendered(second, alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        approve(b1, alice)
+    reviewed = [payload for kind, payload in sent if kind == "take.reviewed"]
+    assert [(p["shot"], p["downstream"]) for p in reviewed] == [(first.id, [second.id]), (second.id, [])]
