@@ -233,6 +233,9 @@ def shot_render(request, slug: str, shot_id: int):
         return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
     message = (f"Take {result.take.number} of {shot.code} queued." if result.dispatched
                else f"{shot.code} take {result.take.number} already matches these settings.")
+    sent = selectors.prompt_sent(shot, project)
+    if sent and result.dispatched:  # the render confirmation says what the model is told
+        message += f" Prompt sent to {sent['backend']}: {sent['text']}"
     if not request.htmx:
         return toast(request, _board_url(project, f"shot-{shot.id}"), message)
     return toast(request, "", message, response=_card_response(request, project, shot.id))

@@ -6,6 +6,7 @@ render only on a backend that uses them."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,10 @@ def test_shot_size_on_a_wan_shot_changes_the_prompt_sent_and_the_signature(proje
     assert "Prompt sent to wan: @mara looks out over the @deck. Camera: close-up, static camera, 35mm lens." in card
     form = client_for(alice).get(reverse("shot_edit", args=[project.slug, shot.id])).content.decode()
     assert "Prompt sent to wan (as saved)" in form and "Camera: close-up" in form
+    shot_update(shot=shot, actor=alice, camera_move="pan_left")
+    response = client_for(alice).post(reverse("shot_render", args=[project.slug, shot.id]), headers={"HX-Request": "true"})
+    confirmation = json.loads(response["HX-Trigger"])["toast"]["message"]
+    assert confirmation.endswith("Prompt sent to wan: @mara looks out over the @deck. Camera: close-up, camera pans left, 35mm lens.")
 
 
 class FramelessBackend:
