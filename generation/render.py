@@ -5,11 +5,14 @@ hears progress through `on_progress` and stops the render through `should_cancel
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
 
 from generation import media
 from generation.backends.base import ProgressCallback, RenderCancelled, RenderError, RenderRequest
@@ -73,8 +76,9 @@ def render_clip(
     if should_cancel():  # before the encode: the last chance to stop without writing anything
         raise RenderCancelled()
     output.video.parent.mkdir(parents=True, exist_ok=True)
-    encoded = media.encode_frames(result.frames, house, output.video, expected_frames=result.frame_count,
-                                  timeout=ffmpeg_timeout)
+    content = FramesDigest()
+    encoded = media.encode_frames(content.through(result.frames), house, output.video,
+                                  expected_frames=result.frame_count, timeout=ffmpeg_timeout)
     media.extract_frame(output.video, output.poster)
     media.extract_frame(output.video, output.last_frame, last=True)
     provenance = {
@@ -82,12 +86,32 @@ def render_clip(
         "prompt": request.prompt,
         "references": [{"handle": r.handle, "sha256s": list(r.image_sha256s)} for r in request.references],
         **result.provenance,
+        # The content hash of the frames the backend made (before encoding): two renders made the
+        # same pixels exactly when these match (an exact re-render compares them).
+        "frames_sha256": content.hexdigest(),
     }
     if "generation.pipeline_cache" in sys.modules:  # a diffusers backend ran in this process
         stats = sys.modules["generation.pipeline_cache"].get_cache().stats()
         provenance["pipeline_cache"] = {"total_loads": stats["total_loads"], "evictions": stats["evictions"]}
     return RenderedClip(frames=encoded.frame_count, duration_s=encoded.duration_s, model=result.model,
                         revision=result.revision, compute_seconds=time.monotonic() - started, provenance=provenance)
+
+
+class FramesDigest:
+    """sha256 over every frame's shape and bytes, computed as the frames stream to the encoder."""
+
+    def __init__(self):
+        self._digest = hashlib.sha256()
+
+    def through(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            array = np.ascontiguousarray(frame)
+            self._digest.update(repr((array.shape, array.dtype.str)).encode())
+            self._digest.update(array.tobytes())
+            yield frame
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _cancellable(on_progress: ProgressCallback, should_cancel: CancelCheck) -> ProgressCallback:

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 from generation.backends.base import RenderRequest
+from generation.backends.registry import SHOT_FIELDS, used_shot_fields
 
-SIGNATURE_VERSION = 1
+SIGNATURE_VERSION = 2  # 2: only the shot fields the backend uses
 
 
 def file_sha256(path: str | Path) -> str:
@@ -25,7 +26,11 @@ def file_sha256(path: str | Path) -> str:
 
 
 def signature_payload(*, backend: str, model: str, revision: str, request: RenderRequest) -> dict:
+    """What the signature hashes: only the shot fields the backend declares it uses (registry), so
+    e.g. a caption edit on a wan shot, which wan never sees, does not force a new render."""
     data = request.to_dict()
+    for unused in SHOT_FIELDS - used_shot_fields(backend):
+        data.pop(unused)
     for reference in data["references"]:
         reference.pop("image_paths")
     first_frame = data.pop("first_frame_path")

@@ -14,6 +14,9 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related
 from django.utils import timezone
 
 from studio import events, script_diff
+from generation.backends.prompting import camera_prompt
+from generation.backends.registry import sends_camera_in_prompt
+from studio import events
 from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
@@ -76,11 +79,12 @@ def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
 
 
-def shot_reference_cast(shot: Shot) -> list[CastMember]:
-    """The cast a render of this shot is conditioned on, in order: the shot's cast, then its scene's
-    location when that is a live location not cast already. Each carries `reference_images`
-    (primary first), read for all of them at once: a fixed number of queries, however big the cast."""
-    cast = shot_cast_in_order(shot)
+def shot_reference_cast(shot: Shot, cast: list[CastMember] | None = None) -> list[CastMember]:
+    """The cast a render of this shot is conditioned on, in order: the shot's cast (or `cast`, the
+    members an edited prompt mentions), then its scene's location when that is a live location not
+    cast already. Each carries `reference_images` (primary first), read for all of them at once: a
+    fixed number of queries, however big the cast."""
+    cast = shot_cast_in_order(shot) if cast is None else list(cast)
     location = shot.scene.location_cast
     if location and location.kind == CastKind.LOCATION and location not in cast and not location.is_trashed:
         cast.append(location)
@@ -137,6 +141,87 @@ def _with_identity_badges(scenes: list[Scene]) -> list[Scene]:
     return scenes
 
 
+# --- Continuity: is a take still started from its upstream's approved take? -----------------
+
+def take_is_stale(take: Take | None, upstream_approved_id: int | None) -> bool:
+    """A take that started from an upstream take's last frame is stale once the previous shot's
+    approved take is another one (a new approval, a re-render approved, the approval taken back)."""
+    return take is not None and take.continued_from_id is not None and take.continued_from_id != upstream_approved_id
+
+
+def continuity_state(shot: Shot, previous: Shot | None) -> dict[str, Any] | None:
+    """What the board says about a continuing shot (None for one that does not continue): stale
+    when the take it shows (approved, else newest finished) is stale and no newer take was asked for
+    from the current upstream. Uses the shot's prefetched `takes_newest_first`; no query."""
+    if not shot.continue_from_previous:
+        return None
+    upstream_id = previous.approved_take_id if previous else None
+    takes = shot.takes_newest_first
+    shown = next((t for t in takes if t.id == shot.approved_take_id), None) or next(
+        (t for t in takes if t.status == TakeStatus.SUCCEEDED), None)
+    newest = takes[0] if takes else None
+    stale = take_is_stale(shown, upstream_id) and (newest is None or take_is_stale(newest, upstream_id))
+    return {"stale": stale, "upstream_code": previous.code if previous else "",
+            "upstream_take_number": previous.approved_take.number if previous and previous.approved_take_id else None}
+
+
+def _with_continuity(shots: list[Shot], before: Shot | None) -> None:
+    """Set `shot.continuity` on board shots given in board order; `before` precedes the first."""
+    previous = before
+    for shot in shots:
+        shot.continuity = continuity_state(shot, previous)
+        previous = shot
+
+
+def rerender_comparison(take: Take | None) -> dict[str, Any] | None:
+    """For an exact re-render: whether its frames are the original's, by the content hash both
+    renders recorded (provenance frames_sha256). One query, only for a take that is a re-render."""
+    if take is None or take.rerender_of_id is None:
+        return None
+    original = Take.objects.filter(pk=take.rerender_of_id).only("id", "number", "provenance").first()
+    if original is None:
+        return {"status": "unknown", "original": None, "text": "The take it repeats is gone; nothing to compare."}
+    ours, theirs = take.provenance.get("frames_sha256"), original.provenance.get("frames_sha256")
+    number = original.number
+    if take.status != TakeStatus.SUCCEEDED:
+        status, text = "pending", f"Exact re-render of take {number}: compared with it once this take is finished."
+    elif not theirs or not ours:
+        status, text = "unknown", f"Exact re-render of take {number}: take {number} has no content hash (rendered before they were recorded)."
+    elif ours == theirs:
+        status, text = "match", f"Exact re-render of take {number}: frames identical (sha256 {ours[:16]}…)."
+    else:
+        status, text = "differ", f"Exact re-render of take {number}: frames differ (sha256 {ours[:16]}… vs {theirs[:16]}…)."
+    return {"status": status, "original": original, "text": text}
+
+
+def prompt_sent(shot: Shot, project: Project, prompt: str | None = None) -> dict[str, str] | None:
+    """"Prompt sent to <backend>: ..." for a backend that gets the camera as prompt words (wan, ltx):
+    exactly the text its pipeline will receive (generation.backends.prompting). None for a backend
+    that takes no text prompt to a model (the animatic draws size, move and lens itself)."""
+    backend = shot.backend or project.default_backend
+    if not sends_camera_in_prompt(backend):
+        return None
+    text = camera_prompt(shot.prompt if prompt is None else prompt, shot_size=shot.shot_size,
+                         camera_move=shot.camera_move, lens_mm=shot.lens_mm)
+    return {"backend": backend, "text": text}
+
+
+def _with_prompt_sent(shots: list[Shot], project: Project) -> None:
+    for shot in shots:
+        shot.prompt_sent = prompt_sent(shot, project)
+
+
+def take_continuity(take: Take, shot: Shot) -> dict[str, Any] | None:
+    """The review room's continuity note for a take: where it started, and whether that is still
+    the previous shot's approved take. One query, only for a take that continued from another."""
+    if take is None or take.continued_from_id is None:
+        return None
+    previous = previous_shot(shot)
+    upstream_id = previous.approved_take_id if previous else None
+    return {"stale": shot.continue_from_previous and take_is_stale(take, upstream_id),
+            "upstream": previous, "upstream_take": previous.approved_take if previous else None}
+
+
 def shot_board(project: Project) -> list[Scene]:
     """Scenes in order with their shots, cast, approved take and latest take (with its identity
     scores): a fixed number of queries."""
@@ -153,13 +238,16 @@ def shot_board(project: Project) -> list[Scene]:
         .order_by("order", "id")
     )
     # Shots and takes are prefetched under live scenes, so their own deleted_at is all that is left.
-    return _with_identity_badges(list(
+    scenes = _with_identity_badges(list(
         Scene.objects.live()
         .filter(project=project)
         .select_related("location_cast")
         .prefetch_related(Prefetch("shots", queryset=shots, to_attr="board_shots"))
         .order_by("order", "id")
     ))
+    _with_continuity([shot for scene in scenes for shot in scene.board_shots], None)
+    _with_prompt_sent([shot for scene in scenes for shot in scene.board_shots], project)
+    return scenes
 
 
 BOARD_ORDER = ("scene__order", "scene_id", "order", "id")
@@ -185,6 +273,18 @@ def previous_shot(shot: Shot) -> Shot | None:
         | Q(scene_id=scene.id, order=shot.order, id__lt=shot.id)
     )
     return shots_in_order(scene.project_id).filter(before).order_by(*(f"-{f}" for f in BOARD_ORDER)).first()
+
+
+def next_shot(shot: Shot) -> Shot | None:
+    """The live shot just after this one in board order, across scene boundaries: one query."""
+    scene = shot.scene
+    after = (
+        Q(scene__order__gt=scene.order)
+        | Q(scene__order=scene.order, scene_id__gt=scene.id)
+        | Q(scene_id=scene.id, order__gt=shot.order)
+        | Q(scene_id=scene.id, order=shot.order, id__gt=shot.id)
+    )
+    return shots_in_order(scene.project_id).filter(after).first()
 
 
 def shot_takes(shot: Shot) -> QuerySet[Take]:
@@ -391,12 +491,41 @@ def board_scene(project: Project, scene_id: int) -> Scene | None:
         .prefetch_related(Prefetch("shots", queryset=_board_shots(), to_attr="board_shots"))
         .first()
     )
-    return _with_identity_badges([scene])[0] if scene else None
+    if scene is None:
+        return None
+    _with_identity_badges([scene])
+    shots = scene.board_shots
+    # The shot before the scene's first matters only when that first shot continues from it.
+    before = previous_shot(shots[0]) if shots and shots[0].continue_from_previous else None
+    _with_continuity(shots, before)
+    _with_prompt_sent(shots, project)
+    return scene
+
+
+def continuity_chain(shot: Shot) -> list[Shot]:
+    """`shot` and the shots after it that each continue from the one before (board order), each
+    with its `continuity` state. Reads the project's live shots once (a write's read, not a page's)."""
+    shots = list(_board_shots().filter(live_q(Shot), scene__project_id=shot.scene.project_id)
+                 .select_related("scene").order_by(*BOARD_ORDER))
+    index = next((i for i, candidate in enumerate(shots) if candidate.id == shot.id), None)
+    if index is None:
+        return []
+    chain = [shots[index]]
+    for following in shots[index + 1:]:
+        if not following.continue_from_previous:
+            break
+        chain.append(following)
+    _with_continuity(chain, shots[index - 1] if index else None)
+    return chain
 
 
 def board_shot(project: Project, shot_id: int) -> Shot | None:
     shot = _board_shots().filter(live_q(Shot), scene__project=project, pk=shot_id).select_related("scene").first()
-    return _with_identity_badge(shot) if shot else None
+    if shot is None:
+        return None
+    _with_continuity([shot], previous_shot(shot) if shot.continue_from_previous else None)
+    _with_prompt_sent([shot], project)
+    return _with_identity_badge(shot)
 
 
 def cast_handles(project: Project) -> list[dict[str, str]]:

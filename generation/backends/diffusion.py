@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from generation.backends.base import ModelNotAvailable, ProgressCallback, RenderError, RenderResult
+from generation.backends.prompting import prompt_for
 from generation.pipeline_cache import get_cache
 
 MODELS_DIR_SETTING = "CONTINUITY_MODELS_DIR"
@@ -304,9 +305,10 @@ class DiffusersBackend:
                       **pipeline_arguments):
         """Run the pipeline the same way for every diffusers backend and say what produced the frames."""
         optional = optional_call_arguments(request)
+        prompt = prompt_for(request)  # the shot's size, move and lens as words: the one form, shown to users
         output = run_pipeline(
             pipe,
-            prompt=request.prompt,
+            prompt=prompt,
             height=shape.height,
             width=shape.width,
             num_frames=shape.frames,
@@ -323,6 +325,7 @@ class DiffusersBackend:
             backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
             device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
         )
+        provenance["prompt_sent"] = prompt
         return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
 
 

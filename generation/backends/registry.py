@@ -13,20 +13,33 @@ from generation.backends.base import Backend, RenderError
 FALLBACK_STEPS = 20  # a backend registered without its own default (e.g. a test's)
 
 
+# The shot fields a backend may or may not use. A backend declares the ones it uses; the others are
+# left out of its render signature, so changing them never costs a render that comes out the same.
+SHOT_FIELDS = frozenset({"shot_size", "camera_move", "lens_mm", "caption"})
+# wan / ltx / tiny: size, move and lens reach the model as prompt words (prompting.camera_prompt);
+# the caption is an animatic lower third they never see.
+CAMERA_AS_PROMPT_TEXT = frozenset({"shot_size", "camera_move", "lens_mm"})
+
+
 class BackendEntry(NamedTuple):
     module: str
     class_name: str
     description: str  # one line, shown where people pick a backend
     default_steps: int = FALLBACK_STEPS
+    uses: frozenset = SHOT_FIELDS  # shot fields the backend reads; unknown backends: all of them
+    camera_in_prompt: bool = False  # the prompt sent is prompting.camera_prompt(...), shown before rendering
 
 
 BACKENDS: dict[str, BackendEntry] = {
+    # The animatic draws all four: framing, move, the lens on the slate (and in the plate's zoom), the caption.
     "animatic": BackendEntry("generation.backends.animatic", "AnimaticBackend",
-                             "CPU previsualisation from the cast references", 1),
-    "wan": BackendEntry("generation.backends.wan", "WanBackend", "Wan 2.1 VACE with reference images (GPU)", 30),
-    "ltx": BackendEntry("generation.backends.ltx", "LTXBackend", "LTX-Video image-to-video (GPU)", 40),
+                             "CPU previsualisation from the cast references", 1, SHOT_FIELDS),
+    "wan": BackendEntry("generation.backends.wan", "WanBackend", "Wan 2.1 VACE with reference images (GPU)", 30,
+                        CAMERA_AS_PROMPT_TEXT, True),
+    "ltx": BackendEntry("generation.backends.ltx", "LTXBackend", "LTX-Video image-to-video (GPU)", 40,
+                        CAMERA_AS_PROMPT_TEXT, True),
     "tiny": BackendEntry("generation.backends.tiny", "TinyBackend",
-                         "Wan/LTX code path with tiny random weights (tests)", 3),
+                         "Wan/LTX code path with tiny random weights (tests)", 3, CAMERA_AS_PROMPT_TEXT, True),
 }
 
 
@@ -55,6 +68,15 @@ def check_backend_name(name: str) -> None:
 def default_steps(name: str) -> int:
     """Steps a request for this backend asks for; an unknown name gets the fallback (building it fails)."""
     return backend_entry(name).default_steps if name in BACKENDS else FALLBACK_STEPS
+
+
+def used_shot_fields(name: str) -> frozenset:
+    """The shot fields `name` uses (all of them for a name the registry does not know)."""
+    return backend_entry(name).uses if name in BACKENDS else SHOT_FIELDS
+
+
+def sends_camera_in_prompt(name: str) -> bool:
+    return name in BACKENDS and backend_entry(name).camera_in_prompt
 
 
 def build_backend(name: str, *, models_dir: Path | str | None = None) -> Backend:

@@ -27,7 +27,6 @@ from generation.backends.ltx import LTXBackend
 from generation.backends.wan import WanBackend
 
 TINY_WAN_VACE = "continuity/tiny-wan-vace"
-TINY_WAN_I2V = "continuity/tiny-wan-i2v"
 TINY_LTX = "continuity/tiny-ltx"
 # Bump when a builder changes: it is the revision of the tiny models (signature and provenance),
 # and a folder built from an older recipe is rebuilt.
@@ -115,37 +114,6 @@ def make_tiny_wan_vace():
     return pipe
 
 
-def build_tiny_wan_i2v(path: Path | str) -> Path:
-    return _save(make_tiny_wan_i2v(), path)
-
-
-def make_tiny_wan_i2v():
-    """The pipeline in memory (seeded, so every call gives the same weights)."""
-    quiet_diffusers()
-    import torch  # lazy: torch loads only in the worker that renders (DESIGN.md)
-    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel  # lazy: transformers loads only in the worker that renders (DESIGN.md)
-
-    tokenizer, text_encoder = _tiny_wan_text_parts()
-    torch.manual_seed(0)
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32, image_dim=4,
-    )
-    torch.manual_seed(0)
-    image_encoder = CLIPVisionModel(
-        CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-                         intermediate_size=16, patch_size=1)
-    )
-    pipe = WanImageToVideoPipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=_tiny_wan_vae(),
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), image_processor=CLIPImageProcessor(crop_size=32, size=32),
-        image_encoder=image_encoder, transformer=transformer,
-    )
-    return pipe
-
-
 def build_tiny_ltx(path: Path | str) -> Path:
     return _save(make_tiny_ltx(), path)
 
@@ -190,7 +158,6 @@ def _save(pipe, path: Path | str) -> Path:
 
 TINY_BUILDERS: dict[str, Callable[[Path], Path]] = {
     TINY_WAN_VACE: build_tiny_wan_vace,
-    TINY_WAN_I2V: build_tiny_wan_i2v,
     TINY_LTX: build_tiny_ltx,
 }
 _build_lock = threading.Lock()
@@ -252,7 +219,7 @@ class TinyBackend:
 
     def __init__(self, models_dir: Path | str, device: str | None = None):
         self.models_dir = Path(models_dir)
-        self.wan = WanBackend(self.models_dir, device, model=TINY_WAN_VACE, i2v_model=TINY_WAN_I2V, fixed_shape=TINY_WAN_SHAPE)
+        self.wan = WanBackend(self.models_dir, device, model=TINY_WAN_VACE, fixed_shape=TINY_WAN_SHAPE)
         self.ltx = LTXBackend(self.models_dir, device, model=TINY_LTX, fixed_shape=TINY_LTX_SHAPE)
 
     def describe_model(self, request: RenderRequest) -> tuple[str, str]:
@@ -274,10 +241,8 @@ class TinyBackend:
     def _model_id_for(self, request: RenderRequest) -> str:
         if request.model == TINY_LTX:
             return TINY_LTX
-        return TINY_WAN_I2V if request.first_frame_path else TINY_WAN_VACE
+        return TINY_WAN_VACE  # continuity too: VACE keeps the first frame (wan.py)
 
     def _for_tiny(self, request: RenderRequest) -> RenderRequest:
         # Only the tiny weights exist here: any other model named in the request is ignored.
-        extra = {key: value for key, value in request.extra.items() if key != "i2v_model"}
-        model = TINY_LTX if request.model == TINY_LTX else ""
-        return replace(request, model=model, extra=extra)
+        return replace(request, model=TINY_LTX if request.model == TINY_LTX else "")

@@ -1,5 +1,8 @@
-"""Wan 2.1 through diffusers: VACE with the cast's reference images, or image-to-video when the
-shot continues from a first frame (the last frame of the previous shot's take).
+"""Wan 2.1 VACE through diffusers: one pipeline for every shot, always with the cast's reference
+images. A shot that continues from the previous shot's last frame is a VACE "extend" call: `video`
+is that frame followed by grey frames, `mask` keeps the first frame (black) and generates the rest
+(white), and `reference_images` carries the cast in the same call, so continuity keeps identity
+(an image-to-video checkpoint would take the frame but drop the references).
 
 Wan wants a frame count of 4k+1 and sizes that are multiples of 16 (VAE factor 8 x patch 2); the
 request is rounded up to that and the extra frames are trimmed, and provenance records both.
@@ -8,6 +11,8 @@ request is rounded up to that and the extra frames are trimmed, and provenance r
 from __future__ import annotations
 
 from pathlib import Path
+
+from PIL import Image, ImageOps
 
 from generation.backends.base import ProgressCallback, RenderError, RenderRequest, RenderResult
 from generation.backends.diffusion import (
@@ -21,9 +26,10 @@ from generation.backends.diffusion import (
 )
 
 DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
-DEFAULT_I2V_MODEL = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 VACE_PIPELINE = "WanVACEPipeline"
-I2V_PIPELINE = "WanImageToVideoPipeline"
+# What VACE is told to fill in: mid grey, as in diffusers' own first/last-frame example.
+GENERATE_FILL = (128, 128, 128)
+KEEP, GENERATE = 0, 255  # mask values: black keeps the conditioning frame, white generates
 
 
 class WanBackend(DiffusersBackend):
@@ -35,18 +41,12 @@ class WanBackend(DiffusersBackend):
         device: str | None = None,
         *,
         model: str = DEFAULT_VACE_MODEL,
-        i2v_model: str = DEFAULT_I2V_MODEL,
         fixed_shape: RenderShape | None = None,
     ):
         super().__init__(models_dir, device, fixed_shape=fixed_shape)
         self.model = model
-        self.i2v_model = i2v_model
 
     def model_for(self, request: RenderRequest) -> str:
-        """request.model names the VACE weights; with a first frame, extra["i2v_model"] names the
-        image-to-video weights (they are a different checkpoint)."""
-        if request.first_frame_path:
-            return str(request.extra.get("i2v_model") or self.i2v_model)
         return request.model or self.model
 
     def describe_model(self, request: RenderRequest) -> tuple[str, str]:
@@ -55,28 +55,38 @@ class WanBackend(DiffusersBackend):
     def render(self, request: RenderRequest, on_progress: ProgressCallback) -> RenderResult:
         model_id = self.model_for(request)
         folder = require_model_folder(model_id, self.models_dir)
-        pipeline_name = I2V_PIPELINE if request.first_frame_path else VACE_PIPELINE
-        pipe = cached_pipeline(pipeline_name, folder, self.device)
+        pipe = cached_pipeline(VACE_PIPELINE, folder, self.device)
 
         size_multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
         shape, keep = self.plan_shape(request, size_multiple=size_multiple, frame_step=pipe.vae_scale_factor_temporal)
-        conditioning, conditioning_notes = self._conditioning(request)
+        conditioning, conditioning_notes = vace_conditioning(request, shape)
         result = self.call_pipeline(pipe, request, on_progress, model_id=model_id, folder=folder, shape=shape, keep=keep,
                                     **conditioning)
         result.provenance.update(conditioning_notes)
         return result
 
-    def _conditioning(self, request: RenderRequest) -> tuple[dict, dict]:
-        """(pipeline arguments, provenance notes) for the images the shot is conditioned on."""
-        if request.first_frame_path:
-            notes = {"first_frame": True, "reference_handles": []}
-            if request.references:
-                # The I2V checkpoint takes no reference images; say so rather than drop them silently.
-                notes["references_ignored"] = [ref.handle for ref in request.references]
-            return {"image": load_rgb_image(request.first_frame_path)}, notes
-        paths = primary_reference_paths(request)
-        images = [load_rgb_image(path) for path in paths]
-        handles = [ref.handle for ref in request.references if ref.primary_image]
-        if not images and not request.prompt.strip():
-            raise RenderError("Nothing to render from: the shot has no prompt and no cast reference images.")
-        return {"reference_images": images or None}, {"first_frame": False, "reference_handles": handles}
+
+def vace_conditioning(request: RenderRequest, shape: RenderShape) -> tuple[dict, dict]:
+    """(pipeline arguments, provenance notes): the cast as `reference_images`, and with a first
+    frame also `video` + `mask` that keep it as frame 0 and generate the rest."""
+    paths = primary_reference_paths(request)
+    images = [load_rgb_image(path) for path in paths]
+    handles = [ref.handle for ref in request.references if ref.primary_image]
+    arguments: dict = {"reference_images": images or None}
+    if request.first_frame_path:
+        video, mask = continuation_video_and_mask(load_rgb_image(request.first_frame_path), shape)
+        arguments |= {"video": video, "mask": mask}
+    elif not images and not request.prompt.strip():
+        raise RenderError("Nothing to render from: the shot has no prompt and no cast reference images.")
+    return arguments, {"first_frame": bool(request.first_frame_path), "reference_handles": handles}
+
+
+def continuation_video_and_mask(first_frame: Image.Image, shape: RenderShape) -> tuple[list, list]:
+    """`shape.frames` frames: the previous shot's last frame (fitted to the render size, centre
+    crop, no stretching), then grey; the mask keeps frame 0 and generates every later frame."""
+    size = (shape.width, shape.height)
+    start = ImageOps.fit(first_frame.convert("RGB"), size, Image.Resampling.LANCZOS)
+    blank = Image.new("RGB", size, GENERATE_FILL)
+    video = [start] + [blank] * (shape.frames - 1)
+    mask = [Image.new("L", size, KEEP)] + [Image.new("L", size, GENERATE)] * (shape.frames - 1)
+    return video, mask

@@ -37,6 +37,8 @@ function dispatch(msg) {
     case "take.reviewed":
       emit("live-shot-refresh", { shot: msg.shot });
       emit("live-shot-takes", { shot: msg.shot });
+      // The shot continuing from this one may have turned stale (or current again).
+      for (const shot of msg.downstream || []) emit("live-shot-refresh", { shot });
       break;
     case "take.identity":  // a take's identity scores arrived: its board badge and the take stack
       emit("live-shot-refresh", { shot: msg.shot_id });

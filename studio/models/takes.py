@@ -58,6 +58,12 @@ class Take(Trashable):
     compute_seconds = models.FloatField(default=0.0)
     provenance = models.JSONField(default=dict, blank=True)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Continuity: the upstream take (the previous shot's approved take) whose last frame this take
+    # starts from. When the previous shot's approved take is no longer this one, the take is stale.
+    continued_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # "Render exactly this take again": the take whose backend, revision, seed, reference bytes and
+    # parameters this one repeats (frames_sha256 in both provenances says whether the pixels match).
+    rerender_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     worker = models.CharField(max_length=200, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

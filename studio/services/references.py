@@ -7,13 +7,19 @@ from django.core.exceptions import ValidationError
 
 from generation.backends.base import Reference
 from studio import selectors
-from studio.models import Shot
+from studio.models import Shot, Take
+from studio.services.shots import cast_for_prompt
 
 
-def shot_references(shot: Shot) -> list[Reference]:
-    """The shot's cast in order, then its scene's location if not already cast; primary image first."""
+def shot_references(shot: Shot, *, prompt: str | None = None) -> list[Reference]:
+    """The shot's cast in order, then its scene's location if not already cast; primary image first.
+
+    With `prompt` (a re-render with an edited prompt) the cast is the one that prompt @mentions,
+    not the shot's saved cast: a member mentioned only in the edit conditions the render too.
+    """
+    cast = None if prompt is None else cast_for_prompt(shot.scene.project_id, prompt)
     references = []
-    for member in selectors.shot_reference_cast(shot):  # one query, whatever the cast's size
+    for member in selectors.shot_reference_cast(shot, cast):  # one query, whatever the cast's size
         images = member.reference_images
         references.append(Reference(
             handle=member.handle, name=member.name, kind=member.kind, description=member.description,
@@ -22,8 +28,8 @@ def shot_references(shot: Shot) -> list[Reference]:
     return references
 
 
-def continuity_frame(shot: Shot) -> str | None:
-    """The last frame of the previous shot's approved take, if this shot continues from it."""
+def continuity_take(shot: Shot) -> Take | None:
+    """The previous shot's approved take this shot starts from, if it continues from it."""
     if not shot.continue_from_previous:
         return None
     previous = selectors.previous_shot(shot)
@@ -32,4 +38,10 @@ def continuity_frame(shot: Shot) -> str | None:
     take = previous.approved_take
     if take is None or not take.last_frame:
         raise ValidationError(f"Shot {shot.code} continues from shot {previous.code}, which has no approved take yet.")
-    return take.last_frame.path
+    return take
+
+
+def continuity_frame(shot: Shot) -> str | None:
+    """The last frame of the previous shot's approved take, if this shot continues from it."""
+    take = continuity_take(shot)
+    return take.last_frame.path if take else None

@@ -22,7 +22,7 @@ from studio.backends import studio_backend
 from studio.models import Shot, Take, TakeStatus
 from studio.services import dispatch
 from studio.services.audit import audit_record
-from studio.services.references import continuity_frame, shot_references
+from studio.services.references import continuity_take, shot_references
 from studio.services.render_rate import RenderQuota
 
 REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
@@ -38,13 +38,18 @@ def backend_for(shot: Shot) -> str:
     return shot.backend or shot.scene.project.default_backend
 
 
-def render_request_for(shot: Shot, *, prompt: str | None = None) -> RenderRequest:
+def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take | None = None) -> RenderRequest:
+    """The request for a render of `shot` now; `upstream` is continuity_take(shot) when the caller
+    already has it (the take the shot starts from)."""
     project = shot.scene.project
+    references = shot_references(shot, prompt=prompt)  # an edited prompt brings its own @mentions
     prompt = shot.prompt if prompt is None else prompt
+    if upstream is None:
+        upstream = continuity_take(shot)
     return RenderRequest(
         prompt=prompt,
-        references=tuple(shot_references(shot)),
-        first_frame_path=continuity_frame(shot),
+        references=tuple(references),
+        first_frame_path=upstream.last_frame.path if upstream else None,
         seed=shot.seed,
         frames=max(1, round(float(shot.duration_s) * project.fps)),
         fps=project.fps,
@@ -78,19 +83,25 @@ def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = 
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
     backend_name = backend_for(shot)
-    request = render_request_for(shot, prompt=prompt)
+    upstream = continuity_take(shot)
+    request = render_request_for(shot, prompt=prompt, upstream=upstream)
     signature = request_signature(backend_name, request)
     if not force:
         existing = _answering_take(shot, signature)
         if existing is not None:
             return TakeRequestResult(existing, dispatched=False)
-    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota())
+    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), continued_from=upstream)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
         transaction.on_commit(lambda: dispatch.enqueue_render(take.id))
         return TakeRequestResult(take, dispatched=True)
     return TakeRequestResult(take, dispatched=False)
+
+
+def next_take_number(shot: Shot) -> int:
+    """Take numbers count up per shot, trashed takes included (a number is never reused)."""
+    return (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
 
 
 def _answering_take(shot: Shot, signature: str) -> Take | None:
@@ -100,11 +111,10 @@ def _answering_take(shot: Shot, signature: str) -> Take | None:
 
 
 def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
-              quota: RenderQuota) -> Take:
-    number = (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
-    take = Take(shot=shot, number=number, backend=backend_name, request=request.to_dict(), signature=signature,
-                requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-                request_batch=quota.batch)
+              quota: RenderQuota, *, continued_from: Take | None) -> Take:
+    take = Take(shot=shot, number=next_take_number(shot), backend=backend_name, request=request.to_dict(),
+                signature=signature, requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+                request_batch=quota.batch, continued_from=continued_from)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from studio import events
+from studio import events, selectors
 from studio.models import Comment, Decision, ReviewDecision, Shot, Take, TakeStatus
 from studio.services import webhooks
 from studio.services.audit import audit_record
@@ -63,7 +63,12 @@ def review_decide(*, take: Take, actor, decision: str, note: str = "") -> Review
         shot.approved_take = None
     shot.save(update_fields=["approved_take", "updated_at"])
     audit_record(actor=actor, project_id=_project_id(take), verb=decision, obj=take, changes={"note": note})
-    events.publish(_project_id(take), "take.reviewed", {"take": take.id, "shot": shot.id, "decision": decision})
+    # A shot that starts from this one's approved take may just have turned stale (or current
+    # again): browsers refresh its card too.
+    following = selectors.next_shot(shot)
+    downstream = [following.id] if following is not None and following.continue_from_previous else []
+    events.publish(_project_id(take), "take.reviewed",
+                   {"take": take.id, "shot": shot.id, "decision": decision, "downstream": downstream})
     if decision == Decision.APPROVED:
         webhooks.take_approved(take, actor)
     return record

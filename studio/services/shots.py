@@ -30,7 +30,8 @@ def mentioned_handles(prompt: str) -> list[str]:
     return seen
 
 
-def _cast_for_prompt(project_id: int, prompt: str) -> list[CastMember]:
+def cast_for_prompt(project_id: int, prompt: str) -> list[CastMember]:
+    """The live cast members a prompt @mentions, in order; ValidationError naming any unknown handle."""
     handles = mentioned_handles(prompt)
     found = {c.handle: c for c in CastMember.objects.alive().filter(project_id=project_id, handle__in=handles)}
     unknown = [h for h in handles if h not in found]
@@ -100,7 +101,7 @@ def scene_trash(*, scene: Scene, actor) -> None:
 @transaction.atomic
 def shot_create(*, scene: Scene, actor, prompt: str = "", code: str = "", **fields) -> Shot:
     Scene.objects.select_for_update().get(pk=scene.pk)  # serialise orders and codes within the scene
-    cast = _cast_for_prompt(scene.project_id, prompt)
+    cast = cast_for_prompt(scene.project_id, prompt)
     code = code or _next_code(scene)
     order = (scene.shots.aggregate(m=Max("order"))["m"] or 0) + 1
     fields.setdefault("seed", default_seed(scene, code))
@@ -118,7 +119,7 @@ def shot_create(*, scene: Scene, actor, prompt: str = "", code: str = "", **fiel
 def shot_update(*, shot: Shot, actor, expected_version: int | None = None, **changes) -> Shot:
     """Save edits if nobody else saved since `expected_version`; mentions in the prompt become the cast."""
     project_id = shot.scene.project_id
-    cast = _cast_for_prompt(project_id, changes["prompt"]) if "prompt" in changes else None
+    cast = cast_for_prompt(project_id, changes["prompt"]) if "prompt" in changes else None
     diff = save_versioned(shot, expected_version=expected_version, changes=changes, allowed=SHOT_EDITABLE_FIELDS)
     _check_shot_values(shot)
     if cast is not None:

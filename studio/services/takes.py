@@ -1,4 +1,5 @@
-"""What a person does to a take that exists: cancel its render, move it to the trash.
+"""What a person does to a take that exists: cancel its render, move it to the trash, render
+exactly it again.
 
 Asking for a take is in render_requests.py, the render rate in render_rate.py, and the worker's
 side of its lifecycle in renders.py.
@@ -6,14 +7,23 @@ side of its lifecycle in renders.py.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from generation.backends.base import Reference, RenderRequest
+from generation.signatures import file_sha256
 from studio import events, selectors
-from studio.models import CutEntry, Take, TakeStatus
+from studio.backends import studio_backend
+from studio.models import CutEntry, ReferenceImage, Take, TakeStatus
+from studio.services import dispatch
 from studio.services.audit import audit_record
 from studio.services.common import trash
+from studio.services.render_rate import RenderQuota
+from studio.services.render_requests import next_take_number, request_signature
 
 
 @transaction.atomic
@@ -48,6 +58,66 @@ def take_trash(*, take: Take, actor) -> Take:
     trash(take, actor=actor, project_id=take.shot.scene.project_id)
     events.publish(take.shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     return take
+
+
+@transaction.atomic
+def take_rerender_exact(*, take: Take, actor) -> Take:
+    """"Render exactly this take again": a new take with the old take's backend, model revision,
+    seed, reference image bytes and every parameter, rendered for real (never reused), recording
+    `rerender_of`. Refused, with the reason, when any of those can no longer be had: the weights on
+    this install are another revision, or an image it used is gone."""
+    take = Take.objects.select_for_update().select_related("shot__scene__project").get(pk=take.pk)
+    if take.status != TakeStatus.SUCCEEDED:
+        raise ValidationError(f"Take {take.number} is {take.status}; only a finished take can be rendered again exactly.")
+    request = RenderRequest.from_dict(take.request)
+    request = dataclasses.replace(request, references=tuple(_same_bytes(take, ref) for ref in request.references))
+    if request.first_frame_path and not Path(request.first_frame_path).is_file():
+        raise ValidationError(f"The first frame take {take.number} started from is gone; it cannot be rendered again exactly.")
+    _check_same_model(take, request)
+    shot = take.shot
+    again = Take(shot=shot, number=next_take_number(shot), backend=take.backend, request=request.to_dict(),
+                 signature=request_signature(take.backend, request), rerender_of=take,
+                 continued_from_id=take.continued_from_id,
+                 requested_by=actor if getattr(actor, "is_authenticated", False) else None)
+    quota = RenderQuota(batch=again.request_batch)
+    quota.charge(again.requested_by)  # real worker time, always
+    again.save()
+    audit_record(actor=actor, project_id=shot.scene.project_id, verb="exact re-render requested", obj=again,
+                 changes={"rerender_of": take.id})
+    events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(again)})
+    transaction.on_commit(lambda: dispatch.enqueue_render(again.id))
+    return again
+
+
+def _same_bytes(take: Take, reference: Reference) -> Reference:
+    """The reference with paths to files holding exactly the bytes the take used: its own paths if
+    unchanged, else any image of the project with the same sha256 (e.g. uploaded again)."""
+    paths = []
+    for path, sha in zip(reference.image_paths, reference.image_sha256s):
+        if Path(path).is_file() and file_sha256(path) == sha:
+            paths.append(path)
+            continue
+        candidates = ReferenceImage.objects.filter(sha256=sha, cast_member__project_id=take.shot.scene.project_id)
+        same = next((image.image.path for image in candidates if Path(image.image.path).is_file()), None)
+        if same is None:
+            raise ValidationError(f"A reference image of @{reference.handle} that take {take.number} used "
+                                  f"(sha256 {sha[:12]}…) is no longer in the project; an exact re-render needs "
+                                  "the same bytes.")
+        paths.append(same)
+    return dataclasses.replace(reference, image_paths=tuple(paths))
+
+
+def _check_same_model(take: Take, request: RenderRequest) -> None:
+    """The model and revision this install would use must be the ones the take recorded. A host
+    that does not hold the weights (revision unknown here) lets the worker render; the take's
+    provenance then shows the revision it used, and the frames comparison says whether it matched."""
+    model, revision = studio_backend(take.backend).describe_model(request)
+    used_model, used_revision = take.provenance.get("model", ""), take.provenance.get("revision", "")
+    if used_model and model != used_model:
+        raise ValidationError(f"Take {take.number} was rendered with {used_model}; {take.backend} would now use {model}.")
+    if used_revision and revision and revision != used_revision:
+        raise ValidationError(f"Take {take.number} was rendered with {used_model or model} at revision {used_revision}; "
+                              f"this install has revision {revision}, so it cannot be rendered again exactly.")
 
 
 def _finish(take: Take, status: str, *, error: str = "") -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 
+from studio import selectors
 from studio.models import Shot
 from studio.services.render_rate import RateLimited, RenderQuota
 from studio.services.render_requests import take_request
@@ -46,3 +47,11 @@ def shots_render(*, shots: list[Shot], actor) -> RenderBatch:
             continue
         (batch.queued if result.dispatched else batch.reused).append(shot.code)
     return batch
+
+
+def chain_rerender(*, shot: Shot, actor) -> RenderBatch:
+    """"Re-render the chain": a new take, from its upstream's current approved take, of every stale
+    shot from `shot` to the end of its continuity chain. A later shot of the chain turns stale (and
+    can be re-rendered the same way) once the new take before it is approved."""
+    stale = [link for link in selectors.continuity_chain(shot) if link.continuity and link.continuity["stale"]]
+    return shots_render(shots=stale, actor=actor)

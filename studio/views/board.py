@@ -21,7 +21,7 @@ from studio.services import shots as shot_services
 from studio.services.common import StaleVersion
 from studio.services.render_rate import RateLimited
 from studio.services.render_requests import take_request
-from studio.services.ui_support import shots_render
+from studio.services.ui_support import chain_rerender, shots_render
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
 
 
@@ -191,7 +191,8 @@ def shot_card(request, slug: str, shot_id: int):
 def shot_edit(request, slug: str, shot_id: int):
     project = access.project_for(request.user, slug, access.Action.EDIT)
     shot = _shot(project, shot_id)
-    context = {"project": project, "shot": shot, "cast_handles": selectors.cast_handles(project)}
+    context = {"project": project, "shot": shot, "cast_handles": selectors.cast_handles(project),
+               "prompt_sent": selectors.prompt_sent(shot, project)}
     if request.method == "GET":
         context["form"] = ShotForm.for_shot(shot, default_backend=project.default_backend)
         return render_fragment(request, "board/_shot_form.html", context)
@@ -259,6 +260,9 @@ def shot_render(request, slug: str, shot_id: int):
         return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
     message = (f"Take {result.take.number} of {shot.code} queued." if result.dispatched
                else f"{shot.code} take {result.take.number} already matches these settings.")
+    sent = selectors.prompt_sent(shot, project)
+    if sent and result.dispatched:  # the render confirmation says what the model is told
+        message += f" Prompt sent to {sent['backend']}: {sent['text']}"
     if not request.htmx:
         return toast(request, _board_url(project, f"shot-{shot.id}"), message)
     return toast(request, "", message, response=_card_response(request, project, shot.id))
@@ -294,3 +298,22 @@ def render_missing(request, slug: str):
         response = HttpResponse(_board_context(request, project)["scenes_html"])
     return toast(request, _board_url(project), batch.summary(), level="warning" if batch.refused else "info",
                  response=response)
+
+
+@require_POST
+@login_required
+def shot_rerender_chain(request, slug: str, shot_id: int):
+    """"Re-render the chain": new takes, from the current upstream, of the stale shots of this
+    shot's continuity chain."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    try:
+        batch = chain_rerender(shot=shot, actor=request.user)
+    except RateLimited as exc:
+        return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
+    message = batch.summary() if batch.queued or batch.reused or batch.refused else f"Nothing in {shot.code}'s chain is stale."
+    if batch.queued:
+        message += " Later shots of the chain turn stale, to be re-rendered the same way, once you approve these."
+    response = _card_response(request, project, shot.id) if request.htmx else None
+    return toast(request, _board_url(project, f"shot-{shot.id}"), message,
+                 level="warning" if batch.refused else "info", response=response)

@@ -64,6 +64,7 @@ def review_room(request, slug: str, shot_id: int):
     take = _pick(takes, request.GET.get("take"), _default_take(takes, shot))
     compare = _pick(takes, request.GET.get("compare"), None)
     comments = list(selectors.take_comments(take)) if take else []
+    rerender_prompt = (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt
     return render(request, "review/room.html", {
         "project": project,
         "shot": shot,
@@ -76,7 +77,11 @@ def review_room(request, slug: str, shot_id: int):
         "identity_scores": [selectors.identity_score_payload(s) for s in take.identity_scores.all()] if take else [],
         "comment_form": CommentForm(),
         "decision_form": DecisionForm(),
-        "rerender_form": RerenderForm(initial={"prompt": (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt}),
+        "rerender_form": RerenderForm(initial={"prompt": rerender_prompt}),
+        # What a re-render with the edited prompt sends to a text-conditioned backend (wan, ltx).
+        "prompt_sent": selectors.prompt_sent(shot, project, rerender_prompt),
+        "continuity": selectors.take_continuity(take, shot) if take else None,
+        "rerender_comparison": selectors.rerender_comparison(take),
         "cast_handles": selectors.cast_handles(project),
         "can_comment": access.can(request.user, project, access.Action.COMMENT),
         "can_review": access.can(request.user, project, access.Action.REVIEW),
@@ -185,6 +190,21 @@ def take_rerender(request, slug: str, take_id: int):
         return refused(request, url, exc)
     message = f"Take {result.take.number} queued." if result.dispatched else f"Take {result.take.number} already matches this prompt."
     return after_write(request, review_url(project, take.shot_id, result.take.id), message)
+
+
+@require_POST
+@login_required
+def take_rerender_exact(request, slug: str, take_id: int):
+    """"Render exactly this take again": same backend, revision, seed, reference bytes, parameters."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    try:
+        again = take_services.take_rerender_exact(take=take, actor=request.user)
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return after_write(request, review_url(project, take.shot_id, again.id),
+                       f"Take {again.number} queued: exactly take {take.number} again.")
 
 
 @require_POST

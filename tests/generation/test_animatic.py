@@ -71,7 +71,7 @@ def test_frames_have_the_requested_count_shape_and_type(green_location, red_char
     frames = list(result.frames)
 
     assert result.frame_count == FRAMES == len(frames)
-    assert result.model == "continuity-animatic" and result.revision == "1"
+    assert result.model == "continuity-animatic" and result.revision == "2"
     for frame in frames:
         assert frame.shape == (HEIGHT, WIDTH, 3)
         assert frame.dtype == np.uint8
@@ -80,7 +80,7 @@ def test_frames_have_the_requested_count_shape_and_type(green_location, red_char
 def test_describe_model_names_the_animatic():
     backend = AnimaticBackend()
     assert backend.name == "animatic"
-    assert backend.describe_model(small_request()) == ("continuity-animatic", "1")
+    assert backend.describe_model(small_request()) == ("continuity-animatic", "2")
 
 
 def test_frames_are_produced_lazily(green_location):
@@ -287,3 +287,46 @@ def test_timecode():
     assert timecode(0, 24) == "00:00:00:00"
     assert timecode(29, 24) == "00:00:01:05"
     assert timecode(24 * 3600 + 1, 24) == "01:00:00:01"
+
+
+@pytest.mark.services
+def test_a_continuity_shot_opens_on_the_previous_last_frame_then_dissolves(tmp_path, green_location, ffmpeg_available):
+    """Decoded from the encoded clip: frames 0..hold-1 are the previous shot's last frame (magenta),
+    the dissolve moves monotonically towards the animatic, and the rest is the animatic itself."""
+    import av
+
+    from generation import media
+    from generation.backends.animatic.frames import opening_frames
+    from generation.render import ClipPaths, render_clip
+
+    previous_last = tmp_path / "previous-last.png"
+    Image.new("RGB", (WIDTH, HEIGHT), (230, 0, 230)).save(previous_last)
+    frames, fps = 24, 24
+    request = small_request(references=(green_location,), frames=frames, fps=fps, first_frame_path=str(previous_last))
+    plain = small_request(references=(green_location,), frames=frames, fps=fps)
+    decoded = {}
+    for name, req in (("continued", request), ("plain", plain)):
+        out = ClipPaths(tmp_path / f"{name}.mp4", tmp_path / f"{name}.jpg", tmp_path / f"{name}-last.png")
+        render_clip(req, backend="animatic", output=out, house=media.HouseFormat(width=WIDTH, height=HEIGHT, fps=fps),
+                    on_progress=ignore_progress, should_cancel=lambda: False)
+        with av.open(str(out.video)) as container:
+            decoded[name] = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+    hold, dissolve = opening_frames(frames, fps)
+    assert (hold, dissolve) == (4, 8)  # 0.25 s + 0.5 s (6 + 12 frames) squeezed into half of a one-second shot
+    assert opening_frames(72, 24) == (6, 12)  # a three-second shot gets them whole
+    magenta = [fraction_close_to(frame, (230, 0, 230)) for frame in decoded["continued"]]
+    assert all(share > 0.9 for share in magenta[:hold])  # the hold: the previous shot's last frame
+    dissolving = magenta[hold - 1:hold + dissolve + 1]
+    assert dissolving == sorted(dissolving, reverse=True) and dissolving[0] > dissolving[-1]
+    assert all(share < 0.01 for share in magenta[hold + dissolve:])  # then the animatic alone
+    assert max(fraction_close_to(frame, (230, 0, 230)) for frame in decoded["plain"]) < 0.01
+    after = decoded["continued"][hold + dissolve:]
+    assert np.abs(np.stack(after).astype(int) - np.stack(decoded["plain"][hold + dissolve:]).astype(int)).mean() < 3
+
+
+def test_an_unreadable_previous_frame_is_a_render_error_before_any_frame(tmp_path, green_location):
+    broken = tmp_path / "last.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(RenderError, match="previous shot's last frame cannot be read"):
+        AnimaticBackend().render(small_request(references=(green_location,), first_frame_path=str(broken)), ignore_progress)

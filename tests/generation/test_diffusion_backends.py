@@ -27,7 +27,6 @@ from generation.backends.ltx import LTXBackend
 from generation.backends.tiny import (
     TINY_LTX,
     TINY_RECIPE,
-    TINY_WAN_I2V,
     TINY_WAN_VACE,
     TinyBackend,
     ensure_tiny_models,
@@ -130,15 +129,48 @@ def test_reference_images_condition_the_render(models_dir, cast_refs, standard_r
     assert not np.array_equal(stack(standard_render[0]), stack(without_cast))
 
 
-def test_first_frame_uses_the_image_to_video_pipeline(models_dir, cast_refs):
-    request = request_for(cast_refs, first_frame_path=cast_refs[0].primary_image)
-    result, calls = render(TinyBackend(models_dir), request)
-    assert result.provenance["pipeline"] == "WanImageToVideoPipeline"
-    assert result.provenance["first_frame"] is True
-    assert result.provenance["references_ignored"] == ["ada", "lamp"]
-    assert result.model == TINY_WAN_I2V
-    assert stack(result).shape == (17, 64, 64, 3)
+@pytest.fixture
+def pipeline_calls(monkeypatch):
+    """Every pipeline call's keyword arguments, recorded on the way into the real pipeline."""
+    from generation.backends import diffusion
+
+    calls, real = [], diffusion.run_pipeline
+
+    def recording(pipe, **kwargs):
+        calls.append({"pipeline": type(pipe).__name__, **kwargs})
+        return real(pipe, **kwargs)
+
+    monkeypatch.setattr(diffusion, "run_pipeline", recording)
+    return calls
+
+
+def test_continuity_calls_vace_with_video_mask_and_reference_images_together(models_dir, cast_refs, tmp_path,
+                                                                             pipeline_calls):
+    last_frame = tmp_path / "last.png"
+    Image.new("RGB", (160, 90), (250, 20, 20)).save(last_frame)  # the previous shot's house-sized last frame
+    result, calls = render(TinyBackend(models_dir), request_for(cast_refs, first_frame_path=str(last_frame)))
+
+    [call] = pipeline_calls
+    assert call["pipeline"] == "WanVACEPipeline"
+    video, mask, references = call["video"], call["mask"], call["reference_images"]
+    assert len(video) == len(mask) == call["num_frames"] == 17
+    assert video[0].size == mask[0].size == (call["width"], call["height"]) == (64, 64)
+    first = np.asarray(video[0])
+    assert (first[..., 0] > 200).all() and (first[..., 1:] < 60).all()  # the last frame, fitted (not stretched)
+    assert {np.asarray(frame).tobytes() for frame in video[1:]} == {bytes([128]) * 64 * 64 * 3}  # grey: generate
+    assert np.asarray(mask[0]).max() == 0 and all(np.asarray(m).min() == 255 for m in mask[1:])  # keep 0, make the rest
+    assert [image.size for image in references] == [(80, 60), (40, 70)]  # the cast, in order, in the same call
+    assert result.provenance["pipeline"] == "WanVACEPipeline" and result.provenance["first_frame"] is True
+    assert result.provenance["reference_handles"] == ["ada", "lamp"]
+    assert result.model == TINY_WAN_VACE and stack(result).shape == (17, 64, 64, 3)
     assert calls[-1] == (STEPS, STEPS)
+
+
+def test_the_first_frame_conditions_the_render(models_dir, cast_refs, tmp_path, standard_render):
+    last_frame = tmp_path / "last.png"
+    Image.new("RGB", (64, 64), (250, 20, 20)).save(last_frame)
+    continued, _ = render(TinyBackend(models_dir), request_for(cast_refs, first_frame_path=str(last_frame)))
+    assert not np.array_equal(stack(continued), stack(standard_render[0]))
 
 
 def test_ltx_renders_image_to_video_from_a_reference_and_text_to_video_without(models_dir, cast_refs):
@@ -181,8 +213,8 @@ def test_missing_weights_raise_model_not_available_naming_the_setting(tmp_path, 
 
 def test_describe_model_without_weights_names_the_model_with_no_revision(tmp_path, cast_refs):
     assert WanBackend(tmp_path).describe_model(request_for(cast_refs)) == ("Wan-AI/Wan2.1-VACE-1.3B-diffusers", "")
-    with_first_frame = request_for(cast_refs, first_frame_path="/x.png")
-    assert WanBackend(tmp_path).describe_model(with_first_frame)[0] == "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+    with_first_frame = request_for(cast_refs, first_frame_path="/x.png")  # continuity is VACE too
+    assert WanBackend(tmp_path).describe_model(with_first_frame)[0] == "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
 
 
 def test_model_ids_cannot_leave_the_models_dir(tmp_path, cast_refs):
@@ -241,12 +273,12 @@ def test_alternating_models_with_room_for_one_reloads_each_time(models_dir, cast
     monkeypatch.setenv("CONTINUITY_MAX_PIPELINES", "1")
     reset_cache()
     backend = TinyBackend(models_dir)
-    with_first_frame = request_for(cast_refs, first_frame_path=cast_refs[0].primary_image, steps=1)
-    for request in (request_for(cast_refs, steps=1), with_first_frame, request_for(cast_refs, steps=1)):
+    on_ltx = request_for(cast_refs, model=TINY_LTX, steps=1)
+    for request in (request_for(cast_refs, steps=1), on_ltx, request_for(cast_refs, steps=1)):
         render(backend, request)
     stats = get_cache().stats()
     loads_by_pipeline = {key[0]: count for key, count in stats["loads"].items()}
-    assert loads_by_pipeline == {"WanVACEPipeline": 2, "WanImageToVideoPipeline": 1}
+    assert loads_by_pipeline == {"WanVACEPipeline": 2, "LTXImageToVideoPipeline": 1}
     assert stats["evictions"] == 2 and len(stats["cached"]) == 1
 
 
@@ -255,13 +287,13 @@ def test_tiny_pipeline_survives_save_and_reload(models_dir, cast_refs):
 
     in_memory = make_tiny_wan_vace()
     in_memory.set_progress_bar_config(disable=True)
-    call = dict(prompt="a dog runs", height=32, width=32, num_frames=5, num_inference_steps=2, output_type="np")
+    from generation.backends.prompting import prompt_for
+
+    request = RenderRequest(prompt="a dog runs", seed=3, steps=2, width=32, height=32, frames=5)
+    call = dict(prompt=prompt_for(request), height=32, width=32, num_frames=5, num_inference_steps=2, output_type="np")
     expected = in_memory(generator=torch.Generator("cpu").manual_seed(3), **call).frames
 
-    result, _ = render(
-        WanBackend(models_dir, model=TINY_WAN_VACE),
-        RenderRequest(prompt="a dog runs", seed=3, steps=2, width=32, height=32, frames=5),
-    )
+    result, _ = render(WanBackend(models_dir, model=TINY_WAN_VACE), request)
     assert np.array_equal(stack(result), np.stack(frames_to_uint8(expected)))
 
 
@@ -270,7 +302,7 @@ def test_ensure_tiny_models_is_idempotent_and_complete(models_dir):
     before = revision_file.stat().st_mtime_ns
     folders = ensure_tiny_models(models_dir)
     assert revision_file.stat().st_mtime_ns == before
-    assert set(folders) == {TINY_WAN_VACE, TINY_WAN_I2V, TINY_LTX}
+    assert set(folders) == {TINY_WAN_VACE, TINY_LTX}
     for folder in folders.values():
         assert (folder / "model_index.json").is_file() and (folder / "tokenizer" / "tokenizer.json").is_file()
     assert not [p for p in models_dir.iterdir() if p.name.startswith(".")]  # no staging folders left
@@ -316,3 +348,17 @@ def test_describe_model_does_not_import_torch(models_dir):
     assert lines[0] == lines[1] == str((TINY_WAN_VACE, TINY_RECIPE))
     assert lines[2] == str(("Wan-AI/Wan2.1-VACE-1.3B-diffusers", ""))
     assert lines[3] == "False"
+
+
+@pytest.mark.parametrize("backend_for", [
+    lambda models_dir: TinyBackend(models_dir),
+    lambda models_dir: LTXBackend(models_dir, model=TINY_LTX, fixed_shape=RenderShape(64, 64, 17)),
+], ids=["wan", "ltx"])
+def test_shot_size_move_and_lens_reach_the_model_as_prompt_words(models_dir, cast_refs, pipeline_calls, backend_for):
+    backend = backend_for(models_dir)
+    wide, _ = render(backend, request_for(cast_refs, shot_size="WS", steps=1))
+    close, _ = render(backend, request_for(cast_refs, shot_size="CU", camera_move="push_in", lens_mm=85, steps=1))
+    sent = [call["prompt"] for call in pipeline_calls]
+    assert sent == ["a woman opens the door at night. Camera: wide shot, static camera, 35mm lens.",
+                    "a woman opens the door at night. Camera: close-up, slow dolly push-in, 85mm telephoto lens."]
+    assert [wide.provenance["prompt_sent"], close.provenance["prompt_sent"]] == sent

@@ -47,7 +47,6 @@ def test_dict_order_in_extra_does_not_matter():
     {"shot_size": "CU"},
     {"camera_move": "push_in"},
     {"lens_mm": 50},
-    {"caption": "something else"},
     {"model": "other-model-folder"},
     {"extra": {"shot_code": "1B"}},
     {"references": (DECK, MARA)},  # order is the order the model sees them
@@ -111,3 +110,27 @@ def test_file_sha256_reads_large_files_in_blocks(tmp_path):
     path.write_bytes(data)
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
     assert file_sha256(str(path)) == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("backend", ["wan", "ltx", "tiny", "animatic"])
+@pytest.mark.parametrize("change", [{"shot_size": "CU"}, {"camera_move": "push_in"}, {"lens_mm": 85}])
+def test_camera_fields_are_signed_for_every_backend_that_uses_them(backend, change):
+    assert sign(dataclasses.replace(BASE, **change), backend=backend) != sign(backend=backend)
+
+
+def test_the_caption_is_signed_for_the_animatic_that_draws_it_and_not_for_wan_or_ltx():
+    captioned = dataclasses.replace(BASE, caption="MARA: Not tonight.")
+    assert sign(captioned, backend="animatic") != sign(backend="animatic")
+    for backend in ("wan", "ltx", "tiny"):
+        assert sign(captioned, backend=backend) == sign(backend=backend)
+        assert "caption" not in signature_payload(backend=backend, model="m", revision="r", request=BASE)["request"]
+
+
+def test_a_backend_that_ignores_shot_size_does_not_sign_it(monkeypatch):
+    from generation.backends import registry
+
+    entry = registry.BackendEntry("generation.backends.animatic", "AnimaticBackend", "no framing", 1,
+                                  frozenset({"camera_move", "lens_mm", "caption"}))
+    monkeypatch.setitem(registry.BACKENDS, "no-framing", entry)
+    assert sign(dataclasses.replace(BASE, shot_size="CU"), backend="no-framing") == sign(backend="no-framing")
+    assert sign(dataclasses.replace(BASE, lens_mm=85), backend="no-framing") != sign(backend="no-framing")

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from generation.backends.animatic import REVISION as ANIMATIC_REVISION
 from generation.backends.base import RenderRequest
 from generation.signatures import file_sha256, render_signature
 from studio.models import AuditEvent, Shot, Take, TakeStatus
@@ -70,7 +71,7 @@ def test_first_request_queues_take_one_and_enqueues_after_commit(shot, alice, en
     assert request.prompt == shot.prompt
     assert [r.handle for r in request.references] == ["mara", "deck"]
     assert all(r.image_sha256s for r in request.references)
-    assert take.signature == render_signature(backend="animatic", model="continuity-animatic", revision="1", request=request)
+    assert take.signature == render_signature(backend="animatic", model="continuity-animatic", revision=ANIMATIC_REVISION, request=request)
     assert AuditEvent.objects.filter(verb="render requested", object_id=str(take.id)).exists()
     assert [kind for _, kind, _ in sent] == ["take.changed"]
 

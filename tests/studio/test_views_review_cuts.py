@@ -73,6 +73,31 @@ def test_a_rerender_with_an_edited_prompt_makes_a_new_take_and_keeps_the_shot_pr
     assert shot.prompt == "@mara looks out over the @deck"
 
 
+def test_a_rerender_conditions_on_cast_newly_mentioned_in_the_edited_prompt(project, shot, take, users, alice):
+    from studio.services.cast import cast_member_create, reference_image_add
+    from tests.conftest import png_bytes
+
+    lamp = cast_member_create(project=project, actor=alice, name="Lamp", kind="object", handle="lamp")
+    image = reference_image_add(member=lamp, actor=alice, data=png_bytes(color=(240, 200, 40)))
+    response = client_for(users["bob"]).post(reverse("take_rerender", args=[project.slug, take.id]),
+                                             {"prompt": "@mara lights the @lamp on the @deck"})
+    assert response.status_code == 302
+    new = Take.objects.filter(shot=shot).exclude(pk=take.pk).get()
+    handles = [reference["handle"] for reference in new.request["references"]]
+    assert handles == ["mara", "lamp", "deck"]
+    assert new.request["references"][1]["image_sha256s"] == [image.sha256]
+    shot.refresh_from_db()
+    assert [link.cast_member.handle for link in shot.cast_links.order_by("order")] == ["mara", "deck"]  # shot untouched
+
+
+def test_a_rerender_naming_unknown_cast_is_refused_and_writes_nothing(project, shot, take, users):
+    response = client_for(users["bob"]).post(reverse("take_rerender", args=[project.slug, take.id]),
+                                             {"prompt": "@mara meets @nobody"}, headers=HTMX)
+    assert response.status_code == 422
+    assert "@nobody" in response.content.decode()
+    assert Take.objects.filter(shot=shot).count() == 1
+
+
 def test_compare_shows_both_takes(project, shot, take, users):
     other = finished_take(shot, number=2)
     url = reverse("review", args=[project.slug, shot.id]) + f"?take={take.id}&compare={other.id}"

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 MODEL_ID = "continuity-animatic"
-REVISION = "1"
+REVISION = "2"  # 2: a continuity shot opens on the previous last frame (hold, dissolve)
 
 
 class AnimaticBackend:
@@ -69,5 +69,7 @@ class AnimaticBackend:
                 "camera_move": plan.move,
                 "plate": layers.plate_source,
                 "cast": [placed.card.handle for placed in layers.cast],
+                "opening": {"hold_frames": layers.opening_hold, "dissolve_frames": layers.opening_dissolve}
+                if layers.opening is not None else None,
             },
         )

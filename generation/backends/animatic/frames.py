@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ..base import ProgressCallback, RenderRequest
+from ..base import ProgressCallback, RenderError, RenderRequest
 from .camera import CameraPose, pose_runs
 from .captions import build_caption, build_slate, timecode
 from .drawing import build_cast, build_plate, style_tint
@@ -27,6 +27,38 @@ class Layers:
     timecode_pos: tuple[int, int]
     timecode_font: ImageFont.ImageFont
     texts_fill: tuple[int, int, int] = (235, 235, 230)
+    opening: np.ndarray | None = None  # continuity: the previous shot's last frame, fitted (float32 H, W, 3)
+    opening_hold: int = 0  # frames showing it unchanged
+    opening_dissolve: int = 0  # frames dissolving from it into the shot
+
+
+# Continuity in previz: the shot opens on the previous shot's last frame, holds it, then dissolves
+# into the animatic, so a reviewer sees where the shot starts from (as the GPU render keeps it).
+OPENING_HOLD_S = 0.25
+OPENING_DISSOLVE_S = 0.5
+
+
+def opening_frames(frames: int, fps: int) -> tuple[int, int]:
+    """(hold, dissolve) frame counts: the seconds above, squeezed into at most half a short shot."""
+    hold = max(1, round(OPENING_HOLD_S * fps))
+    dissolve = max(1, round(OPENING_DISSOLVE_S * fps))
+    budget = max(1, frames // 2)
+    if hold + dissolve > budget:
+        hold = max(1, budget // 3)
+        dissolve = max(0, budget - hold)
+    return hold, dissolve
+
+
+def load_opening(path: str, plan: ShotPlan) -> np.ndarray:
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except FileNotFoundError as exc:
+        raise RenderError(f"the previous shot's last frame is missing: {path}") from exc
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"the previous shot's last frame cannot be read: {path} ({exc})") from exc
+    fitted = ImageOps.fit(image, (plan.width, plan.height), Image.Resampling.LANCZOS)
+    return np.asarray(fitted, dtype=np.float32)
 
 
 def build_layers(request: RenderRequest, plan: ShotPlan) -> Layers:
@@ -35,10 +67,14 @@ def build_layers(request: RenderRequest, plan: ShotPlan) -> Layers:
     cast = build_cast(request, plan, tint)
     caption, caption_pos = build_caption(request, plan)
     slate, slate_pos, timecode_pos, timecode_font = build_slate(request, plan)
+    opening, (hold, dissolve) = None, (0, 0)
+    if request.first_frame_path:
+        opening, (hold, dissolve) = load_opening(request.first_frame_path, plan), opening_frames(plan.frames, plan.fps)
     return Layers(
         plate=plate, plate_source=plate_source, cast=cast,
         caption=caption, caption_pos=caption_pos,
         slate=slate, slate_pos=slate_pos, timecode_pos=timecode_pos, timecode_font=timecode_font,
+        opening=opening, opening_hold=hold, opening_dissolve=dissolve,
     )
 
 
@@ -118,8 +154,17 @@ def frame_stream(plan: ShotPlan, layers: Layers, on_progress: ProgressCallback) 
                 font=layers.timecode_font,
                 fill=layers.texts_fill,
             )
-            pixels = np.asarray(frame)
+            pixels = _with_opening(np.asarray(frame), layers, index)
             index += 1
             on_progress(index, plan.frames)
             yield pixels
 
+
+
+def _with_opening(pixels: np.ndarray, layers: Layers, index: int) -> np.ndarray:
+    """Frame `index` with the continuity opening over it: the held frame, then a linear dissolve."""
+    if layers.opening is None or index >= layers.opening_hold + layers.opening_dissolve:
+        return pixels
+    shown = 1.0 if index < layers.opening_hold else 1.0 - (index - layers.opening_hold + 1) / (layers.opening_dissolve + 1)
+    mixed = layers.opening * shown + pixels.astype(np.float32) * (1.0 - shown)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
