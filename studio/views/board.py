@@ -19,6 +19,7 @@ from studio.models import Scene, Shot
 from studio.services import shots as shot_services
 from studio.services.common import StaleVersion
 from studio.services.render_rate import RateLimited
+from studio.services.usage import BudgetExceeded
 from studio.services.render_requests import take_request
 from studio.services.ui_support import shots_render
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
@@ -244,7 +245,7 @@ def scene_render(request, slug: str, scene_id: int):
     scene = _scene(project, scene_id)
     try:
         batch = shots_render(shots=list(scene.shots.alive().order_by("order", "id")), actor=request.user)
-    except RateLimited as exc:
+    except (RateLimited, BudgetExceeded) as exc:
         return refused(request, _board_url(project, f"scene-{scene.id}"), exc)
     response = _scene_response(request, project, scene.id) if request.htmx else None
     return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary(),
@@ -259,7 +260,7 @@ def render_missing(request, slug: str):
     shots = list(selectors.shots_in_order(project).filter(scene__omitted=False))
     try:
         batch = shots_render(shots=shots, actor=request.user)
-    except RateLimited as exc:
+    except (RateLimited, BudgetExceeded) as exc:
         return refused(request, _board_url(project), exc)
     response = None
     if request.htmx:
