@@ -15,13 +15,14 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from studio import access, selectors
 from studio.forms import NewShotForm, SceneForm, ShotForm
-from studio.models import Scene, Shot
+from studio.models import Scene, Shot, Take, TakePriority
 from studio.services import shots as shot_services
+from studio.services import takes as take_services
 from studio.services.common import StaleVersion
 from studio.services.render_rate import RateLimited
-from studio.services.usage import BudgetExceeded
 from studio.services.render_requests import take_request
 from studio.services.ui_support import shots_render
+from studio.services.usage import BudgetExceeded
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
 
 
@@ -268,3 +269,25 @@ def render_missing(request, slug: str):
         response = HttpResponse(_board_context(request, project)["scenes_html"])
     return toast(request, _board_url(project), batch.summary(), level="warning" if batch.refused else "info",
                  response=response)
+
+
+@require_POST
+@login_required
+def shot_take_action(request, slug: str, shot_id: int, take_id: int, action: str):
+    """The board card's Retry (failed or cancelled take) and Render next (queued take) buttons;
+    answers the card, like Render."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    take = get_object_or_404(Take.objects.live(), pk=take_id, shot=shot)
+    try:
+        if action == "retry":
+            result = take_services.take_retry(take=take, actor=request.user)
+            message = f"{shot.code}: take {result.take.number} queued, a retry of take {take.number}."
+        else:
+            take_services.take_set_priority(take=take, actor=request.user, priority=TakePriority.URGENT)
+            message = f"{shot.code} take {take.number} renders next."
+    except ValidationError as exc:
+        return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
+    if not request.htmx:
+        return toast(request, _board_url(project, f"shot-{shot.id}"), message)
+    return toast(request, "", message, response=_card_response(request, project, shot.id))

@@ -162,6 +162,8 @@ PAGES = {
     "trash": (lambda s: _url("trash", s), 9),
     "activity": (lambda s: _url("activity", s), 5),
     "review links": (lambda s: _url("review_links", s), 7),
+    # Five roll-ups, the totals, the budget and the chart's days: one grouped query each.
+    "usage": (lambda s: _url("usage", s), 12),
     # A guest: no session, no user; the link (with its project and cut), then the cut's timeline.
     "guest page": (lambda s: reverse("guest_review", args=[s.token]), 5),
 }
