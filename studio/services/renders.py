@@ -125,7 +125,7 @@ def _render_claimed(take: Take) -> None:
         take_succeed(take=take, frames=clip.frames, duration_s=clip.duration_s,
                      provenance={**clip.provenance, "worker": worker_name()}, **spent(), **media_paths(take))
     finally:
-        workers.worker_report(state="idle", loaded=progress.runtime.loaded or None)
+        workers.worker_report(state="idle")  # with what its pipeline cache still holds
 
 
 def _render(take: Take, progress: TakeProgress) -> RenderedClip:
