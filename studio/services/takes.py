@@ -56,10 +56,15 @@ def take_retry(*, take: Take, actor, priority: str | None = None) -> TakeRequest
     if take.is_trashed:
         raise ValidationError(f"Take {take.number} is in the trash; restore it first.")
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=take.shot_id)
+    try:
+        request = RenderRequest.from_dict(take.request)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValidationError(f"Take {take.number}'s stored request cannot be read ({error}); render the shot again "
+                              "instead.") from None
     existing = answering_take(shot, take.signature)
     if existing is not None:
         return TakeRequestResult(existing, dispatched=False)
-    new = new_take(shot, actor, take.backend, RenderRequest.from_dict(take.request), take.signature, RenderQuota(),
+    new = new_take(shot, actor, take.backend, request, take.signature, RenderQuota(),
                     priority=priority or take.priority, retry_of=take)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render retried", obj=new,
                  changes={"retry_of": take.pk})

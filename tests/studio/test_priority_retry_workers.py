@@ -107,6 +107,11 @@ def test_only_failed_or_cancelled_takes_are_retried_and_the_budget_applies(small
         take_retry(take=queued, actor=alice)
     failed = failed_take(small_shot, alice)
     Take.objects.filter(pk=queued.pk).update(status=TakeStatus.CANCELLED, signature="other")
+    broken = failed_take(small_shot, alice)
+    Take.objects.filter(pk=broken.pk).update(request={"seed": 1}, signature="broken")
+    with pytest.raises(ValidationError, match="stored request cannot be read"):
+        take_retry(take=broken, actor=alice)
+    Take.objects.filter(pk=broken.pk).update(gpu_seconds=0)
     usage.budget_set(project=small_shot.scene.project, actor=alice, seconds=5)  # 7 spent
     with pytest.raises(usage.BudgetExceeded, match="alice 7.0 GPU s"):
         take_retry(take=failed, actor=alice)
