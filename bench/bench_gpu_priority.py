@@ -30,8 +30,26 @@ from pathlib import Path
 
 from celery import Celery
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 RUN = os.environ.get("BENCH_PRIORITY_RUN") or uuid.uuid4().hex[:8]
+
+
+def _redis_url() -> str:
+    """REDIS_URL, else an embedded Redis in a temporary folder (stopped at the end of main)."""
+    url = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL")
+    if url:
+        return url
+    import tempfile  # lazy: only without a Redis server
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from studio import embedded_redis  # lazy: the same embedded Redis the studio starts
+
+    global _EMBEDDED_DIR
+    _EMBEDDED_DIR = Path(tempfile.mkdtemp(prefix="bench-priority-"))
+    return embedded_redis.ensure_running(_EMBEDDED_DIR).replace("unix://", "redis+socket://")
+
+
+_EMBEDDED_DIR: Path | None = None
+REDIS_URL = _redis_url()
 ORDER_KEY = f"bench-priority-order-{RUN}"
 
 app = Celery("bench_gpu_priority", broker=REDIS_URL)
@@ -43,8 +61,12 @@ app.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, task_serializ
 def record(label: str, sleep_ms: int) -> None:
     import redis  # lazy: only the worker process needs a client here
 
-    redis.Redis.from_url(REDIS_URL).rpush(ORDER_KEY, label)
+    redis.Redis.from_url(_client_url()).rpush(ORDER_KEY, label)
     time.sleep(sleep_ms / 1000)
+
+
+def _client_url() -> str:
+    return REDIS_URL.replace("redis+socket://", "unix://")  # redis-py spells a socket unix://
 
 
 def queue_names(mode: str) -> tuple[str, str]:
@@ -80,7 +102,7 @@ def order_so_far(client) -> list[str]:
 def one_run(mode: str, normals: int, urgents: int, sleep_ms: int) -> dict:
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(_client_url())
     client.delete(ORDER_KEY, *queue_names(mode))
     worker = start_worker(mode)
     try:
@@ -129,6 +151,10 @@ def main() -> None:
             print(f"{mode:8} {urgents:>7} {max(r['after'] for r in runs):>12} {max(r['interleaved'] for r in runs):>18} "
                   f"{wall:>16.2f} {wall / floor:>10.2f}")
     print(f"load={os.getloadavg()[0]:.2f}")
+    if _EMBEDDED_DIR is not None:
+        from studio import embedded_redis  # lazy: only when this bench started it
+
+        embedded_redis.stop(_EMBEDDED_DIR)
 
 
 if __name__ == "__main__":
