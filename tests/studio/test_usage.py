@@ -134,3 +134,12 @@ def test_the_usage_page_shows_the_selector_values(project, scene, spending, user
     assert by_label(response.context["rollups"]["scene"]) == by_label(usage_selectors.usage_by(project, "scene"))
     assert response.context["totals"].saved_seconds == 100
     assert client_for(users["eve"]).get(reverse("usage", args=[project.slug])).status_code == 404
+
+
+def test_the_board_refuses_render_everything_with_the_budget_message(project, shot, spending, users):
+    usage_services.budget_set(project=project, actor=users["alice"], seconds=100)
+    before = Take.objects.count()
+    response = client_for(users["bob"]).post(reverse("render_missing", args=[project.slug]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert "GPU budget is used up: 180 GPU s of 100 GPU s spent (alice 130 GPU s, bob 50 GPU s)" in response.content.decode()
+    assert Take.objects.count() == before
