@@ -9,6 +9,7 @@ written is logged and forgotten: it never fails a render.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,7 +34,14 @@ def report_key(name: str) -> str:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    return _client_for(settings.REDIS_URL)
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(url: str) -> redis.Redis:
+    # One pool per process and URL (a report is written on every progress tick); redis-py resets
+    # a pool that crossed a fork, so a prefork child never shares its parent's sockets.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def worker_report(*, state: str, take=None, phase: str = "", progress: float | None = None,
