@@ -44,6 +44,17 @@ def budget_check(project: Project) -> None:
         raise BudgetExceeded(state, usage_selectors.usage_by(project, "member"))
 
 
+def budget_warning(project: Project) -> str:
+    """"" or a sentence for the person who just asked for a render, from 80% of the budget on."""
+    if project.gpu_budget_seconds is None:
+        return ""  # no budget: no query
+    state = usage_selectors.budget_state(project)
+    if state.level in ("warning", "lifted"):
+        return (f" GPU budget: {seconds_text(state.spent_seconds)} of {seconds_text(state.budget_seconds)} spent"
+                f" ({state.fraction:.0%}).")
+    return ""
+
+
 @transaction.atomic
 def budget_set(*, project: Project, actor, seconds: int | None) -> Project:
     """Set (or with None remove) the project's GPU budget. A new budget re-arms the stop."""

@@ -22,7 +22,7 @@ from studio.services.common import StaleVersion
 from studio.services.render_rate import RateLimited
 from studio.services.render_requests import take_request
 from studio.services.ui_support import shots_render
-from studio.services.usage import BudgetExceeded
+from studio.services.usage import BudgetExceeded, budget_warning
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
 
 
@@ -234,6 +234,8 @@ def shot_render(request, slug: str, shot_id: int):
         return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
     message = (f"Take {result.take.number} of {shot.code} queued." if result.dispatched
                else f"{shot.code} take {result.take.number} already matches these settings.")
+    if result.dispatched:
+        message += budget_warning(project)
     if not request.htmx:
         return toast(request, _board_url(project, f"shot-{shot.id}"), message)
     return toast(request, "", message, response=_card_response(request, project, shot.id))
@@ -249,7 +251,7 @@ def scene_render(request, slug: str, scene_id: int):
     except (RateLimited, BudgetExceeded) as exc:
         return refused(request, _board_url(project, f"scene-{scene.id}"), exc)
     response = _scene_response(request, project, scene.id) if request.htmx else None
-    return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary(),
+    return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary() + budget_warning(project),
                  level="warning" if batch.refused else "info", response=response)
 
 
@@ -267,7 +269,8 @@ def render_missing(request, slug: str):
     if request.htmx:
         project.refresh_from_db(fields=["content_seq"])  # the renders just asked for changed it
         response = HttpResponse(_board_context(request, project)["scenes_html"])
-    return toast(request, _board_url(project), batch.summary(), level="warning" if batch.refused else "info",
+    return toast(request, _board_url(project), batch.summary() + budget_warning(project),
+                 level="warning" if batch.refused else "info",
                  response=response)
 
 

@@ -143,3 +143,20 @@ def test_the_board_refuses_render_everything_with_the_budget_message(project, sh
     assert response.status_code == 422
     assert "GPU budget is used up: 180 GPU s of 100 GPU s spent (alice 130 GPU s, bob 50 GPU s)" in response.content.decode()
     assert Take.objects.count() == before
+
+
+def test_from_80_percent_a_render_request_is_told_how_much_is_spent(project, shot, spending, users):
+    import json
+
+    url = reverse("shot_render", args=[project.slug, shot.id])
+    shot.prompt = "@mara at 90 percent"
+    shot.save(update_fields=["prompt"])
+    usage_services.budget_set(project=project, actor=users["alice"], seconds=200)  # 180 spent: 90%
+    response = client_for(users["bob"]).post(url, HTTP_HX_REQUEST="true")
+    message = json.loads(response["HX-Trigger"])["toast"]["message"]
+    assert message.endswith("queued. GPU budget: 180 GPU s of 200 GPU s spent (90%).")
+    usage_services.budget_set(project=project, actor=users["alice"], seconds=1000)  # 18%: nothing to say
+    shot.prompt = "@mara at 18 percent"
+    shot.save(update_fields=["prompt"])
+    response = client_for(users["bob"]).post(url, HTTP_HX_REQUEST="true")
+    assert "GPU budget" not in json.loads(response["HX-Trigger"])["toast"]["message"]
