@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from generation import media
-from generation.backends.base import ProgressCallback, RenderCancelled, RenderError, RenderRequest
+from generation.backends.base import OutOfMemory, ProgressCallback, RenderCancelled, RenderError, RenderRequest
 from generation.backends.registry import build_backend
+from generation.runtime import LOW_MEMORY_FALLBACK, RenderRuntime, active, is_out_of_memory
 
 # What pyproject's `gpu` extra installs (the diffusers backends import them lazily).
 GPU_PACKAGES = frozenset({"torch", "diffusers", "transformers", "tokenizers", "accelerate", "ftfy", "sentencepiece"})
@@ -47,6 +48,7 @@ class RenderedClip:
     revision: str
     compute_seconds: float
     provenance: dict[str, Any] = field(default_factory=dict)
+    gpu_seconds: float = 0.0  # inside the model call (and the animatic's frame drawing), see runtime.py
 
 
 def render_clip(
@@ -59,15 +61,21 @@ def render_clip(
     should_cancel: CancelCheck,
     ffmpeg_timeout: float = 600,
     models_dir: Path | str | None = None,
+    runtime: RenderRuntime | None = None,
 ) -> RenderedClip:
     """Render `request` with the named backend and write the clip, poster and last frame.
 
     Raises RenderCancelled when `should_cancel` says so, RenderError (incl. UnknownBackend) or
-    MediaError with a message a user can act on; leaves no partial file behind.
+    MediaError with a message a user can act on; leaves no partial file behind. `runtime` hears
+    pipeline loads (runtime.on_load) and counts GPU seconds, also when the render fails. An
+    out-of-memory is retried once with the low-memory fallback, then fails as OutOfMemory.
     """
     started = time.monotonic()
+    runtime = runtime or RenderRuntime()
     try:
-        result = build_backend(backend, models_dir=models_dir).render(request, _cancellable(on_progress, should_cancel))
+        with active(runtime):
+            result = _render_with_fallback(build_backend(backend, models_dir=models_dir), request,
+                                           _cancellable(on_progress, should_cancel), runtime)
     except ModuleNotFoundError as missing:  # an install without the `gpu` extra: say what to do, not a traceback
         if (missing.name or "").split(".")[0] not in GPU_PACKAGES:
             raise
@@ -77,7 +85,7 @@ def render_clip(
         raise RenderCancelled()
     output.video.parent.mkdir(parents=True, exist_ok=True)
     content = FramesDigest()
-    encoded = media.encode_frames(content.through(result.frames), house, output.video,
+    encoded = media.encode_frames(content.through(_timed(result.frames, runtime)), house, output.video,
                                   expected_frames=result.frame_count, timeout=ffmpeg_timeout)
     media.extract_frame(output.video, output.poster)
     media.extract_frame(output.video, output.last_frame, last=True)
@@ -90,11 +98,62 @@ def render_clip(
         # same pixels exactly when these match (an exact re-render compares them).
         "frames_sha256": content.hexdigest(),
     }
+    if runtime.low_memory:
+        provenance["memory_fallback"] = provenance.get("memory_fallback") or LOW_MEMORY_FALLBACK
     if "generation.pipeline_cache" in sys.modules:  # a diffusers backend ran in this process
         stats = sys.modules["generation.pipeline_cache"].get_cache().stats()
         provenance["pipeline_cache"] = {"total_loads": stats["total_loads"], "evictions": stats["evictions"]}
     return RenderedClip(frames=encoded.frame_count, duration_s=encoded.duration_s, model=result.model,
-                        revision=result.revision, compute_seconds=time.monotonic() - started, provenance=provenance)
+                        revision=result.revision, compute_seconds=time.monotonic() - started, provenance=provenance,
+                        gpu_seconds=runtime.gpu_seconds)
+
+
+def _render_with_fallback(backend_impl, request: RenderRequest, progress: ProgressCallback, runtime: RenderRuntime):
+    """backend.render, and once more with runtime.low_memory after an out-of-memory."""
+    try:
+        return backend_impl.render(request, progress)
+    except Exception as error:  # MemoryError is an Exception too
+        if not (isinstance(error, OutOfMemory) or is_out_of_memory(error)):
+            raise
+        first = error
+    _release_memory()
+    runtime.low_memory = True
+    runtime.report_load(0.0, f"out of memory; retrying with {LOW_MEMORY_FALLBACK}")
+    try:
+        return backend_impl.render(request, progress)
+    except Exception as error:
+        if not (isinstance(error, OutOfMemory) or is_out_of_memory(error)):
+            raise
+        _release_memory()
+        raise OutOfMemory(
+            f"Out of memory, twice: the render did not fit in memory ({_first_line(first)}), nor on the retry with "
+            f"{LOW_MEMORY_FALLBACK}. Lower the project's resolution or shorten the shot, or render on a worker "
+            "with more GPU memory."
+        ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
+
+
+def _release_memory() -> None:
+    if "generation.pipeline_cache" in sys.modules:  # a diffusers backend ran here: drop freed tensors now
+        sys.modules["generation.pipeline_cache"].release_freed_memory()
+
+
+def _timed(frames, runtime: RenderRuntime):
+    """Count the time spent producing frames (the animatic draws them lazily, as ffmpeg asks)."""
+    iterator = iter(frames)
+    while True:
+        started = time.monotonic()
+        try:
+            frame = next(iterator)
+        except StopIteration:
+            runtime.gpu_seconds += time.monotonic() - started
+            return
+        runtime.gpu_seconds += time.monotonic() - started
+        yield frame
 
 
 class FramesDigest:

@@ -418,6 +418,9 @@ def take_payload(take: Take) -> dict[str, Any]:
         "poster": take.poster.url if take.poster else "",
         "frames": take.frames,
         "compute_seconds": round(take.compute_seconds, 2),
+        "gpu_seconds": round(take.gpu_seconds, 2),
+        "priority": take.priority,
+        "phase": take.phase,
     }
 
 

@@ -185,7 +185,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CONTINUITY_RENDER_TIME_LIMIT", 3600))
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 # Longer than the longest task, or Redis would hand an unfinished render to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+# priority_steps: the Redis lists per queue a worker reads in order (0 first); an urgent take is
+# sent at 0 and a normal one at 6 (services/dispatch.py RENDER_PRIORITY), so one `gpu` queue keeps
+# urgent renders ahead of a long batch on every worker (bench/bench_gpu_priority.py, BENCHMARKS.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600, "priority_steps": [0, 3, 6, 9]}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -215,6 +218,9 @@ CONTINUITY_FFMPEG_TIMEOUT = int(os.environ.get("CONTINUITY_FFMPEG_TIMEOUT", 600)
 # report, so the stale threshold must exceed the slowest diffusion step plus a pipeline load.
 CONTINUITY_LOST_MESSAGE_GRACE_S = int(os.environ.get("CONTINUITY_LOST_MESSAGE_GRACE_S", 120))
 CONTINUITY_STALE_HEARTBEAT_S = int(os.environ.get("CONTINUITY_STALE_HEARTBEAT_S", 300))
+# Workers report what they do to Redis (studio/services/workers.py) for the staff Workers page.
+CONTINUITY_WORKER_REPORT_PREFIX = os.environ.get("CONTINUITY_WORKER_REPORT_PREFIX", "continuity:worker:")
+CONTINUITY_WORKER_REPORT_TTL_S = int(os.environ.get("CONTINUITY_WORKER_REPORT_TTL_S", 86400))
 # Render requests one person may make in a sliding window ("60/10m": 60 per 10 minutes; s, m or
 # h). Rendering a scene, everything missing or a whole cut is one request.
 CONTINUITY_RENDER_RATE = os.environ.get("CONTINUITY_RENDER_RATE", "60/10m")

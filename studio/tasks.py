@@ -5,8 +5,9 @@ messages queued before an upgrade still route to these functions.
 """
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
-from studio.services import dispatch, exports, identity, reconcile, renders, webhooks
+from studio.services import dispatch, exports, identity, reconcile, renders, webhooks, workers
 
 
 @shared_task(bind=True, name=dispatch.RENDER_TAKE, acks_late=True, reject_on_worker_lost=True)
@@ -37,3 +38,9 @@ def deliver_webhook(delivery_id: int) -> None:
 def score_take_identity(take_id: int) -> None:
     """After a take succeeded (services/renders.py take_succeed): score it against its cast."""
     identity.take_score_identity(take_id)
+
+
+@worker_process_init.connect
+def report_worker_ready(**_kwargs) -> None:
+    """Each worker process appears on the Workers page as soon as it can take work."""
+    workers.worker_report(state="idle")

@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from studio.views import (
     accounts, api_tokens, board, cast, cuts, deliverables, media, members, projects, review, script, sharing, trash,
-    webhooks,
+    usage, webhooks, workers,
 )
 
 auth_patterns = [
@@ -67,6 +67,9 @@ project_patterns = [
     path("shots/<int:shot_id>/delete/", board.shot_delete, name="shot_delete"),
     path("shots/<int:shot_id>/render/", board.shot_render, name="shot_render"),
     path("shots/<int:shot_id>/rerender-chain/", board.shot_rerender_chain, name="shot_rerender_chain"),
+    path("shots/<int:shot_id>/takes/<int:take_id>/retry/", board.shot_take_action, {"action": "retry"}, name="shot_take_retry"),
+    path("shots/<int:shot_id>/takes/<int:take_id>/render-next/", board.shot_take_action, {"action": "render_next"},
+         name="shot_take_render_next"),
     # Review room
     path("shots/<int:shot_id>/review/", review.review_room, name="review"),
     path("shots/<int:shot_id>/review/takes/", review.take_stack_fragment, name="take_stack"),
@@ -75,6 +78,8 @@ project_patterns = [
     path("takes/<int:take_id>/rerender/", review.take_rerender, name="take_rerender"),
     path("takes/<int:take_id>/rerender-exact/", review.take_rerender_exact, name="take_rerender_exact"),
     path("takes/<int:take_id>/cancel/", review.take_cancel, name="take_cancel"),
+    path("takes/<int:take_id>/retry/", review.take_retry, name="take_retry"),
+    path("takes/<int:take_id>/render-next/", review.take_render_next, name="take_render_next"),
     path("takes/<int:take_id>/trash/", review.take_trash, name="take_trash"),
     path("comments/<int:comment_id>/resolve/", review.comment_resolve, name="comment_resolve"),
     # Cuts
@@ -93,6 +98,8 @@ project_patterns = [
     path("trash/", trash.trash_page, name="trash"),
     path("trash/<slug:kind>/<int:object_id>/restore/", trash.trash_restore, name="trash_restore"),
     path("activity/", trash.activity_page, name="activity"),
+    path("usage/", usage.usage_page, name="usage"),
+    path("usage/budget/", usage.budget_update, name="budget_update"),
     path("links/", sharing.review_links, name="review_links"),
     path("links/<int:link_id>/revoke/", sharing.review_link_revoke, name="review_link_revoke"),
     path("webhooks/", webhooks.webhooks_page, name="webhooks"),
@@ -111,6 +118,7 @@ urlpatterns = [
     path("api/v1/", include("studio.api.urls")),
     path("", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_new, name="project_new"),
+    path("workers/", workers.workers_page, name="workers"),  # operators (staff) only
     path("projects/<int:project_id>/restore/", projects.project_restore, name="project_restore"),
     path("p/<slug:slug>/", include(project_patterns)),
     # Guest review links: no account, the token is the credential (studio/access.py decides)

@@ -20,6 +20,11 @@ class RenderError(Exception):
     """A render failed for a reason the user can act on; the message is shown on the take."""
 
 
+class OutOfMemory(RenderError):
+    """The model ran out of memory (GPU or host). The runner retries once with the low-memory
+    fallback (generation/runtime.py) before the take fails with a plain-language reason."""
+
+
 class RenderCancelled(Exception):
     """Raised from a progress callback to stop a render that was cancelled."""
 

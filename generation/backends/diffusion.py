@@ -20,9 +20,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from PIL import Image
 
-from generation.backends.base import ModelNotAvailable, ProgressCallback, RenderError, RenderResult
+from generation.backends.base import ModelNotAvailable, OutOfMemory, ProgressCallback, RenderError, RenderResult
 from generation.backends.prompting import prompt_for
 from generation.pipeline_cache import get_cache
+from generation.runtime import current as current_runtime
 
 MODELS_DIR_SETTING = "CONTINUITY_MODELS_DIR"
 REVISION_FILE = ".revision"
@@ -145,23 +146,64 @@ def load_dtypes(device: str) -> dict[str, Any]:
 
 def cached_pipeline(pipeline_class_name: str, folder: Path, device: str) -> Any:
     """The pipeline for (class, folder, revision, device) from this worker's cache, loading it on a
-    miss; the revision is in the key so weights replaced in place are loaded afresh."""
+    miss; the revision is in the key so weights replaced in place are loaded afresh. A load is
+    reported to the render's runtime ("loading model… 40%"), so the take beats while it lasts."""
     key = (pipeline_class_name, str(folder), folder_revision(folder), device)
-    return get_cache().get(key, lambda: load_pipeline(pipeline_class_name, folder, device))
+    runtime = current_runtime()
+    runtime.loaded.update({"pipeline": pipeline_class_name, "model": folder.name, "device": device})
+    return get_cache().get(key, lambda: load_pipeline(pipeline_class_name, folder, device, on_load=runtime.report_load))
 
 
-def load_pipeline(pipeline_class_name: str, folder: Path, device: str) -> Any:
+def load_pipeline(pipeline_class_name: str, folder: Path, device: str, *, on_load=None) -> Any:
     quiet_diffusers()
     import diffusers  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
 
+    report = on_load or (lambda fraction, what: None)
     pipeline_class = getattr(diffusers, pipeline_class_name)
+    report(0.0, "loading model")
     try:
-        pipe = pipeline_class.from_pretrained(str(folder), local_files_only=True, dtype=load_dtypes(device))
+        with component_load_progress(report):
+            pipe = pipeline_class.from_pretrained(str(folder), local_files_only=True, dtype=load_dtypes(device))
     except (OSError, ValueError) as error:  # missing or mismatched component files
         raise ModelNotAvailable(f"Could not load {pipeline_class_name} from {folder}: {error}") from error
+    report(0.95, "moving model to " + device)
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
+    report(1.0, "model loaded")
     return pipe
+
+
+@contextmanager
+def component_load_progress(report) -> Iterator[None]:
+    """Hear diffusers' "Loading pipeline components..." loop, one report per component loaded.
+
+    diffusers reports that loop only through its logging.tqdm wrapper (looked up on the module at
+    call time), so for the load we put a counting wrapper there; every other use (shards with a
+    total, no iterable) goes to the original. Safe in a worker: it renders one take at a time.
+    """
+    import diffusers.utils.logging as diffusers_logging  # lazy: diffusers loads only in the worker that renders (DESIGN.md)
+
+    original = diffusers_logging.tqdm
+
+    def counting(*args, **kwargs):
+        iterable = args[0] if args else kwargs.get("iterable")
+        if iterable is None or not str(kwargs.get("desc", "")).startswith("Loading pipeline components"):
+            return original(*args, **kwargs)
+        items = list(iterable)
+
+        def components():
+            for done, item in enumerate(items):
+                report(0.9 * done / max(1, len(items)), f"loading model ({item[0]})" if isinstance(item, tuple) else "loading model")
+                yield item
+            report(0.9, "loading model")
+
+        return components()
+
+    diffusers_logging.tqdm = counting
+    try:
+        yield
+    finally:
+        diffusers_logging.tqdm = original
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,10 +297,9 @@ def run_pipeline(pipe: Any, **kwargs: Any) -> Any:
     try:
         with torch.inference_mode():
             return pipe(**kwargs)
-    except torch.OutOfMemoryError as error:
-        raise RenderError(
-            f"The GPU ran out of memory rendering {kwargs.get('width')}x{kwargs.get('height')}, "
-            f"{kwargs.get('num_frames')} frames; lower the resolution or the shot length."
+    except torch.OutOfMemoryError as error:  # the runner retries once with the low-memory fallback
+        raise OutOfMemory(
+            f"out of memory rendering {kwargs.get('width')}x{kwargs.get('height')}, {kwargs.get('num_frames')} frames"
         ) from error
     except ValueError as error:  # diffusers' check_inputs: sizes, frame counts, prompt types
         raise RenderError(f"The pipeline refused the request: {error}") from error
@@ -306,7 +347,26 @@ class DiffusersBackend:
         """Run the pipeline the same way for every diffusers backend and say what produced the frames."""
         optional = optional_call_arguments(request)
         prompt = prompt_for(request)  # the shot's size, move and lens as words: the one form, shown to users
-        output = run_pipeline(
+        runtime = current_runtime()
+        fallback = apply_low_memory(pipe, self.device) if runtime.low_memory else []
+        try:
+            with runtime.model_call():
+                output = self._run(pipe, request, prompt, on_progress, shape, pipeline_arguments, optional)
+        finally:
+            undo_low_memory(pipe, fallback)
+        frames = frames_to_uint8(output.frames)[:keep]
+        revision = folder_revision(folder)
+        provenance = base_provenance(
+            backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
+            device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
+        )
+        provenance["prompt_sent"] = prompt
+        if fallback:
+            provenance["memory_fallback"] = ", ".join(fallback)
+        return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
+
+    def _run(self, pipe, request, prompt: str, on_progress, shape: RenderShape, pipeline_arguments: dict, optional: dict):
+        return run_pipeline(
             pipe,
             prompt=prompt,
             height=shape.height,
@@ -319,14 +379,29 @@ class DiffusersBackend:
             **pipeline_arguments,
             **optional,
         )
-        frames = frames_to_uint8(output.frames)[:keep]
-        revision = folder_revision(folder)
-        provenance = base_provenance(
-            backend=self.name, pipe_class=type(pipe).__name__, model_id=model_id, revision=revision, folder=folder,
-            device=self.device, request=request, shape=shape, kept_frames=len(frames), call_arguments=optional,
-        )
-        provenance["prompt_sent"] = prompt
-        return RenderResult(frames=frames, frame_count=len(frames), model=model_id, revision=revision, provenance=provenance)
+
+
+def apply_low_memory(pipe: Any, device: str) -> list[str]:
+    """The documented fallback after an out-of-memory (generation/runtime.py LOW_MEMORY_FALLBACK):
+    VAE tiling where the VAE has it, model CPU offload on CUDA. Returns what was applied."""
+    applied = []
+    vae = getattr(pipe, "vae", None)
+    if vae is not None and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+        applied.append("VAE tiling")
+    if device.startswith("cuda") and hasattr(pipe, "enable_model_cpu_offload"):
+        pipe.enable_model_cpu_offload()
+        applied.append("model CPU offload")
+    return applied
+
+
+def undo_low_memory(pipe: Any, applied: list[str]) -> None:
+    """Leave the cached pipeline as the next take expects it: tiling off; an offloaded pipeline is
+    dropped from the cache (offload cannot be undone in place), so the next take loads it afresh."""
+    if "VAE tiling" in applied:
+        pipe.vae.disable_tiling()
+    if "model CPU offload" in applied:
+        get_cache().clear()
 
 
 def primary_reference_paths(request) -> list[str]:

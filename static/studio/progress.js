@@ -13,6 +13,8 @@ export function paintTake(take) {
     paintProgress(el, take.progress, STATUS_LABELS[take.status] || take.status);
     const steps = el.querySelector('[data-field="steps"]');
     if (steps) steps.textContent = take.total_steps ? take.step + "/" + take.total_steps : "";
+    const phase = el.querySelector('[data-field="phase"]');  // e.g. "loading model… 40%"
+    if (phase) phase.textContent = take.phase || "";
   });
 }
 

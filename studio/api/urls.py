@@ -23,6 +23,7 @@ project_patterns = [
     path("takes/", views.TakeList.as_view(), name="api_takes"),
     path("takes/<int:pk>/", views.TakeDetail.as_view(), name="api_take"),
     path("takes/<int:pk>/cancel/", views.TakeCancel.as_view(), name="api_take_cancel"),
+    path("takes/<int:pk>/retry/", views.TakeRetry.as_view(), name="api_take_retry"),
     path("takes/<int:pk>/video/", views.TakeFile.as_view(), name="api_take_video"),
     path("takes/<int:pk>/poster/", views.TakePoster.as_view(), name="api_take_poster"),
     path("takes/<int:take_id>/comments/", views.CommentList.as_view(), name="api_comments"),

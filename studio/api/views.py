@@ -457,6 +457,25 @@ class TakeCancel(ProjectScoped):
         return Response(s.TakeSerializer(take).data)
 
 
+class TakeRetry(ProjectScoped):
+    """Retry a failed or cancelled take: a new take with the same request (201), or the take
+    already rendering or rendered with it (200)."""
+
+    serializer_class = s.RenderAnswerSerializer
+    model = Take
+    token_scope = TokenScope.RENDER
+    http_method_names = ["post", "options"]
+
+    def project_queryset(self, project):
+        return selectors.api_takes(project)
+
+    @extend_schema(request=None, responses={201: s.RenderAnswerSerializer, 200: s.RenderAnswerSerializer})
+    def post(self, request, slug, pk):
+        result = take_services.take_retry(take=self.get_object(), actor=request.user)
+        answer = {"take": s.TakeSerializer(result.take).data, "dispatched": result.dispatched}
+        return Response(answer, status=status.HTTP_201_CREATED if result.dispatched else status.HTTP_200_OK)
+
+
 class TakeFile(ProjectScoped):
     """The take's video (H.264 MP4) or poster (JPEG), with Range support."""
 

@@ -7,7 +7,7 @@ from studio.models.project import Membership, Project, Role
 from studio.models.reviews import Comment, Decision, ReviewDecision
 from studio.models.sharing import ReviewLink
 from studio.models.script import CameraMove, IntExt, Scene, ScriptSource, Shot, ShotCast, ShotSize
-from studio.models.takes import FINAL_TAKE_STATUSES, InvalidTransition, Take, TakeStatus
+from studio.models.takes import FINAL_TAKE_STATUSES, InvalidTransition, Take, TakePriority, TakeStatus
 from studio.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -15,6 +15,6 @@ __all__ = [
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
     "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IdentityScore", "IdentityStatus", "IntExt", "InvalidTransition", "Membership", "Project",
     "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
-    "ShotSize", "Take", "TakeStatus",
+    "ShotSize", "Take", "TakePriority", "TakeStatus",
     "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

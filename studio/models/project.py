@@ -20,6 +20,10 @@ class Project(Timestamped, Trashable, Versioned):
     height = models.PositiveSmallIntegerField(default=720)
     default_backend = models.CharField(max_length=40, default="animatic")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # GPU seconds the project may spend on renders (None: no budget). Renders are refused at 100%
+    # unless an owner lifted the stop (studio/services/usage.py); a warning shows from 80%.
+    gpu_budget_seconds = models.PositiveIntegerField(null=True, blank=True)
+    gpu_budget_lifted = models.BooleanField(default=False)
     # Sequence number of the last event published to this project's group (see studio/events.py).
     event_seq = models.PositiveBigIntegerField(default=0, editable=False)
     # Bumped with event_seq by every event except progress ticks: a page fragment cached under it

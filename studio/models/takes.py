@@ -27,6 +27,13 @@ TAKE_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+class TakePriority(models.TextChoices):
+    """Where a take's render waits on the GPU queue (services/dispatch.py maps it to a broker priority)."""
+
+    NORMAL = "normal", "Normal"
+    URGENT = "urgent", "Urgent"
+
+
 class InvalidTransition(Exception):
     pass
 
@@ -55,7 +62,15 @@ class Take(Trashable):
     last_frame = models.FileField(max_length=300, blank=True, help_text="Start frame for a shot that continues this one.")
     frames = models.PositiveIntegerField(default=0)
     duration_s = models.FloatField(default=0.0)
-    compute_seconds = models.FloatField(default=0.0)
+    compute_seconds = models.FloatField(default=0.0, help_text="Wall seconds the worker spent on the take.")
+    # Seconds inside the model call (diffusers pipeline, animatic frame drawing), measured on the
+    # worker by the engine; what a project's budget counts. A reused take costs 0.
+    gpu_seconds = models.FloatField(default=0.0)
+    priority = models.CharField(max_length=8, choices=TakePriority.choices, default=TakePriority.NORMAL)
+    # A retry is a new take with the same request (takes are immutable): the take it retries.
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What the worker is doing besides denoising steps, e.g. "loading model… 40%" (empty: nothing to say).
+    phase = models.CharField(max_length=120, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Continuity: the upstream take (the previous shot's approved take) whose last frame this take

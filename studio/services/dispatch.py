@@ -28,12 +28,21 @@ RECONCILE_RENDERS = "generation.tasks.reconcile_renders"
 DELIVER_WEBHOOK = "studio.tasks.deliver_webhook"
 SCORE_TAKE_IDENTITY = "studio.tasks.score_take_identity"
 
+# Where a render waits on the GPU queue. kombu's Redis transport keeps one list per priority step
+# (settings.CELERY_BROKER_TRANSPORT_OPTIONS["priority_steps"]) and a worker reads them lowest number
+# first, so an urgent take (0) starts before every normal one (6) already waiting, whatever the
+# worker's -Q says. Measured against two queues gpu-urgent/gpu in bench/bench_gpu_priority.py:
+# both put one urgent take next, but a burst of urgent takes is interleaved 1:1 with normal ones by
+# the two queues (the transport round-robins between queues) and kept together by the steps.
+RENDER_PRIORITY = {"urgent": 0, "normal": 6}
+
 # kombu's Redis transport keeps a queue's priority levels in lists named "<queue>\x06\x16<level>".
 _PRIORITY_SEPARATOR = "\x06\x16"
 
 
 def enqueue_render(take_id: int) -> None:
-    _publish(Take, RENDER_TAKE, take_id, queue=settings.CONTINUITY_RENDER_QUEUE)
+    priority = Take.objects.filter(pk=take_id).values_list("priority", flat=True).first() or "normal"
+    _publish(Take, RENDER_TAKE, take_id, queue=settings.CONTINUITY_RENDER_QUEUE, priority=RENDER_PRIORITY[priority])
 
 
 def enqueue_export(export_id: int) -> None:
@@ -49,16 +58,17 @@ def enqueue_identity(take_id: int) -> None:
     _send(SCORE_TAKE_IDENTITY, take_id, queue=settings.CONTINUITY_IDENTITY_QUEUE)
 
 
-def _publish(model, name: str, object_id: int, *, queue: str) -> None:
+def _publish(model, name: str, object_id: int, *, queue: str, priority: int | None = None) -> None:
     task_id = model.objects.filter(pk=object_id).values_list("task_id", flat=True).first() or str(uuid.uuid4())
     model.objects.filter(pk=object_id, task_id="").update(task_id=task_id)
-    _send(name, object_id, queue=queue, task_id=task_id)
+    _send(name, object_id, queue=queue, task_id=task_id, priority=priority)
     # The receipt, only after the broker took it: a row with no enqueued_at lost its message for sure.
     model.objects.filter(pk=object_id).update(enqueued_at=timezone.now())
 
 
-def _send(name: str, object_id: int, *, queue: str, task_id: str | None = None, countdown: float = 0):
-    options = {"queue": queue, "task_id": task_id, "countdown": countdown or None}
+def _send(name: str, object_id: int, *, queue: str, task_id: str | None = None, countdown: float = 0,
+          priority: int | None = None):
+    options = {"queue": queue, "task_id": task_id, "countdown": countdown or None, "priority": priority}
     if app.conf.task_always_eager:  # CELERY_TASK_ALWAYS_EAGER: run it here and now, no worker
         app.loader.import_default_modules()  # what a worker does at start: autodiscover studio/tasks.py
         return app.tasks[name].apply_async(args=[object_id], **options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -19,8 +20,8 @@ from generation.backends.registry import default_steps
 from generation.signatures import render_signature
 from studio import events, selectors
 from studio.backends import studio_backend
-from studio.models import Shot, Take, TakeStatus
-from studio.services import dispatch
+from studio.models import Shot, Take, TakePriority, TakeStatus
+from studio.services import dispatch, usage
 from studio.services.audit import audit_record
 from studio.services.references import continuity_take, shot_references
 from studio.services.render_rate import RenderQuota
@@ -76,10 +77,11 @@ def request_signature(backend_name: str, request: RenderRequest) -> str:
 
 @transaction.atomic
 def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False,
-                 quota: RenderQuota | None = None) -> TakeRequestResult:
+                 quota: RenderQuota | None = None, priority: str = TakePriority.NORMAL) -> TakeRequestResult:
     """Reuse a take with the same signature, or queue a new one and enqueue it after commit.
 
     Requests for several shots pass one `quota` so that they count once against the rate limit.
+    A new render is refused (usage.BudgetExceeded) when the project's GPU budget is spent.
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
     backend_name = backend_for(shot)
@@ -87,10 +89,11 @@ def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = 
     request = render_request_for(shot, prompt=prompt, upstream=upstream)
     signature = request_signature(backend_name, request)
     if not force:
-        existing = _answering_take(shot, signature)
+        existing = answering_take(shot, signature)
         if existing is not None:
             return TakeRequestResult(existing, dispatched=False)
-    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), continued_from=upstream)
+    take = new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), priority=priority,
+                    continued_from=upstream)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
@@ -104,24 +107,30 @@ def next_take_number(shot: Shot) -> int:
     return (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
 
 
-def _answering_take(shot: Shot, signature: str) -> Take | None:
+def answering_take(shot: Shot, signature: str) -> Take | None:
     """A take of this shot already rendering or rendered with this signature answers the request."""
     same = Take.objects.alive().filter(shot=shot, signature=signature)
     return same.filter(status__in=[TakeStatus.QUEUED, TakeStatus.RUNNING, TakeStatus.SUCCEEDED]).order_by("-number").first()
 
 
-def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
-              quota: RenderQuota, *, continued_from: Take | None) -> Take:
+def new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
+             quota: RenderQuota, *, priority: str = TakePriority.NORMAL, retry_of: Take | None = None,
+             continued_from: Take | None = None) -> Take:
+    """A new numbered take of the shot: a reuse of a finished take with the same signature (no
+    GPU work, costs nothing), or a queued render (checked against the budget and the rate)."""
+    if priority not in TakePriority.values:
+        raise ValidationError(f"Unknown priority {priority!r}; use normal or urgent.")
     take = Take(shot=shot, number=next_take_number(shot), backend=backend_name, request=request.to_dict(),
                 signature=signature, requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-                request_batch=quota.batch, continued_from=continued_from)
+                request_batch=quota.batch, priority=priority, retry_of=retry_of, continued_from=continued_from)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:
             setattr(take, name, getattr(source, name))
         take.status, take.progress, take.reused_from = TakeStatus.SUCCEEDED, 1.0, source
         take.finished_at = timezone.now()
-    else:  # only renders that cost worker time count against the requester's rate
+    else:  # only renders that cost worker time count against the budget and the requester's rate
+        usage.budget_check(shot.scene.project)
         quota.charge(take.requested_by)
     take.save()
     if source is not None and settings.CONTINUITY_IDENTITY_SCORING:  # scored like any finished take

@@ -9,8 +9,6 @@ claim it holds, so a worker presumed dead can no longer change the take.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,17 +21,16 @@ from django.utils import timezone
 from generation import media
 from generation.backends.base import RenderCancelled, RenderError, RenderRequest
 from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_clip
+from generation.runtime import RenderRuntime
 from studio import events, selectors
 from studio.models import Shot, Take, TakeStatus
-from studio.services import dispatch, webhooks
+from studio.services import dispatch, webhooks, workers
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
 
 
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+worker_name = workers.worker_name
 
 
 # --- Running a take -----------------------------------------------------------------------------
@@ -66,13 +63,26 @@ class TakeProgress:
     def __init__(self, take: Take, throttle: ProgressThrottle | None = None):
         self.take = take
         self.throttle = throttle or ProgressThrottle()
+        self.load_throttle = ProgressThrottle()
         self.wanted = True
         self._just_reported = False
+        self.runtime = RenderRuntime(on_load=self.loading)
 
     def report(self, step: int, total: int) -> None:
         self._just_reported = True
         if self.throttle.should_send(step, total):
             self.wanted = take_record_progress(take=self.take, step=step, total=total, publish=True)
+            workers.worker_report(state="rendering", take=self.take, phase=f"step {step} of {total}",
+                                  progress=self.take.progress, loaded=self.runtime.loaded or None)
+
+    def loading(self, fraction: float, what: str) -> None:
+        """The engine is loading a pipeline (or retrying after an out-of-memory): a heartbeat with
+        a phase people can read, e.g. "loading model… 40%". Throttled like progress."""
+        if self.load_throttle.should_send(round(fraction * 100), 100):
+            phase = f"{what}… {fraction:.0%}" if what.startswith("loading") else what
+            self.wanted = take_record_phase(take=self.take, phase=phase)
+            workers.worker_report(state="loading", take=self.take, phase=phase, progress=fraction,
+                                  loaded=self.runtime.loaded or None)
 
     def should_cancel(self) -> bool:
         if not self._just_reported:
@@ -93,31 +103,39 @@ def clip_paths(take: Take) -> ClipPaths:
 
 
 def _render_claimed(take: Take) -> None:
+    """Wall seconds are the worker's whole time on the take; GPU seconds the engine's count of the
+    model call (runtime.gpu_seconds), kept also when the render fails: the budget pays for both."""
     started = time.monotonic()
+    progress = TakeProgress(take)
+    workers.worker_report(state="rendering", take=take, phase="starting")
+
+    def spent() -> dict:
+        return {"compute_seconds": time.monotonic() - started, "gpu_seconds": progress.runtime.gpu_seconds}
+
     try:
-        clip = _render(take)
+        clip = _render(take, progress)
     except RenderCancelled:
-        take_fail(take=take, error="Cancelled.", status=TakeStatus.CANCELLED, compute_seconds=time.monotonic() - started)
+        take_fail(take=take, error="Cancelled.", status=TakeStatus.CANCELLED, **spent())
     except (RenderError, media.MediaError) as exc:
-        take_fail(take=take, error=str(exc), compute_seconds=time.monotonic() - started)
+        take_fail(take=take, error=str(exc), **spent())
     except Exception as exc:  # a bug or an unexpected library error: fail the take, keep the worker
         logger.exception("render of take %s failed", take.id)
-        take_fail(take=take, error=f"Unexpected error: {type(exc).__name__}: {exc}",
-                  compute_seconds=time.monotonic() - started)
+        take_fail(take=take, error=f"Unexpected error: {type(exc).__name__}: {exc}", **spent())
     else:
-        take_succeed(take=take, compute_seconds=time.monotonic() - started, frames=clip.frames,
-                     duration_s=clip.duration_s, provenance={**clip.provenance, "worker": worker_name()},
-                     **media_paths(take))
+        take_succeed(take=take, frames=clip.frames, duration_s=clip.duration_s,
+                     provenance={**clip.provenance, "worker": worker_name()}, **spent(), **media_paths(take))
+    finally:
+        workers.worker_report(state="idle")  # with what its pipeline cache still holds
 
 
-def _render(take: Take) -> RenderedClip:
+def _render(take: Take, progress: TakeProgress) -> RenderedClip:
     project = take.shot.scene.project
-    progress = TakeProgress(take)
     return render_clip(
         RenderRequest.from_dict(take.request), backend=take.backend, output=clip_paths(take),
         house=media.HouseFormat(width=project.width, height=project.height, fps=project.fps),
         on_progress=progress.report, should_cancel=progress.should_cancel,
         ffmpeg_timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, models_dir=settings.CONTINUITY_MODELS_DIR,
+        runtime=progress.runtime,
     )
 
 
@@ -165,8 +183,19 @@ def take_record_progress(*, take: Take, step: int, total: int, publish: bool) ->
     worker's (the reconciler requeued or failed it).
     """
     take.step, take.total_steps, take.progress = step, total, (step / total if total else 0.0)
-    saved = _this_claim(take).update(step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now())
+    take.phase = ""
+    saved = _this_claim(take).update(step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now(),
+                                     phase="")
     if publish and saved:
+        _publish(take, progress_only=True)
+    return _still_wanted(take)
+
+
+def take_record_phase(*, take: Take, phase: str) -> bool:
+    """Save what the worker is doing before the first step (e.g. "loading model… 40%") with a
+    heartbeat, so a slow first load never looks like a dead worker; publish it. False: stop."""
+    take.phase = phase[:120]
+    if _this_claim(take).update(phase=take.phase, heartbeat_at=timezone.now()):
         _publish(take, progress_only=True)
     return _still_wanted(take)
 
@@ -186,13 +215,13 @@ def _still_wanted(take: Take) -> bool:
 
 
 def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames: int, duration_s: float,
-                 compute_seconds: float, provenance: dict) -> bool:
+                 compute_seconds: float, provenance: dict, gpu_seconds: float = 0.0) -> bool:
     """running -> succeeded, once. Returns False if the take was no longer running (e.g. cancelled)
     or no longer this worker's claim."""
     done = _this_claim(take).update(
         status=TakeStatus.SUCCEEDED, video=video, poster=poster, last_frame=last_frame, frames=frames,
         duration_s=duration_s, compute_seconds=compute_seconds, provenance=provenance, progress=1.0,
-        step=F("total_steps"), finished_at=timezone.now(), error="",
+        step=F("total_steps"), finished_at=timezone.now(), error="", gpu_seconds=gpu_seconds, phase="",
     )
     if done and settings.CONTINUITY_IDENTITY_SCORING:  # advice for reviewers, on its own queue
         transaction.on_commit(lambda: dispatch.enqueue_identity(take.pk), robust=True)  # a lost score, never a failed request
@@ -200,7 +229,7 @@ def take_succeed(*, take: Take, video: str, poster: str, last_frame: str, frames
 
 
 def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: str = TakeStatus.FAILED,
-              stale_before: datetime | None = None) -> bool:
+              stale_before: datetime | None = None, gpu_seconds: float = 0.0) -> bool:
     """queued/running -> failed (or cancelled), only if the take is still as the caller saw it
     (same status and attempt; with `stale_before`, no heartbeat since). Returns whether it changed.
     So a worker whose take was requeued cannot fail the retry, nor a reconciler a fresh claim."""
@@ -208,6 +237,7 @@ def take_fail(*, take: Take, error: str, compute_seconds: float = 0.0, status: s
                                 status__in=[TakeStatus.RUNNING, TakeStatus.QUEUED])
     done = _silent_since(still, stale_before).update(
         status=status, error=error[:2000], compute_seconds=compute_seconds, finished_at=timezone.now(),
+        gpu_seconds=gpu_seconds, phase="",
     )
     return _refresh_publish_and_emit_if(done, take)
 

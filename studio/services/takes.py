@@ -1,5 +1,5 @@
-"""What a person does to a take that exists: cancel its render, move it to the trash, render
-exactly it again.
+"""What a person does to a take that exists: cancel its render, retry it, put it first in the
+GPU queue ("render next"), render exactly it again, move it to the trash.
 
 Asking for a take is in render_requests.py, the render rate in render_rate.py, and the worker's
 side of its lifecycle in renders.py.
@@ -18,12 +18,14 @@ from generation.backends.base import Reference, RenderRequest
 from generation.signatures import file_sha256
 from studio import events, selectors
 from studio.backends import studio_backend
-from studio.models import CutEntry, ReferenceImage, Take, TakeStatus
-from studio.services import dispatch
+from studio.models import CutEntry, ReferenceImage, Shot, Take, TakePriority, TakeStatus
+from studio.services import dispatch, usage
 from studio.services.audit import audit_record
 from studio.services.common import trash
 from studio.services.render_rate import RenderQuota
-from studio.services.render_requests import next_take_number, request_signature
+from studio.services.render_requests import TakeRequestResult, answering_take, new_take, next_take_number, request_signature
+
+RETRYABLE = frozenset({TakeStatus.FAILED, TakeStatus.CANCELLED})
 
 
 @transaction.atomic
@@ -38,6 +40,64 @@ def take_cancel(*, take: Take, actor) -> Take:
         Take.objects.filter(pk=take.pk).update(cancel_requested=True)
         take.cancel_requested = True
     audit_record(actor=actor, project_id=take.shot.scene.project_id, verb="render cancelled", obj=take)
+    return take
+
+
+@transaction.atomic
+def take_retry(*, take: Take, actor, priority: str | None = None) -> TakeRequestResult:
+    """Retry a failed or cancelled take: a NEW take of the same shot with the same request (the
+    exact snapshot that failed: backend, prompt, references, seed, parameters), queued like any render.
+
+    A new take and not a new attempt on the same one, because takes are immutable: the failed take
+    keeps its error, its worker and the GPU seconds it cost (the budget counts them), reviewers keep
+    seeing what happened, and attempts stay what the reconciler counts for crashed workers. The same
+    request and not the shot's current settings, because "retry" means "that again"; a re-render
+    with new settings is the shot's Render button. If a take with this signature is already
+    rendering or rendered, it answers instead (nothing new is queued). Budget and rate apply.
+    """
+    take = Take.objects.select_related("shot__scene__project").get(pk=take.pk)
+    if take.status not in RETRYABLE:
+        raise ValidationError(f"Take {take.number} is {take.status}; only failed or cancelled takes can be retried.")
+    if take.is_trashed:
+        raise ValidationError(f"Take {take.number} is in the trash; restore it first.")
+    shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=take.shot_id)
+    try:
+        request = RenderRequest.from_dict(take.request)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValidationError(f"Take {take.number}'s stored request cannot be read ({error}); render the shot again "
+                              "instead.") from None
+    existing = answering_take(shot, take.signature)
+    if existing is not None:
+        return TakeRequestResult(existing, dispatched=False)
+    new = new_take(shot, actor, take.backend, request, take.signature, RenderQuota(),
+                    priority=priority or take.priority, retry_of=take)
+    audit_record(actor=actor, project_id=shot.scene.project_id, verb="render retried", obj=new,
+                 changes={"retry_of": take.pk})
+    events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(new)})
+    if new.status == TakeStatus.QUEUED:
+        transaction.on_commit(lambda: dispatch.enqueue_render(new.id))
+        return TakeRequestResult(new, dispatched=True)
+    return TakeRequestResult(new, dispatched=False)
+
+
+@transaction.atomic
+def take_set_priority(*, take: Take, actor, priority: str) -> Take:
+    """Set a queued take's priority. Urgent ("render next") sends its message again at the urgent
+    priority, so it is the next render a GPU worker starts; the normal message still queued is
+    claimed by nobody (only one delivery can claim a take). Running and finished takes refuse."""
+    if priority not in TakePriority.values:
+        raise ValidationError(f"Unknown priority {priority!r}; use normal or urgent.")
+    take = Take.objects.select_for_update().select_related("shot__scene").get(pk=take.pk)
+    if take.status != TakeStatus.QUEUED:
+        raise ValidationError(f"Take {take.number} is {take.status}; only a queued take can change its place in the queue.")
+    if take.priority == priority:
+        return take
+    take.priority = priority
+    take.save(update_fields=["priority"])
+    audit_record(actor=actor, project_id=take.shot.scene.project_id, verb=f"render priority {priority}", obj=take)
+    events.publish(take.shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
+    if priority == TakePriority.URGENT:
+        transaction.on_commit(lambda: dispatch.enqueue_render(take.id))
     return take
 
 
@@ -79,8 +139,9 @@ def take_rerender_exact(*, take: Take, actor) -> Take:
                  signature=request_signature(take.backend, request), rerender_of=take,
                  continued_from_id=take.continued_from_id,
                  requested_by=actor if getattr(actor, "is_authenticated", False) else None)
+    usage.budget_check(shot.scene.project)  # real worker time, always: the budget and the rate apply
     quota = RenderQuota(batch=again.request_batch)
-    quota.charge(again.requested_by)  # real worker time, always
+    quota.charge(again.requested_by)
     again.save()
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="exact re-render requested", obj=again,
                  changes={"rerender_of": take.id})

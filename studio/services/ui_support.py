@@ -10,6 +10,7 @@ from studio import selectors
 from studio.models import Shot
 from studio.services.render_rate import RateLimited, RenderQuota
 from studio.services.render_requests import take_request
+from studio.services.usage import BudgetExceeded
 
 
 @dataclass
@@ -34,13 +35,14 @@ def shots_render(*, shots: list[Shot], actor) -> RenderBatch:
     (e.g. it continues from a shot with no approved take) does not stop the others.
 
     The whole batch is one request against the rate limit. RateLimited can only come from the
-    first shot that needs new work, before anything was queued, so it refuses the batch whole.
+    first shot that needs new work, before anything was queued, so it refuses the batch whole; so
+    does a spent GPU budget (BudgetExceeded), which would refuse every shot that needs new work.
     """
     batch, quota = RenderBatch(), RenderQuota()
     for shot in shots:
         try:
             result = take_request(shot=shot, actor=actor, quota=quota)
-        except RateLimited:
+        except (RateLimited, BudgetExceeded):
             raise
         except ValidationError as exc:
             batch.refused.append(f"{shot.code}: {' '.join(exc.messages)}")

@@ -16,12 +16,14 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from studio import access, selectors
 from studio.forms import BoardFilterForm, NewShotForm, SceneForm, ShotForm
-from studio.models import Scene, Shot
+from studio.models import Scene, Shot, Take, TakePriority
 from studio.services import shots as shot_services
+from studio.services import takes as take_services
 from studio.services.common import StaleVersion
 from studio.services.render_rate import RateLimited
 from studio.services.render_requests import take_request
 from studio.services.ui_support import chain_rerender, shots_render
+from studio.services.usage import BudgetExceeded, budget_warning
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast
 
 
@@ -260,9 +262,11 @@ def shot_render(request, slug: str, shot_id: int):
         return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
     message = (f"Take {result.take.number} of {shot.code} queued." if result.dispatched
                else f"{shot.code} take {result.take.number} already matches these settings.")
-    sent = selectors.prompt_sent(shot, project)
-    if sent and result.dispatched:  # the render confirmation says what the model is told
-        message += f" Prompt sent to {sent['backend']}: {sent['text']}"
+    if result.dispatched:
+        sent = selectors.prompt_sent(shot, project)
+        if sent:  # the render confirmation says what the model is told
+            message += f" Prompt sent to {sent['backend']}: {sent['text']}"
+        message += budget_warning(project)
     if not request.htmx:
         return toast(request, _board_url(project, f"shot-{shot.id}"), message)
     return toast(request, "", message, response=_card_response(request, project, shot.id))
@@ -275,10 +279,10 @@ def scene_render(request, slug: str, scene_id: int):
     scene = _scene(project, scene_id)
     try:
         batch = shots_render(shots=list(scene.shots.alive().order_by("order", "id")), actor=request.user)
-    except RateLimited as exc:
+    except (RateLimited, BudgetExceeded) as exc:
         return refused(request, _board_url(project, f"scene-{scene.id}"), exc)
     response = _scene_response(request, project, scene.id) if request.htmx else None
-    return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary(),
+    return toast(request, _board_url(project, f"scene-{scene.id}"), batch.summary() + budget_warning(project),
                  level="warning" if batch.refused else "info", response=response)
 
 
@@ -290,13 +294,14 @@ def render_missing(request, slug: str):
     shots = list(selectors.shots_in_order(project).filter(scene__omitted=False))
     try:
         batch = shots_render(shots=shots, actor=request.user)
-    except RateLimited as exc:
+    except (RateLimited, BudgetExceeded) as exc:
         return refused(request, _board_url(project), exc)
     response = None
     if request.htmx:
         project.refresh_from_db(fields=["content_seq"])  # the renders just asked for changed it
         response = HttpResponse(_board_context(request, project)["scenes_html"])
-    return toast(request, _board_url(project), batch.summary(), level="warning" if batch.refused else "info",
+    return toast(request, _board_url(project), batch.summary() + budget_warning(project),
+                 level="warning" if batch.refused else "info",
                  response=response)
 
 
@@ -309,7 +314,7 @@ def shot_rerender_chain(request, slug: str, shot_id: int):
     shot = _shot(project, shot_id)
     try:
         batch = chain_rerender(shot=shot, actor=request.user)
-    except RateLimited as exc:
+    except (RateLimited, BudgetExceeded) as exc:
         return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
     message = batch.summary() if batch.queued or batch.reused or batch.refused else f"Nothing in {shot.code}'s chain is stale."
     if batch.queued:
@@ -317,3 +322,25 @@ def shot_rerender_chain(request, slug: str, shot_id: int):
     response = _card_response(request, project, shot.id) if request.htmx else None
     return toast(request, _board_url(project, f"shot-{shot.id}"), message,
                  level="warning" if batch.refused else "info", response=response)
+
+
+@require_POST
+@login_required
+def shot_take_action(request, slug: str, shot_id: int, take_id: int, action: str):
+    """The board card's Retry (failed or cancelled take) and Render next (queued take) buttons;
+    answers the card, like Render."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    take = get_object_or_404(Take.objects.live(), pk=take_id, shot=shot)
+    try:
+        if action == "retry":
+            result = take_services.take_retry(take=take, actor=request.user)
+            message = f"{shot.code}: take {result.take.number} queued, a retry of take {take.number}."
+        else:
+            take_services.take_set_priority(take=take, actor=request.user, priority=TakePriority.URGENT)
+            message = f"{shot.code} take {take.number} renders next."
+    except ValidationError as exc:
+        return refused(request, _board_url(project, f"shot-{shot.id}"), exc)
+    if not request.htmx:
+        return toast(request, _board_url(project, f"shot-{shot.id}"), message)
+    return toast(request, "", message, response=_card_response(request, project, shot.id))

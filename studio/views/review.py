@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from studio import access, selectors
 from studio.forms import CommentForm, DecisionForm, RerenderForm
-from studio.models import Comment, Shot, Take, TakeStatus
+from studio.models import Comment, Shot, Take, TakePriority, TakeStatus
 from studio.services import reviews as review_services
 from studio.services import takes as take_services
 from studio.services.render_requests import take_request
@@ -218,6 +218,36 @@ def take_cancel(request, slug: str, take_id: int):
     except ValidationError as exc:
         return refused(request, url, exc)
     return toast(request, url, f"Take {take.number}: cancel requested.")
+
+
+@require_POST
+@login_required
+def take_retry(request, slug: str, take_id: int):
+    """A failed or cancelled take again: a new take with the same request (services/takes.py says why)."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    try:
+        result = take_services.take_retry(take=take, actor=request.user)
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    message = (f"Take {result.take.number} queued: a retry of take {take.number}." if result.dispatched
+               else f"Take {result.take.number} already renders (or rendered) this request.")
+    return after_write(request, review_url(project, take.shot_id, result.take.id), message)
+
+
+@require_POST
+@login_required
+def take_render_next(request, slug: str, take_id: int):
+    """Move a queued take to the front of the GPU queue (urgent priority)."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    take = _take(project, take_id)
+    url = review_url(project, take.shot_id, take.id)
+    try:
+        take_services.take_set_priority(take=take, actor=request.user, priority=TakePriority.URGENT)
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return after_write(request, url, f"Take {take.number} renders next.")
 
 
 @require_POST

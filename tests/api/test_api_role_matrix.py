@@ -62,6 +62,13 @@ def shot_id(w):
     return {"pk": w["shot"].id}
 
 
+def _failed(take) -> int:
+    """The queued take, failed (a retry makes a new take with its request)."""
+    request = {"prompt": "@mara at the rail", "seed": 1}
+    type(take).objects.filter(pk=take.pk).update(status="failed", error="worker exploded", request=request)
+    return take.id
+
+
 def take_id(w):
     return {"take_id": w["take"].id}
 
@@ -98,6 +105,7 @@ OPERATIONS: list[Op] = [
     Op("api_takes", "get", V, "read", 200),
     Op("api_take", "get", V, "read", 200, kwargs=lambda w: {"pk": w["take"].id}),
     Op("api_take_cancel", "post", E, "render", 200, kwargs=lambda w: {"pk": w["queued_take"].id}),
+    Op("api_take_retry", "post", E, "render", 201, kwargs=lambda w: {"pk": _failed(w["queued_take"])}),
     Op("api_take_video", "get", V, "read", 200, kwargs=lambda w: {"pk": w["take"].id}),
     Op("api_take_poster", "get", V, "read", 200, kwargs=lambda w: {"pk": w["take"].id}),
     Op("api_comments", "get", V, "read", 200, kwargs=take_id),

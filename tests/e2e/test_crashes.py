@@ -144,7 +144,7 @@ class CrashLab:
 
     def queue_length(self, queue: str) -> int:
         with _broker() as connection:
-            return connection.default_channel.client.llen(queue)
+            return connection.default_channel._size(queue)  # kombu's count: every priority list of the queue
 
     def close(self) -> None:
         for worker in self.workers:
@@ -162,7 +162,7 @@ class CrashLab:
                 if json.loads(raw)[2] in queues:
                     client.hdel(channel.unacked_key, tag)
                     client.zrem(channel.unacked_index_key, tag)
-            client.delete(*queues)
+            client.delete(*{channel._q_for_pri(queue, step) for queue in queues for step in channel.priority_steps})
 
 
 def _broker():

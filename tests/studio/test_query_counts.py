@@ -170,6 +170,9 @@ PAGES = {
     "trash": (lambda s: _url("trash", s), 9),
     "activity": (lambda s: _url("activity", s), 5),
     "review links": (lambda s: _url("review_links", s), 7),
+    # Five roll-ups, the totals, the budget and the chart's days (one grouped query each), and
+    # the role again for the owner's budget form.
+    "usage": (lambda s: _url("usage", s), 13),
     # A guest: no session, no user; the link (with its project and cut), then the cut's timeline.
     "guest page": (lambda s: reverse("guest_review", args=[s.token]), 5),
 }
@@ -215,3 +218,15 @@ def _write_take_files(take: Take) -> None:
     path = Path(settings.MEDIA_ROOT) / take.video.name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"0123456789" * 100)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_workers_page_costs_the_same_queries_at_every_size(size, project, alice, django_assert_num_queries):
+    """Operators' page: the session and the user; the worker reports come from Redis, not the database."""
+    build_studio(project, alice, size)
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    client = client_for(alice)
+    with django_assert_num_queries(2):
+        response = client.get(reverse("workers"))
+    assert response.status_code == 200

@@ -284,8 +284,14 @@ def broker_queues(settings):
     settings.CONTINUITY_RENDER_QUEUE = f"test-gpu-{suffix}"
     settings.CELERY_TASK_DEFAULT_QUEUE = f"test-default-{suffix}"
     client = redis.Redis.from_url(settings.REDIS_URL)
-    yield lambda queue: client.llen(queue)
-    client.delete(settings.CONTINUITY_RENDER_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE)
+    yield lambda queue: sum(client.llen(key) for key in priority_lists(queue))
+    client.delete(*priority_lists(settings.CONTINUITY_RENDER_QUEUE), *priority_lists(settings.CELERY_TASK_DEFAULT_QUEUE))
+
+
+def priority_lists(queue: str) -> list[str]:
+    """The Redis lists kombu keeps for one queue: one per priority step (a normal render waits in
+    step 6, an urgent one in the queue's own list; settings.CELERY_BROKER_TRANSPORT_OPTIONS)."""
+    return [queue] + [f"{queue}\x06\x16{step}" for step in (3, 6, 9)]
 
 
 @pytest.fixture
@@ -317,7 +323,7 @@ def test_a_long_queue_still_in_the_broker_is_never_republished(long_queued_takes
 def test_messages_the_broker_lost_are_sent_again_once_each(long_queued_takes, broker_queues, settings):
     import redis
 
-    redis.Redis.from_url(settings.REDIS_URL).delete(settings.CONTINUITY_RENDER_QUEUE)  # Redis lost its data
+    redis.Redis.from_url(settings.REDIS_URL).delete(*priority_lists(settings.CONTINUITY_RENDER_QUEUE))  # Redis lost its data
     now = timezone.now()
     assert sorted(reconcile(now=now).resent) == sorted(t.id for t in long_queued_takes)
     for tick in range(1, 4):
@@ -338,7 +344,8 @@ def test_every_message_of_a_take_carries_the_id_kept_on_the_take(make_take, brok
     dispatch.enqueue_render(take.id)
     dispatch.enqueue_render(take.id)
     take.refresh_from_db()
-    messages = redis.Redis.from_url(settings.REDIS_URL).lrange(settings.CONTINUITY_RENDER_QUEUE, 0, -1)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    messages = [m for key in priority_lists(settings.CONTINUITY_RENDER_QUEUE) for m in client.lrange(key, 0, -1)]
     assert [json.loads(m)["headers"]["id"] for m in messages] == [take.task_id, take.task_id]
     assert dispatch.task_ids_in_broker([settings.CONTINUITY_RENDER_QUEUE]) >= {take.task_id}
 
