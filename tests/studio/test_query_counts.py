@@ -155,8 +155,9 @@ PAGES = {
     "cast library": (lambda s: _url("cast_library", s), 8),
     "script": (lambda s: _url("script", s), 8),
     "cut list": (lambda s: _url("cut_list", s), 6),
-    "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 10),
-    "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 8),
+    # The cut's drift strip: the shots' cast links, the played takes' scores, their members (3).
+    "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 13),
+    "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 11),
     "exports list": (lambda s: _url("cut_exports", s, s.cut.id), 6),
     "members": (lambda s: _url("members", s), 6),
     "trash": (lambda s: _url("trash", s), 9),
