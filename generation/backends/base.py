@@ -61,6 +61,10 @@ class RenderRequest:
     caption: str = ""  # dialogue or action line shown by the animatic
     model: str = ""  # backend specific model id / local folder name; "" means the backend default
     extra: dict[str, Any] = field(default_factory=dict)
+    # A region re-render (generation/regions.py): regenerate inside the mask (white), keep the rest
+    # of the source take. Both None for an ordinary render; the signature hashes their bytes.
+    source_video_path: str | None = None
+    region_mask_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -16,7 +16,10 @@ stands), drawing.py (plate and cast cards), captions.py (caption, slate, timecod
 
 from __future__ import annotations
 
-from ..base import ProgressCallback, RenderRequest, RenderResult
+from PIL import Image
+
+from ...regions import RegionError, highlight_region
+from ..base import ProgressCallback, RenderError, RenderRequest, RenderResult
 from .camera import (
     CAMERA_MOVE_ALIASES,
     CAMERA_MOVES,
@@ -58,8 +61,11 @@ class AnimaticBackend:
         # Everything that can fail on bad input (unreadable images) fails here, before any frame.
         plan = plan_shot(request)
         layers = build_layers(request, plan)
+        frames = frame_stream(plan, layers, on_progress)
+        if request.region_mask_path:  # a region re-render: show which region the note asked to change
+            frames = highlight_region(frames, _region_mask(request.region_mask_path))
         return RenderResult(
-            frames=frame_stream(plan, layers, on_progress),
+            frames=frames,
             frame_count=plan.frames,
             model=MODEL_ID,
             revision=REVISION,
@@ -69,5 +75,18 @@ class AnimaticBackend:
                 "camera_move": plan.move,
                 "plate": layers.plate_source,
                 "cast": [placed.card.handle for placed in layers.cast],
+                "region": bool(request.region_mask_path),
             },
         )
+
+
+def _region_mask(path: str):
+    """The stored region mask (read before the first frame, so a bad file fails the take clearly)."""
+    try:
+        with Image.open(path) as image:
+            mask = image.convert("L")
+    except OSError as exc:
+        raise RenderError(f"Cannot read the region mask: {exc}") from exc
+    if mask.getbbox() is None:
+        raise RenderError(f"Cannot re-render the region: {RegionError('the mask is empty')}")
+    return mask
