@@ -194,12 +194,18 @@ def shot_takes(shot: Shot) -> QuerySet[Take]:
     )
 
 
-def take_comments(take: Take) -> QuerySet[Comment]:
+def take_comments(take: Take, *, with_results: bool = False) -> QuerySet[Comment]:
+    """A take's comment threads. `with_results`: each carries the takes it asked for
+    (`caused_takes`: "re-render with this note" / "this region"), as the review room shows them."""
+    replies = Prefetch("replies", queryset=Comment.objects.alive().select_related("author").order_by("created_at"))
+    prefetches = [replies]
+    if with_results:
+        prefetches.append(Prefetch("caused_takes", queryset=Take.objects.alive().defer("provenance").order_by("number")))
     return (
         Comment.objects.alive()
         .filter(take=take, parent__isnull=True)
         .select_related("author", "resolved_by")
-        .prefetch_related(Prefetch("replies", queryset=Comment.objects.alive().select_related("author").order_by("created_at")))
+        .prefetch_related(*prefetches)
         .order_by("frame", "created_at")
     )
 

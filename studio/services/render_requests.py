@@ -7,7 +7,7 @@ numbered take is queued and its render is sent to the workers only after the tra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +26,14 @@ from studio.services.references import continuity_frame, shot_references
 from studio.services.render_rate import RenderQuota
 
 REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
+
+
+@dataclass(frozen=True)
+class RegionEdit:
+    """A region re-render: keep `source_video_path` (a take's file) outside the white of the mask."""
+
+    source_video_path: str
+    region_mask_path: str
 
 
 @dataclass(frozen=True)
@@ -71,20 +79,30 @@ def request_signature(backend_name: str, request: RenderRequest) -> str:
 
 @transaction.atomic
 def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False,
-                 quota: RenderQuota | None = None) -> TakeRequestResult:
+                 quota: RenderQuota | None = None, from_comment=None, region: RegionEdit | None = None) -> TakeRequestResult:
     """Reuse a take with the same signature, or queue a new one and enqueue it after commit.
 
     Requests for several shots pass one `quota` so that they count once against the rate limit.
+    `from_comment` is the review note the request comes from (the take links back to it);
+    `region` makes it a region re-render of an existing take (no first frame: the take's own
+    frames are kept outside the region).
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
     backend_name = backend_for(shot)
     request = render_request_for(shot, prompt=prompt)
+    if region is not None:
+        request = replace(request, first_frame_path=None, source_video_path=region.source_video_path,
+                          region_mask_path=region.region_mask_path)
     signature = request_signature(backend_name, request)
     if not force:
         existing = _answering_take(shot, signature)
         if existing is not None:
+            if from_comment is not None and existing.from_comment_id is None:
+                # The same render was asked for before: the note's thread still shows its answer.
+                Take.objects.filter(pk=existing.pk, from_comment__isnull=True).update(from_comment=from_comment)
+                existing.from_comment = from_comment
             return TakeRequestResult(existing, dispatched=False)
-    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota())
+    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), from_comment=from_comment)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
@@ -100,11 +118,11 @@ def _answering_take(shot: Shot, signature: str) -> Take | None:
 
 
 def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
-              quota: RenderQuota) -> Take:
+              quota: RenderQuota, *, from_comment=None) -> Take:
     number = (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
     take = Take(shot=shot, number=number, backend=backend_name, request=request.to_dict(), signature=signature,
                 requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-                request_batch=quota.batch)
+                request_batch=quota.batch, from_comment=from_comment)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:
