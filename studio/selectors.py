@@ -73,6 +73,16 @@ def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
 
 
+def shot_stand_ins(shot: Shot) -> dict[str, CastMember]:
+    """handle of a cast member -> the live cast member standing in for it in this shot (each with
+    `reference_images`, primary first): two queries, whatever the cast's size."""
+    links = list(ShotCast.objects.live().filter(shot=shot, stand_in__isnull=False, stand_in__deleted_at__isnull=True)
+                 .select_related("cast_member", "stand_in"))
+    images = ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER)
+    prefetch_related_objects([link.stand_in for link in links], Prefetch("images", queryset=images, to_attr="reference_images"))
+    return {link.cast_member.handle: link.stand_in for link in links}
+
+
 def shot_reference_cast(shot: Shot) -> list[CastMember]:
     """The cast a render of this shot is conditioned on, in order: the shot's cast, then its scene's
     location when that is a live location not cast already. Each carries `reference_images`

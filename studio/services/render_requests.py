@@ -22,7 +22,7 @@ from studio.backends import studio_backend
 from studio.models import Shot, Take, TakeStatus
 from studio.services import dispatch
 from studio.services.audit import audit_record
-from studio.services.references import continuity_frame, shot_references
+from studio.services.references import continuity_frame, shot_references, shot_stand_ins
 from studio.services.render_rate import RenderQuota
 
 REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
@@ -63,8 +63,13 @@ def render_request_for(shot: Shot, *, prompt: str | None = None) -> RenderReques
         camera_move=shot.camera_move,
         lens_mm=shot.lens_mm,
         caption=_caption(prompt),
-        extra={"shot_code": shot.code, "scene": shot.scene.heading},
+        extra={"shot_code": shot.code, "scene": shot.scene.heading, **_stand_ins(shot)},
     )
+
+
+def _stand_ins(shot: Shot) -> dict:
+    stand_ins = shot_stand_ins(shot)
+    return {"stand_ins": stand_ins} if stand_ins else {}  # absent when none: old signatures unchanged
 
 
 def _caption(prompt: str) -> str:

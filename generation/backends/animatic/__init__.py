@@ -19,7 +19,7 @@ from __future__ import annotations
 from PIL import Image
 
 from ...regions import RegionError, highlight_region
-from ..base import ProgressCallback, RenderError, RenderRequest, RenderResult
+from ..base import ProgressCallback, RenderError, RenderRequest, RenderResult, stand_ins_of, with_stand_ins
 from .camera import (
     CAMERA_MOVE_ALIASES,
     CAMERA_MOVES,
@@ -59,6 +59,8 @@ class AnimaticBackend:
 
     def render(self, request: RenderRequest, on_progress: ProgressCallback) -> RenderResult:
         # Everything that can fail on bad input (unreadable images) fails here, before any frame.
+        stand_ins = stand_ins_of(request)
+        request = with_stand_ins(request, stand_ins)
         plan = plan_shot(request)
         layers = build_layers(request, plan)
         frames = frame_stream(plan, layers, on_progress)
@@ -76,6 +78,7 @@ class AnimaticBackend:
                 "plate": layers.plate_source,
                 "cast": [placed.card.handle for placed in layers.cast],
                 "region": bool(request.region_mask_path),
+                **({"stand_ins": {handle: list(paths) for handle, paths in stand_ins.items()}} if stand_ins else {}),
             },
         )
 
