@@ -57,6 +57,9 @@ MAX_FACES_PER_FRAME = 4
 # searched again at full size, so a small face in a wide or two-shot is not lost (measured in
 # BENCHMARKS.md, "Identity scoring").
 FACE_DETECT_MAX_SIDE = 640
+# Features (SIFT) are computed on a second thread while dlib works on faces (bench/ turns it off
+# to measure the difference).
+PARALLEL_FEATURES = True
 
 # Objects and locations: a frame "shows" a reference when at least this many one-to-one SIFT matches
 # agree on one homography. Measured on 16 photographs bundled with scikit-image and matplotlib:
@@ -202,6 +205,7 @@ def read_sampled_frames(video_path: Path, samples: int = DEFAULT_SAMPLES, *, tim
         "-map", "0:v:0",
         "-vf", f"select={picked}",
         "-fps_mode", "passthrough",
+        "-frames:v", str(len(indices)),  # stop at the last sample instead of decoding to the end
         "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ], timeout=timeout)
     frame_bytes = info.width * info.height * 3
@@ -238,7 +242,7 @@ def score_frames(frames: Sequence[SampledFrame], cast: Sequence[CastReferences])
     characters = sum(1 for m in scored_cast if m.kind in FACE_KINDS)
     wants_faces = characters > 0
     wants_features = any(m.kind in FEATURE_KINDS for m in scored_cast)
-    if wants_faces and wants_features:
+    if wants_faces and wants_features and PARALLEL_FEATURES:
         # OpenCV's SIFT releases the GIL: it runs on a second core while dlib finds and encodes faces.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-sift") as pool:
             features = pool.submit(_features_of_frames, frames)
