@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -172,7 +172,7 @@ def _comment_for_rerender(request, slug: str, comment_id: int):
     return project, comment
 
 
-def _rerendered(request, project, comment: Comment, rerender) -> object:
+def _rerendered(request, project, comment: Comment, rerender) -> HttpResponse:
     url = review_url(project, comment.take.shot_id, comment.take_id)
     form = RerenderForm(request.POST)
     if not form.is_valid():
