@@ -13,6 +13,8 @@ one character (face embeddings) and one location (SIFT+RANSAC). Rows:
 - floor: decoding every frame of the take with ffmpeg (nothing can score a take faster than
   reading it once), and reading only the sampled frames;
 - scoring per sample count: the whole `score_video` (read + faces + features), best of --repeat,
+  and for the default sampling the same scoring as it ran before (faces detected on the full-size
+  frame, SIFT after dlib on one thread), so the change is measured in one run;
   with the cast's reference encodings already in the worker's cache, as wall seconds, CPU seconds
   (this process and ffmpeg), fraction of real time and ratio to the decode floor; for the default
   sampling also a worker's first take of this cast (references encoded too).
@@ -23,6 +25,7 @@ On a shared machine, read the CPU-second column and the printed load average, no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -60,6 +63,17 @@ def take_frames(face: np.ndarray, location: np.ndarray, fmt: HouseFormat, count:
         frame = plate.copy()
         frame.paste(portrait, (int(80 + (fmt.width - portrait.width - 160) * index / max(count - 1, 1)), 120))
         yield np.asarray(frame)
+
+
+@contextlib.contextmanager
+def as_before():
+    """Scoring as it was: faces detected on the full-size frame, SIFT after dlib on one thread."""
+    saved = identity.FACE_DETECT_MAX_SIDE, identity.PARALLEL_FEATURES
+    identity.FACE_DETECT_MAX_SIDE, identity.PARALLEL_FEATURES = 10**9, False
+    try:
+        yield
+    finally:
+        identity.FACE_DETECT_MAX_SIDE, identity.PARALLEL_FEATURES = saved
 
 
 def cpu_seconds() -> float:
@@ -123,6 +137,12 @@ def main() -> None:
                       f"{cold_wall / args.seconds:>12.3f} {cold_wall / floor_wall:>8.1f}")
             label = f"score_video, {samples} samples" + (" (default)" if samples == identity.DEFAULT_SAMPLES else "")
             print(f"{label:<34} {wall:>7.2f} {cpu:>7.2f} {wall / args.seconds:>12.3f} {wall / floor_wall:>8.1f}")
+            if samples == identity.DEFAULT_SAMPLES:  # the same, as scoring ran before issue 12 item 7
+                with as_before():
+                    old_wall, old_cpu, old_scores = measure(lambda: score_video(clip, cast, samples), args.repeat)
+                assert [score.status for score in old_scores] == [IdentityStatus.MATCH, IdentityStatus.MATCH], old_scores
+                print(f"{f'  as before: full-size detection, sequential':<34} {old_wall:>7.2f} {old_cpu:>7.2f} "
+                      f"{old_wall / args.seconds:>12.3f} {old_wall / floor_wall:>8.1f}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

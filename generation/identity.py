@@ -28,6 +28,7 @@ same scores.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import enum
 import functools
 import hashlib
@@ -50,6 +51,15 @@ FACE_METHOD = "face embedding distance"
 # A frame may show several people; each character is scored against the face that resembles them
 # most, among the largest few (each encoding costs a ResNet pass).
 MAX_FACES_PER_FRAME = 4
+# Frames are searched for faces at this longer side first (HOG detection costs about the pixel
+# count: 80 ms per 720p frame, 21 ms at 640x360); the landmarks and the encoding still use the
+# full frame. A frame in which fewer faces are found at that size than the shot has characters is
+# searched again at full size, so a small face in a wide or two-shot is not lost (measured in
+# BENCHMARKS.md, "Identity scoring").
+FACE_DETECT_MAX_SIDE = 640
+# Features (SIFT) are computed on a second thread while dlib works on faces (bench/ turns it off
+# to measure the difference).
+PARALLEL_FEATURES = True
 
 # Objects and locations: a frame "shows" a reference when at least this many one-to-one SIFT matches
 # agree on one homography. Measured on 16 photographs bundled with scikit-image and matplotlib:
@@ -195,6 +205,7 @@ def read_sampled_frames(video_path: Path, samples: int = DEFAULT_SAMPLES, *, tim
         "-map", "0:v:0",
         "-vf", f"select={picked}",
         "-fps_mode", "passthrough",
+        "-frames:v", str(len(indices)),  # stop at the last sample instead of decoding to the end
         "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ], timeout=timeout)
     frame_bytes = info.width * info.height * 3
@@ -228,8 +239,18 @@ def score_frames(frames: Sequence[SampledFrame], cast: Sequence[CastReferences])
     if not frames:
         raise ValueError("no frames to score: sample at least one frame of the take")
     scored_cast = [member for member in cast if member.kind in SCORED_KINDS]
-    frame_faces = _faces_of_frames(frames) if any(m.kind in FACE_KINDS for m in scored_cast) else []
-    frame_features = _features_of_frames(frames) if any(m.kind in FEATURE_KINDS for m in scored_cast) else []
+    characters = sum(1 for m in scored_cast if m.kind in FACE_KINDS)
+    wants_faces = characters > 0
+    wants_features = any(m.kind in FEATURE_KINDS for m in scored_cast)
+    if wants_faces and wants_features and PARALLEL_FEATURES:
+        # OpenCV's SIFT releases the GIL: it runs on a second core while dlib finds and encodes faces.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-sift") as pool:
+            features = pool.submit(_features_of_frames, frames)
+            frame_faces = _faces_of_frames(frames, characters)
+            frame_features = features.result()
+    else:
+        frame_faces = _faces_of_frames(frames, characters) if wants_faces else []
+        frame_features = _features_of_frames(frames) if wants_features else []
     scores = []
     for member in scored_cast:
         if member.kind in FACE_KINDS:
@@ -321,17 +342,50 @@ def face_encodings(image: np.ndarray, *, upsample: int = 0, max_faces: int = MAX
 
 
 def reference_face_encoding(image: np.ndarray) -> np.ndarray | None:
-    """The largest face of a reference image (a portrait's subject), or None. Small or distant
-    faces are looked for again at twice the resolution."""
+    """The face of a reference image (a portrait's subject): the detection the detector is most
+    sure of, or None. Not simply the largest: in the astronaut portrait a mission patch is
+    detected at the same size as her face (88 px both), and a re-encoded copy can tip the tie the
+    wrong way (the patch scores 0.07, the face 1.6). Small or distant faces are looked for again at
+    twice the resolution."""
+    models = face_models()
+    rgb = _as_rgb(image)
     for upsample in (0, 1):
-        found = face_encodings(image, upsample=upsample, max_faces=1)
-        if found:
-            return found[0]
+        boxes, confidences, _ = models.detector.run(rgb, upsample, 0.0)
+        if len(boxes):
+            best = max(range(len(boxes)), key=lambda i: (confidences[i], boxes[i].area(), -boxes[i].left(), -boxes[i].top()))
+            return np.asarray(models.encoder.compute_face_descriptor(rgb, models.landmarks(rgb, boxes[best])), dtype=np.float64)
     return None
 
 
-def _faces_of_frames(frames: Sequence[SampledFrame]) -> list[list[np.ndarray]]:
-    return [face_encodings(frame.rgb) for frame in frames]
+def frame_face_encodings(image: np.ndarray, *, expected_faces: int = 1, max_faces: int = MAX_FACES_PER_FRAME) -> list[np.ndarray]:
+    """`face_encodings` for a video frame: faces are detected on a copy at most
+    FACE_DETECT_MAX_SIDE on a side, and encoded from the full-size frame, largest first. When
+    fewer than `expected_faces` (the shot's characters) are found there, the frame is searched
+    again at full size (faces from about 80 px high instead of 160 px at 720p)."""
+    import dlib  # lazy: see face_models
+
+    models = face_models()
+    rgb = _as_rgb(image)
+    scale = FACE_DETECT_MAX_SIDE / max(rgb.shape[:2])
+    if scale >= 1:
+        return face_encodings(rgb, max_faces=max_faces)
+    import cv2  # lazy: see local_features
+
+    small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    found = models.detector(small, 0)
+    if len(found) < min(expected_faces, max_faces):
+        return face_encodings(rgb, max_faces=max_faces)
+    boxes = [dlib.rectangle(round(box.left() / scale), round(box.top() / scale), round(box.right() / scale),
+                            round(box.bottom() / scale)) for box in found]
+    boxes.sort(key=lambda box: (-box.area(), box.left(), box.top()))
+    return [
+        np.asarray(models.encoder.compute_face_descriptor(rgb, models.landmarks(rgb, box)), dtype=np.float64)
+        for box in boxes[:max_faces]
+    ]
+
+
+def _faces_of_frames(frames: Sequence[SampledFrame], expected_faces: int = 1) -> list[list[np.ndarray]]:
+    return [frame_face_encodings(frame.rgb, expected_faces=expected_faces) for frame in frames]
 
 
 def _score_character(member: CastReferences, frames: Sequence[SampledFrame], frame_faces: list[list[np.ndarray]]) -> IdentityScore:

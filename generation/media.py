@@ -35,7 +35,7 @@ from generation.ffmpeg import (
 )
 
 __all__ = [
-    "EncodedMedia", "encode_frames", "extract_frame", "read_image_rgb",
+    "EncodedMedia", "encode_frames", "extract_frame", "read_frames_rgb", "read_image_rgb",
     # re-exported from generation.ffmpeg
     "HouseFormat", "MediaError", "MediaInfo", "probe", "decode_frame_count", "run_ffmpeg", "ffmpeg_binary",
     "X264_PRESET", "X264_PARAMS", "X264_CRF",
@@ -196,6 +196,27 @@ def _extract_args(video_path: Path, image_path: Path, frame_index: int) -> list[
         *quality,
         path_arg(image_path),
     ]
+
+
+def read_frames_rgb(video_path: Path, *, width: int, height: int, max_frames: int, timeout: float = 120) -> list[np.ndarray]:
+    """The first `max_frames` frames of a video, scaled to `width` x `height`, as (H, W, 3) uint8
+    arrays, in one ffmpeg pass (a region re-render keeps these outside the region)."""
+    if width < 1 or height < 1 or max_frames < 1:
+        raise MediaError(f"cannot read {max_frames} frames at {width}x{height}")
+    completed = run_ffmpeg([
+        "-loglevel", "error",
+        "-i", path_arg(Path(video_path)),
+        "-map", "0:v:0",
+        "-frames:v", str(max_frames),
+        "-vf", f"scale={width}:{height}:flags=bicubic",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ], timeout=timeout)
+    frame_bytes = width * height * 3
+    count = len(completed.stdout) // frame_bytes
+    if count == 0:
+        raise MediaError(f"{Path(video_path).name} has no video frames")
+    pixels = np.frombuffer(completed.stdout[:count * frame_bytes], dtype=np.uint8).reshape(count, height, width, 3)
+    return list(pixels)
 
 
 def read_image_rgb(path: Path, max_side: int | None = None) -> np.ndarray:

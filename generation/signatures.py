@@ -35,6 +35,15 @@ def signature_payload(*, backend: str, model: str, revision: str, request: Rende
         reference.pop("image_paths")
     first_frame = data.pop("first_frame_path")
     data["first_frame_sha256"] = file_sha256(first_frame) if first_frame else ""
+    for stand_in in (data.get("extra") or {}).get("stand_ins", {}).values():
+        if isinstance(stand_in, dict):  # a stand-in's pictures enter by their bytes' sha256, like references
+            stand_in.pop("image_paths", None)
+    # A region re-render: the source take's and the mask's bytes, never their paths. Left out of an
+    # ordinary request, so its signature is what it was before region edits existed.
+    for name in ("source_video", "region_mask"):
+        path = data.pop(f"{name}_path", None)
+        if path:
+            data[f"{name}_sha256"] = file_sha256(path)
     return {"v": SIGNATURE_VERSION, "backend": backend, "model": model, "revision": revision, "request": data}
 
 

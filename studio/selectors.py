@@ -79,6 +79,16 @@ def shot_cast_in_order(shot: Shot) -> list[CastMember]:
     return [link.cast_member for link in shot.cast_links.select_related("cast_member").order_by("order", "id")]
 
 
+def shot_stand_ins(shot: Shot) -> dict[str, CastMember]:
+    """handle of a cast member -> the live cast member standing in for it in this shot (each with
+    `reference_images`, primary first): two queries, whatever the cast's size."""
+    links = list(ShotCast.objects.live().filter(shot=shot, stand_in__isnull=False, stand_in__deleted_at__isnull=True)
+                 .select_related("cast_member", "stand_in"))
+    images = ReferenceImage.objects.order_by(*REFERENCE_IMAGE_ORDER)
+    prefetch_related_objects([link.stand_in for link in links], Prefetch("images", queryset=images, to_attr="reference_images"))
+    return {link.cast_member.handle: link.stand_in for link in links}
+
+
 def shot_reference_cast(shot: Shot, cast: list[CastMember] | None = None) -> list[CastMember]:
     """The cast a render of this shot is conditioned on, in order: the shot's cast (or `cast`, the
     members an edited prompt mentions), then its scene's location when that is a live location not
@@ -298,12 +308,18 @@ def shot_takes(shot: Shot) -> QuerySet[Take]:
     )
 
 
-def take_comments(take: Take) -> QuerySet[Comment]:
+def take_comments(take: Take, *, with_results: bool = False) -> QuerySet[Comment]:
+    """A take's comment threads. `with_results`: each carries the takes it asked for
+    (`caused_takes`: "re-render with this note" / "this region"), as the review room shows them."""
+    replies = Prefetch("replies", queryset=Comment.objects.alive().select_related("author").order_by("created_at"))
+    prefetches = [replies]
+    if with_results:
+        prefetches.append(Prefetch("caused_takes", queryset=Take.objects.alive().defer("provenance").order_by("number")))
     return (
         Comment.objects.alive()
         .filter(take=take, parent__isnull=True)
         .select_related("author", "resolved_by")
-        .prefetch_related(Prefetch("replies", queryset=Comment.objects.alive().select_related("author").order_by("created_at")))
+        .prefetch_related(*prefetches)
         .order_by("frame", "created_at")
     )
 
@@ -371,6 +387,63 @@ def _timeline_entry(entry: CutEntry) -> TimelineEntry:
     frames = take.frames if take else 0
     out_frame = min(entry.out_frame or frames, frames)
     return TimelineEntry(entry, take, min(entry.in_frame, out_frame), out_frame)
+
+
+@dataclass(frozen=True)
+class DriftCell:
+    """One cast member in one entry of a cut: the identity score of the take the entry plays, or a
+    gap saying why there is none ("absent": not in the shot; "unscored": no score yet)."""
+
+    row: TimelineEntry
+    status: str  # an IdentityStatus value, "unscored" or "absent"
+    score: IdentityScore | None
+    title: str  # what a hover or a screen reader says
+
+    @property
+    def frames(self) -> int:
+        return max(self.row.frames, 1)  # an empty entry still takes a sliver, so cells line up with entries
+
+
+@dataclass(frozen=True)
+class DriftStrip:
+    member: CastMember
+    cells: list[DriftCell]
+
+    @property
+    def drifted(self) -> int:
+        return sum(1 for cell in self.cells if cell.score is not None and cell.score.is_warning)
+
+
+DRIFT_STRIP_KIND_ORDER = {CastKind.CHARACTER: 0, CastKind.OBJECT: 1, CastKind.LOCATION: 2}
+
+
+def cut_drift_strips(rows: list[TimelineEntry]) -> list[DriftStrip]:
+    """Per cast member of the cut's shots, one cell per timeline entry (in `cut_timeline` order):
+    how the take that entry plays scored against that member, so drift from shot to shot reads
+    along a line. Characters first. Three queries however long the cut or big the cast."""
+    shots = {row.entry.shot_id: row.entry.shot for row in rows}
+    take_ids = [row.take.id for row in rows if row.take is not None]
+    links = list(ShotCast.objects.live().filter(shot_id__in=shots).values_list("shot_id", "cast_member_id"))
+    in_shot = {(shot_id, member_id) for shot_id, member_id in links}
+    in_shot |= {(shot.id, shot.scene.location_cast_id) for shot in shots.values() if shot.scene.location_cast_id}
+    member_ids = {member_id for _, member_id in in_shot}
+    scores = {(score.take_id, score.cast_member_id): score
+              for score in IdentityScore.objects.filter(take_id__in=take_ids, cast_member__deleted_at__isnull=True)}
+    member_ids |= {member_id for _, member_id in scores}
+    members = sorted(CastMember.objects.alive().filter(id__in=member_ids),
+                     key=lambda m: (DRIFT_STRIP_KIND_ORDER.get(m.kind, 9), m.name.lower(), m.id))
+    return [DriftStrip(member, [_drift_cell(row, member, scores, in_shot) for row in rows]) for member in members]
+
+
+def _drift_cell(row: TimelineEntry, member: CastMember, scores: dict, in_shot: set) -> DriftCell:
+    shot = row.entry.shot
+    score = scores.get((row.take.id, member.id)) if row.take is not None else None
+    if score is not None:
+        return DriftCell(row, score.status, score, f"{shot.code} T{row.take.number} · {member.name}: {score.verdict}")
+    if (shot.id, member.id) not in in_shot:
+        return DriftCell(row, "absent", None, f"{shot.code} · {member.name} is not in this shot")
+    reason = "no finished take" if row.take is None else f"T{row.take.number} not scored yet"
+    return DriftCell(row, "unscored", None, f"{shot.code} · {member.name}: {reason}")
 
 
 def project_cuts(project: Project) -> QuerySet[Cut]:

@@ -82,6 +82,8 @@ project_patterns = [
     path("takes/<int:take_id>/render-next/", review.take_render_next, name="take_render_next"),
     path("takes/<int:take_id>/trash/", review.take_trash, name="take_trash"),
     path("comments/<int:comment_id>/resolve/", review.comment_resolve, name="comment_resolve"),
+    path("comments/<int:comment_id>/rerender/", review.comment_rerender, name="comment_rerender"),
+    path("comments/<int:comment_id>/rerender-region/", review.comment_rerender_region, name="comment_rerender_region"),
     # Cuts
     path("cuts/", cuts.cut_list, name="cut_list"),
     path("cuts/<int:cut_id>/", cuts.cut_editor, name="cut_editor"),

@@ -7,7 +7,7 @@ straight into ffmpeg, so a 720p shot never has to sit in memory as a whole.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
@@ -66,6 +66,10 @@ class RenderRequest:
     caption: str = ""  # dialogue or action line shown by the animatic
     model: str = ""  # backend specific model id / local folder name; "" means the backend default
     extra: dict[str, Any] = field(default_factory=dict)
+    # A region re-render (generation/regions.py): regenerate inside the mask (white), keep the rest
+    # of the source take. Both None for an ordinary render; the signature hashes their bytes.
+    source_video_path: str | None = None
+    region_mask_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,6 +84,30 @@ class RenderRequest:
             for r in data.pop("references", ())
         )
         return cls(references=refs, **data)
+
+
+# Previs with a double: request.extra["stand_ins"] = {handle: {"image_paths": [...], "image_sha256s": [...]}}
+# asks a backend that honours it (the animatic) to show another picture in place of a cast member's
+# references. Identity scoring still compares the take with the member's own references, so a
+# stand-in reads as drift: what the take shows is not who the shot names.
+STAND_INS = "stand_ins"
+
+
+def stand_ins_of(request: RenderRequest) -> dict[str, tuple[str, ...]]:
+    """handle -> the stand-in's image paths, for the cast members the request names."""
+    handles = {ref.handle for ref in request.references}
+    raw = request.extra.get(STAND_INS) or {}
+    return {handle: tuple(str(path) for path in value.get("image_paths", ())) for handle, value in raw.items()
+            if handle in handles and isinstance(value, dict) and value.get("image_paths")}
+
+
+def with_stand_ins(request: RenderRequest, stand_ins: dict[str, tuple[str, ...]]) -> RenderRequest:
+    """The request with each stood-in member's images replaced by its stand-in's."""
+    if not stand_ins:
+        return request
+    references = tuple(replace(ref, image_paths=stand_ins[ref.handle], image_sha256s=()) if ref.handle in stand_ins else ref
+                       for ref in request.references)
+    return replace(request, references=references)
 
 
 @dataclass

@@ -24,6 +24,8 @@ from generation.backends.diffusion import (
     primary_reference_paths,
     require_model_folder,
 )
+from generation.media import MediaError, read_frames_rgb
+from generation.regions import RegionError, load_region_mask, vace_region_inputs
 
 DEFAULT_VACE_MODEL = "Wan-AI/Wan2.1-VACE-1.3B-diffusers"
 VACE_PIPELINE = "WanVACEPipeline"
@@ -53,6 +55,8 @@ class WanBackend(DiffusersBackend):
         return describe_local_model(self.model_for(request), self.models_dir)
 
     def render(self, request: RenderRequest, on_progress: ProgressCallback) -> RenderResult:
+        if request.region_mask_path:
+            return self.render_region(request, on_progress)
         model_id = self.model_for(request)
         folder = require_model_folder(model_id, self.models_dir)
         pipe = cached_pipeline(VACE_PIPELINE, folder, self.device)
@@ -65,6 +69,33 @@ class WanBackend(DiffusersBackend):
         result.provenance.update(conditioning_notes)
         return result
 
+
+    def render_region(self, request: RenderRequest, on_progress: ProgressCallback) -> RenderResult:
+        """A region re-render: VACE regenerates inside the drawn mask (white) and keeps the rest of
+        the source take (`video`), still conditioned on the cast's `reference_images`."""
+        if not request.source_video_path:
+            raise RenderError("A region re-render needs the take it changes (source_video_path).")
+        model_id = request.model or self.model  # VACE weights: the source video replaces a first frame
+        folder = require_model_folder(model_id, self.models_dir)
+        pipe = cached_pipeline(VACE_PIPELINE, folder, self.device)
+        size_multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
+        shape, keep = self.plan_shape(request, size_multiple=size_multiple, frame_step=pipe.vae_scale_factor_temporal)
+        try:
+            source = read_frames_rgb(Path(request.source_video_path), width=shape.width, height=shape.height,
+                                     max_frames=shape.frames)
+            mask = load_region_mask(request.region_mask_path, (shape.width, shape.height))
+            video, masks = vace_region_inputs(source, mask, width=shape.width, height=shape.height, count=shape.frames)
+        except (MediaError, OSError, RegionError) as exc:
+            raise RenderError(f"Cannot re-render the region: {exc}") from exc
+        paths = primary_reference_paths(request)
+        images = [load_rgb_image(path) for path in paths]
+        result = self.call_pipeline(pipe, request, on_progress, model_id=model_id, folder=folder, shape=shape, keep=keep,
+                                    video=video, mask=masks, reference_images=images or None)
+        result.provenance.update({
+            "first_frame": False, "region": True, "source_frames": len(source),
+            "reference_handles": [ref.handle for ref in request.references if ref.primary_image],
+        })
+        return result
 
 def vace_conditioning(request: RenderRequest, shape: RenderShape) -> tuple[dict, dict]:
     """(pipeline arguments, provenance notes): the cast as `reference_images`, and with a first

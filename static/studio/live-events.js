@@ -40,9 +40,10 @@ function dispatch(msg) {
       // The shot continuing from this one may have turned stale (or current again).
       for (const shot of msg.downstream || []) emit("live-shot-refresh", { shot });
       break;
-    case "take.identity":  // a take's identity scores arrived: its board badge and the take stack
+    case "take.identity":  // a take's identity scores arrived: its board badge, the take stack, the cut's drift strip
       emit("live-shot-refresh", { shot: msg.shot_id });
       emit("live-shot-takes", { shot: msg.shot_id });
+      emitSoon("live-identity", { shot: msg.shot_id }, msg.shot_id);
       break;
     case "cut.changed": emit("live-cut-changed", { cut: msg.cut }); break;
     case "export.changed": exportChanged(msg.export); break;

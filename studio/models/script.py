@@ -112,7 +112,7 @@ class Shot(Timestamped, Trashable, Versioned):
     order = models.PositiveIntegerField(default=0)
     code = models.CharField(max_length=20, help_text='e.g. "12A"')
     prompt = models.TextField(blank=True)
-    cast = models.ManyToManyField(CastMember, through="ShotCast", related_name="shots", blank=True)
+    cast = models.ManyToManyField(CastMember, through="ShotCast", through_fields=("shot", "cast_member"), related_name="shots", blank=True)
     shot_size = models.CharField(max_length=8, choices=ShotSize.choices, default=ShotSize.MS)
     camera_move = models.CharField(max_length=16, choices=CameraMove.choices, default=CameraMove.STATIC)
     lens_mm = models.PositiveSmallIntegerField(default=35)
@@ -143,6 +143,10 @@ class ShotCast(models.Model):
     shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="cast_links")
     cast_member = models.ForeignKey(CastMember, on_delete=models.CASCADE, related_name="shot_links")
     order = models.PositiveSmallIntegerField(default=0)
+    # Previs with a double: the animatic shows this member's pictures in place of cast_member's.
+    # Identity is still scored against cast_member, so the take reads as drift (the demo's
+    # deliberately drifting shot uses this).
+    stand_in = models.ForeignKey(CastMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="stand_in_links")
 
     trash_parents = ("shot", "cast_member")
     objects = LiveQuerySet.as_manager()

@@ -79,6 +79,10 @@ class Take(Trashable):
     # "Render exactly this take again": the take whose backend, revision, seed, reference bytes and
     # parameters this one repeats (frames_sha256 in both provenances says whether the pixels match).
     rerender_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The review note (or drawing) this take was rendered from: "re-render with this note" and
+    # "re-render this region" (studio/services/notes.py). The comment's thread shows the result.
+    from_comment = models.ForeignKey("studio.Comment", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="caused_takes")
     worker = models.CharField(max_length=200, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from studio.demo import artwork, faces
-from studio.models import CastKind, Project, RightsStatus, Shot
+from studio.models import CastKind, CastMember, Project, RightsStatus, Shot, ShotCast
 from studio.services.cast import cast_member_update, reference_image_add
 from studio.services.cuts import cut_create
 from studio.services.projects import project_create
@@ -37,6 +37,7 @@ def demo_project_ensure(*, backend: str = "animatic", with_login: bool = False) 
     script_import(project=project, actor=user, data=DEMO_SCRIPT.read_bytes(), filename=DEMO_SCRIPT.name)
     _paint_cast(project, user)
     _stage_shots(project, user)
+    _make_one_shot_drift(project)
     cut_create(project=project, actor=user, name="Assembly")
     return project, True
 
@@ -61,6 +62,20 @@ def _stage_shots(project: Project, user) -> None:
     shots = Shot.objects.alive().filter(scene__project=project).order_by("scene__order", "order")
     for shot, (size, move, lens) in zip(shots, DEMO_STAGING * 4):
         shot_update(shot=shot, actor=user, shot_size=size, camera_move=move, lens_mm=lens)
+
+
+# The shot that drifts on purpose, so a newcomer's first render shows the identity warning: at sea,
+# NINA is drawn with ELSE's photograph (a stand-in), and her score says the take is someone else.
+DRIFTING_SHOT = {"scene_order": 3, "handle": "nina", "stand_in": "else"}
+
+
+def _make_one_shot_drift(project: Project) -> None:
+    link = ShotCast.objects.live().filter(shot__scene__project=project, shot__scene__order=DRIFTING_SHOT["scene_order"],
+                                         cast_member__handle=DRIFTING_SHOT["handle"]).first()
+    stand_in = CastMember.objects.alive().filter(project=project, handle=DRIFTING_SHOT["stand_in"]).first()
+    if link is not None and stand_in is not None:
+        link.stand_in = stand_in
+        link.save(update_fields=["stand_in"])
 
 
 def _paint_cast(project: Project, user) -> None:

@@ -45,3 +45,13 @@ def continuity_frame(shot: Shot) -> str | None:
     """The last frame of the previous shot's approved take, if this shot continues from it."""
     take = continuity_take(shot)
     return take.last_frame.path if take else None
+
+
+def shot_stand_ins(shot: Shot) -> dict[str, dict]:
+    """What `RenderRequest.extra["stand_ins"]` carries for this shot (generation/backends/base.py):
+    per stood-in member, its stand-in's images (paths for the renderer, sha256s for the signature)."""
+    return {
+        handle: {"name": member.name, "image_paths": [i.image.path for i in member.reference_images],
+                 "image_sha256s": [i.sha256 for i in member.reference_images]}
+        for handle, member in selectors.shot_stand_ins(shot).items() if member.reference_images
+    }

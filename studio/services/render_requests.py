@@ -7,7 +7,7 @@ numbered take is queued and its render is sent to the workers only after the tra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,10 +23,18 @@ from studio.backends import studio_backend
 from studio.models import Shot, Take, TakePriority, TakeStatus
 from studio.services import dispatch, usage
 from studio.services.audit import audit_record
-from studio.services.references import continuity_take, shot_references
+from studio.services.references import continuity_take, shot_references, shot_stand_ins
 from studio.services.render_rate import RenderQuota
 
 REUSE_FIELDS = ("video", "poster", "last_frame", "frames", "duration_s", "provenance")
+
+
+@dataclass(frozen=True)
+class RegionEdit:
+    """A region re-render: keep `source_video_path` (a take's file) outside the white of the mask."""
+
+    source_video_path: str
+    region_mask_path: str
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,13 @@ def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take 
         camera_move=shot.camera_move,
         lens_mm=shot.lens_mm,
         caption=_caption(prompt),
-        extra={"shot_code": shot.code, "scene": shot.scene.heading},
+        extra={"shot_code": shot.code, "scene": shot.scene.heading, **_stand_ins(shot)},
     )
+
+
+def _stand_ins(shot: Shot) -> dict:
+    stand_ins = shot_stand_ins(shot)
+    return {"stand_ins": stand_ins} if stand_ins else {}  # absent when none: old signatures unchanged
 
 
 def _caption(prompt: str) -> str:
@@ -77,23 +90,34 @@ def request_signature(backend_name: str, request: RenderRequest) -> str:
 
 @transaction.atomic
 def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False,
-                 quota: RenderQuota | None = None, priority: str = TakePriority.NORMAL) -> TakeRequestResult:
+                 quota: RenderQuota | None = None, priority: str = TakePriority.NORMAL, from_comment=None,
+                 region: RegionEdit | None = None) -> TakeRequestResult:
     """Reuse a take with the same signature, or queue a new one and enqueue it after commit.
 
     Requests for several shots pass one `quota` so that they count once against the rate limit.
     A new render is refused (usage.BudgetExceeded) when the project's GPU budget is spent.
+    `from_comment` is the review note the request comes from (the take links back to it);
+    `region` makes it a region re-render of an existing take (no first frame: the take's own
+    frames are kept outside the region).
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
     backend_name = backend_for(shot)
-    upstream = continuity_take(shot)
+    upstream = continuity_take(shot) if region is None else None
     request = render_request_for(shot, prompt=prompt, upstream=upstream)
+    if region is not None:
+        request = replace(request, first_frame_path=None, source_video_path=region.source_video_path,
+                          region_mask_path=region.region_mask_path)
     signature = request_signature(backend_name, request)
     if not force:
         existing = answering_take(shot, signature)
         if existing is not None:
+            if from_comment is not None and existing.from_comment_id is None:
+                # The same render was asked for before: the note's thread still shows its answer.
+                Take.objects.filter(pk=existing.pk, from_comment__isnull=True).update(from_comment=from_comment)
+                existing.from_comment = from_comment
             return TakeRequestResult(existing, dispatched=False)
     take = new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), priority=priority,
-                    continued_from=upstream)
+                    continued_from=upstream, from_comment=from_comment)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
@@ -115,14 +139,15 @@ def answering_take(shot: Shot, signature: str) -> Take | None:
 
 def new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
              quota: RenderQuota, *, priority: str = TakePriority.NORMAL, retry_of: Take | None = None,
-             continued_from: Take | None = None) -> Take:
+             continued_from: Take | None = None, from_comment=None) -> Take:
     """A new numbered take of the shot: a reuse of a finished take with the same signature (no
     GPU work, costs nothing), or a queued render (checked against the budget and the rate)."""
     if priority not in TakePriority.values:
         raise ValidationError(f"Unknown priority {priority!r}; use normal or urgent.")
     take = Take(shot=shot, number=next_take_number(shot), backend=backend_name, request=request.to_dict(),
                 signature=signature, requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-                request_batch=quota.batch, priority=priority, retry_of=retry_of, continued_from=continued_from)
+                request_batch=quota.batch, priority=priority, retry_of=retry_of, continued_from=continued_from,
+                from_comment=from_comment)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:

@@ -32,6 +32,7 @@ def _entries_context(request, project, cut: Cut) -> dict:
     playlist = [{"entry": r.entry.id, "shot": r.entry.shot.code, "src": media_url(project, r.take.video),
                  "in": r.in_frame, "out": r.out_frame} for r in rows if r.take and r.take.video]
     return {"project": project, "cut": cut, "rows": rows, "total_frames": total, "playlist": playlist,
+            "drift_strips": selectors.cut_drift_strips(rows),
             "can_edit": access.can(request.user, project, access.Action.EDIT)}
 
 

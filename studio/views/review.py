@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from studio import access, selectors
 from studio.forms import CommentForm, DecisionForm, RerenderForm
 from studio.models import Comment, Shot, Take, TakePriority, TakeStatus
+from studio.services import notes as note_services
 from studio.services import reviews as review_services
 from studio.services import takes as take_services
 from studio.services.render_requests import take_request
@@ -63,8 +64,9 @@ def review_room(request, slug: str, shot_id: int):
     takes = _takes(shot)
     take = _pick(takes, request.GET.get("take"), _default_take(takes, shot))
     compare = _pick(takes, request.GET.get("compare"), None)
-    comments = list(selectors.take_comments(take)) if take else []
     rerender_prompt = (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt
+    note_prompt = (take.request or {}).get("prompt", shot.prompt) if take else ""
+    comments = _with_note_prompts(list(selectors.take_comments(take, with_results=True)), note_prompt) if take else []
     return render(request, "review/room.html", {
         "project": project,
         "shot": shot,
@@ -73,6 +75,7 @@ def review_room(request, slug: str, shot_id: int):
         "compare": compare if compare and compare != take else None,
         "comments": comments,
         "markers": comment_markers(comments),
+        "note_prompt": note_prompt,
         # What the identity panel shows and the player's "worst frame" jumps use (prefetched).
         "identity_scores": [selectors.identity_score_payload(s) for s in take.identity_scores.all()] if take else [],
         "comment_form": CommentForm(),
@@ -100,6 +103,13 @@ def take_stack_fragment(request, slug: str, shot_id: int):
     return render(request, "review/_take_stack.html", {"project": project, "shot": shot, "takes": takes, "take": current})
 
 
+def _with_note_prompts(comments: list[Comment], prompt: str) -> list[Comment]:
+    """Each comment carries the prompt "re-render with this note" proposes: the take's, note appended."""
+    for comment in comments:
+        comment.note_prompt = note_services.note_prompt(prompt, comment.body)
+    return comments
+
+
 def comment_markers(comments) -> list[dict]:
     """What the player's timeline draws: a marker per timecoded comment, with its drawing."""
     return [{"id": c.id, "frame": c.frame, "resolved": c.resolved, "annotation": c.annotation, "body": c.body[:140]}
@@ -107,9 +117,12 @@ def comment_markers(comments) -> list[dict]:
 
 
 def _comment_list_context(request, project, take: Take) -> dict:
-    comments = list(selectors.take_comments(take))
+    prompt = (take.request or {}).get("prompt", take.shot.prompt)
+    comments = _with_note_prompts(list(selectors.take_comments(take, with_results=True)), prompt)
+    role = access.role_of(request.user, project)
     return {"project": project, "take": take, "comments": comments, "markers": comment_markers(comments),
-            "can_comment": access.can(request.user, project, access.Action.COMMENT)}
+            "can_comment": access.role_allows(role, access.Action.COMMENT),
+            "can_edit": access.role_allows(role, access.Action.EDIT), "note_prompt": prompt}
 
 
 def _comments_response(request, project, take: Take):
@@ -155,6 +168,43 @@ def comment_resolve(request, slug: str, comment_id: int):
                                 take__shot__scene__project=project)
     review_services.comment_set_resolved(comment=comment, actor=request.user, resolved=request.POST.get("resolved") == "1")
     return _comments_response(request, project, comment.take)
+
+
+def _comment_for_rerender(request, slug: str, comment_id: int):
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    comment = get_object_or_404(Comment.objects.alive().select_related("take__shot__scene__project"), pk=comment_id,
+                                take__shot__scene__project=project, take__in=Take.objects.live())
+    return project, comment
+
+
+def _rerendered(request, project, comment: Comment, rerender) -> HttpResponse:
+    url = review_url(project, comment.take.shot_id, comment.take_id)
+    form = RerenderForm(request.POST)
+    if not form.is_valid():
+        return refused(request, url, ValidationError("The prompt cannot be empty."))
+    try:
+        result = rerender(comment=comment, actor=request.user, prompt=form.cleaned_data["prompt"])
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    number = result.take.number
+    message = f"Take {number} queued from the note." if result.dispatched else f"Take {number} already answers this note."
+    return after_write(request, review_url(project, comment.take.shot_id, comment.take_id) + f"#comment-{comment.id}", message)
+
+
+@require_POST
+@login_required
+def comment_rerender(request, slug: str, comment_id: int):
+    """"Re-render with this note": a new take with the prompt the user confirmed (the note appended)."""
+    project, comment = _comment_for_rerender(request, slug, comment_id)
+    return _rerendered(request, project, comment, note_services.take_rerender_from_note)
+
+
+@require_POST
+@login_required
+def comment_rerender_region(request, slug: str, comment_id: int):
+    """"Re-render this region": the comment's drawing as the mask over its take."""
+    project, comment = _comment_for_rerender(request, slug, comment_id)
+    return _rerendered(request, project, comment, note_services.take_rerender_region)
 
 
 @require_POST

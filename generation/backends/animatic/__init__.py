@@ -16,7 +16,10 @@ stands), drawing.py (plate and cast cards), captions.py (caption, slate, timecod
 
 from __future__ import annotations
 
-from ..base import ProgressCallback, RenderRequest, RenderResult
+from PIL import Image
+
+from ...regions import RegionError, highlight_region
+from ..base import ProgressCallback, RenderError, RenderRequest, RenderResult, stand_ins_of, with_stand_ins
 from .camera import (
     CAMERA_MOVE_ALIASES,
     CAMERA_MOVES,
@@ -56,10 +59,15 @@ class AnimaticBackend:
 
     def render(self, request: RenderRequest, on_progress: ProgressCallback) -> RenderResult:
         # Everything that can fail on bad input (unreadable images) fails here, before any frame.
+        stand_ins = stand_ins_of(request)
+        request = with_stand_ins(request, stand_ins)
         plan = plan_shot(request)
         layers = build_layers(request, plan)
+        frames = frame_stream(plan, layers, on_progress)
+        if request.region_mask_path:  # a region re-render: show which region the note asked to change
+            frames = highlight_region(frames, _region_mask(request.region_mask_path))
         return RenderResult(
-            frames=frame_stream(plan, layers, on_progress),
+            frames=frames,
             frame_count=plan.frames,
             model=MODEL_ID,
             revision=REVISION,
@@ -71,5 +79,19 @@ class AnimaticBackend:
                 "cast": [placed.card.handle for placed in layers.cast],
                 "opening": {"hold_frames": layers.opening_hold, "dissolve_frames": layers.opening_dissolve}
                 if layers.opening is not None else None,
+                "region": bool(request.region_mask_path),
+                **({"stand_ins": {handle: list(paths) for handle, paths in stand_ins.items()}} if stand_ins else {}),
             },
         )
+
+
+def _region_mask(path: str):
+    """The stored region mask (read before the first frame, so a bad file fails the take clearly)."""
+    try:
+        with Image.open(path) as image:
+            mask = image.convert("L")
+    except OSError as exc:
+        raise RenderError(f"Cannot read the region mask: {exc}") from exc
+    if mask.getbbox() is None:
+        raise RenderError(f"Cannot re-render the region: {RegionError('the mask is empty')}")
+    return mask
