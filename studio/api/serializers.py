@@ -58,7 +58,8 @@ class MemberSerializer(serializers.ModelSerializer):
 class ReferenceImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReferenceImage
-        fields = ["id", "sha256", "width", "height", "order", "is_primary", "created_at"]
+        fields = ["id", "sha256", "width", "height", "order", "is_primary", "rights_status", "rights_source", "licence_note",
+                  "created_at"]
         read_only_fields = fields
 
 
@@ -262,11 +263,14 @@ class CutReorderSerializer(CutVersionSerializer):
 class ExportSerializer(serializers.ModelSerializer):
     class Meta:
         model = Export
-        fields = ["id", "cut", "format", "status", "progress", "error", "warnings", "created_at", "finished_at"]
+        fields = ["id", "cut", "format", "status", "progress", "error", "warnings", "internal_draft", "created_at", "finished_at"]
         read_only_fields = fields
 
 
 class ExportCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     rights_override = serializers.BooleanField(default=False, help_text="Owners only: export despite unknown rights.")
+    internal_draft = serializers.BooleanField(
+        default=False, help_text="An internal draft: reference images whose rights are not cleared are allowed, "
+                                 "the MP4 is watermarked NOT CLEARED and named so. Never a deliverable.")
 

@@ -686,7 +686,8 @@ class ExportList(CutScoped, generics.ListAPIView):
     def post(self, request, slug, cut_id):
         values = _valid(s.ExportCreateSerializer, request)
         export = cut_services.export_request(cut=self.cut, actor=request.user, fmt=values["format"],
-                                             rights_override=values["rights_override"])
+                                             rights_override=values["rights_override"],
+                                             internal_draft=values["internal_draft"])
         return Response(s.ExportSerializer(export).data, status=status.HTTP_201_CREATED)
 
 

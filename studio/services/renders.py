@@ -13,7 +13,6 @@ import os
 import socket
 import time
 from datetime import datetime
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +22,7 @@ from django.utils import timezone
 from generation import media
 from generation.backends.base import RenderCancelled, RenderError, RenderRequest
 from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_clip
-from studio import events, selectors
+from studio import events, media_store, selectors
 from studio.models import Shot, Take, TakeStatus
 from studio.services import dispatch, webhooks
 from studio.services.progress import ProgressThrottle
@@ -88,17 +87,27 @@ def media_paths(take: Take) -> dict[str, str]:
 
 
 def clip_paths(take: Take) -> ClipPaths:
-    root, names = Path(settings.MEDIA_ROOT), media_paths(take)
-    return ClipPaths(video=root / names["video"], poster=root / names["poster"], last_frame=root / names["last_frame"])
+    """Where the engine writes the take's files: MEDIA_ROOT, or this worker's cache with a remote
+    media store (studio/media_store.py), from where they are uploaded."""
+    names = media_paths(take)
+    return ClipPaths(video=media_store.work_path(names["video"]), poster=media_store.work_path(names["poster"]),
+                     last_frame=media_store.work_path(names["last_frame"]))
+
+
+def _store_outputs(take: Take) -> dict[str, str]:
+    """Hand the rendered files to the media store (nothing to do locally); their stored names."""
+    paths = clip_paths(take)
+    return {field: media_store.upload(getattr(paths, field), name) for field, name in media_paths(take).items()}
 
 
 def _render_claimed(take: Take) -> None:
     started = time.monotonic()
     try:
         clip = _render(take)
+        stored = _store_outputs(take)
     except RenderCancelled:
         take_fail(take=take, error="Cancelled.", status=TakeStatus.CANCELLED, compute_seconds=time.monotonic() - started)
-    except (RenderError, media.MediaError) as exc:
+    except (RenderError, media.MediaError, media_store.MediaMissing) as exc:
         take_fail(take=take, error=str(exc), compute_seconds=time.monotonic() - started)
     except Exception as exc:  # a bug or an unexpected library error: fail the take, keep the worker
         logger.exception("render of take %s failed", take.id)
@@ -107,14 +116,15 @@ def _render_claimed(take: Take) -> None:
     else:
         take_succeed(take=take, compute_seconds=time.monotonic() - started, frames=clip.frames,
                      duration_s=clip.duration_s, provenance={**clip.provenance, "worker": worker_name()},
-                     **media_paths(take))
+                     **stored)
 
 
 def _render(take: Take) -> RenderedClip:
     project = take.shot.scene.project
     progress = TakeProgress(take)
     return render_clip(
-        RenderRequest.from_dict(take.request), backend=take.backend, output=clip_paths(take),
+        # A remote store's reference images and continuity frame are fetched into this worker's cache.
+        media_store.localised(RenderRequest.from_dict(take.request)), backend=take.backend, output=clip_paths(take),
         house=media.HouseFormat(width=project.width, height=project.height, fps=project.fps),
         on_progress=progress.report, should_cancel=progress.should_cancel,
         ffmpeg_timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, models_dir=settings.CONTINUITY_MODELS_DIR,
