@@ -22,34 +22,11 @@ from studio.models import Export, ExportStatus, Project, ReferenceImage, Shot, T
 from studio.services.cuts import cut_render, export_request
 from studio.services.demo import demo_project_ensure
 from tests.conftest import ROOT, _redis_answers, _wait_until_ready, database_url_for_workers, require
+from tests.s3_server import s3_server, stored_keys, use_s3, worker_env  # noqa: F401  (s3_server: a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-BUCKET = "continuity-media"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_S3_REGION_NAME": "us-east-1"}
 RENDER_TIMEOUT_S = 600
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3 server in a thread of this process, on a free port, with an empty bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket=BUCKET)
-    yield {"endpoint": endpoint, "client": client}
-    server.stop()
-
-
-def store_env(endpoint: str) -> dict[str, str]:
-    return {"CONTINUITY_MEDIA_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": BUCKET, "AWS_S3_ENDPOINT_URL": endpoint,
-            "AWS_S3_ADDRESSING_STYLE": "path", **CREDENTIALS}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +38,7 @@ def s3_worker(s3_server, django_db_setup, django_db_blocker, tmp_path_factory):
     suffix = f"s3{os.getpid()}"
     folder = tmp_path_factory.mktemp("s3-worker")
     log_path = folder / "worker.log"
-    env = {**os.environ, **store_env(s3_server["endpoint"]),
+    env = {**os.environ, **worker_env(s3_server["endpoint"]),
            "DATABASE_URL": database_url, "MEDIA_ROOT": str(folder / "media"), "CONTINUITY_MEDIA_CACHE": str(folder / "cache"),
            "CONTINUITY_IDENTITY_SCORING": "0", "CONTINUITY_MODELS_DIR": str(folder / "models"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "celery", "-A", "studio", "worker", "-Q", f"gpu{suffix},default{suffix}",
@@ -82,18 +59,10 @@ def s3_worker(s3_server, django_db_setup, django_db_blocker, tmp_path_factory):
 def web_on_s3(s3_server, s3_worker, settings, tmp_path):
     """This process as the web: media on the same S3 server, its own (different) MEDIA_ROOT, tasks
     sent to the S3 worker's queues."""
-    settings.CONTINUITY_MEDIA_STORAGE = "s3"
-    settings.AWS_STORAGE_BUCKET_NAME = BUCKET
-    settings.AWS_S3_ENDPOINT_URL = s3_server["endpoint"]
-    settings.AWS_S3_ADDRESSING_STYLE = "path"
-    settings.AWS_ACCESS_KEY_ID, settings.AWS_SECRET_ACCESS_KEY = "testing", "testing"
-    settings.AWS_S3_REGION_NAME = "us-east-1"
-    settings.MEDIA_ROOT = tmp_path / "web-media"
-    settings.CONTINUITY_MEDIA_CACHE = tmp_path / "web-cache"
     settings.CONTINUITY_IDENTITY_SCORING = False
     settings.CONTINUITY_RENDER_QUEUE = f"gpu{s3_worker['suffix']}"
     settings.CELERY_TASK_DEFAULT_QUEUE = f"default{s3_worker['suffix']}"
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}  # last: resets the storage
+    use_s3(settings, s3_server["endpoint"], tmp_path)
     yield s3_server
     print(s3_worker["log"].read_text(errors="replace")[-4000:])  # shown when the test failed
 
@@ -106,11 +75,6 @@ def wait_for(check, timeout: float, what: str):
             return result
         time.sleep(0.5)
     pytest.fail(f"timed out waiting for {what}")
-
-
-def stored_keys(client) -> set[str]:
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-    return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
 def files_under(folder: Path) -> list[Path]:
