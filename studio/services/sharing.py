@@ -62,6 +62,13 @@ def _check_rights(project: Project, cut: Cut | None, shot: Shot | None) -> None:
                               + ". Clear their rights on the cast page first.")
 
 
+def takes_cleared(project_id: int, takes: list[Take]) -> bool:
+    """Whether every reference image these takes used is cleared now (one query): a link made
+    while they were pauses when an image's rights are withdrawn later."""
+    book = ImageRightsBook(project_id, takes)
+    return not uncleared_images([{"shot_code": "", "references": take_images(take, book)} for take in takes])
+
+
 @transaction.atomic
 def review_link_revoke(*, link: ReviewLink, actor) -> ReviewLink:
     """Stop the link working at once; its guests' comments stay."""

@@ -221,3 +221,17 @@ def test_the_cast_page_edits_an_images_rights_and_a_viewer_cannot(project, cast,
     assert bad.status_code == 422 and "rights_status" in bad.content.decode()
     image.refresh_from_db()
     assert image.rights_status == ImageRights.PENDING  # bad input loses nothing
+
+
+def test_a_guest_link_pauses_while_an_images_rights_are_withdrawn(cut, cast, alice, project):
+    link, token = review_link_create(project=project, actor=alice, cut=cut)
+    page = reverse("guest_review", args=[token])
+    assert client_for(None).get(page).status_code == 200
+
+    reference_image_set_rights(image=mara_image(cast), actor=alice, rights_status=ImageRights.PENDING)
+    paused = client_for(None).get(page)
+    assert paused.status_code == 451 and b"paused" in paused.content
+    assert reverse("guest_media", args=[token, Take.objects.get().id]).encode() not in paused.content
+
+    reference_image_set_rights(image=mara_image(cast), actor=alice, rights_status=ImageRights.CLEARED)
+    assert client_for(None).get(page).status_code == 200
