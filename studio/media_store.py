@@ -97,10 +97,7 @@ def _download(name: str, target: Path, *, sha256: str | None = None) -> None:
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
     digest = hashlib.sha256()
     try:
-        try:
-            source = default_storage.open(name, "rb")
-        except (FileNotFoundError, OSError) as exc:
-            raise MediaMissing(f"{name} is missing from the media store") from exc
+        source = _open_stored(name)
         with source, open(temp, "wb") as out:
             while chunk := source.read(CHUNK_BYTES):
                 digest.update(chunk)
@@ -110,6 +107,24 @@ def _download(name: str, target: Path, *, sha256: str | None = None) -> None:
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _open_stored(name: str):
+    """A readable stream of a stored file. From S3, one GET streamed as it arrives (django-storages'
+    own open() asks HEAD twice and spools the whole object to a temporary file first)."""
+    bucket = getattr(default_storage, "bucket", None) if is_remote() else None
+    if bucket is None or not hasattr(default_storage, "_normalize_name"):
+        try:
+            return default_storage.open(name, "rb")
+        except OSError as exc:
+            raise MediaMissing(f"{name} is missing from the media store") from exc
+    from botocore.exceptions import ClientError  # lazy: boto3 comes with the s3 extra only
+    from storages.utils import clean_name  # lazy: likewise
+
+    try:
+        return bucket.Object(default_storage._normalize_name(clean_name(name))).get()["Body"]  # a context manager
+    except ClientError as exc:
+        raise MediaMissing(f"{name} is missing from the media store ({exc.response.get('Error', {}).get('Code', exc)})") from exc
 
 
 def upload(path: Path, name: str) -> str:
