@@ -7,6 +7,7 @@ PostgreSQL and a Redis server, with a SECRET_KEY. DEBUG is off unless DEBUG=1 (`
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -278,6 +279,8 @@ AWS_S3_FILE_OVERWRITE = False  # like the filesystem: a name in use gets a new o
 if CONTINUITY_MEDIA_STORAGE == "s3":
     if not AWS_STORAGE_BUCKET_NAME:
         raise ImproperlyConfigured("CONTINUITY_MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured("CONTINUITY_MEDIA_STORAGE=s3 needs the s3 extra: pip install 'continuity[s3]'")
     STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
 WHITENOISE_USE_FINDERS = DEBUG
 CONTINUITY_MAX_SCRIPT_BYTES = 2 * 1024 * 1024

@@ -4,6 +4,9 @@ and a render whose reference vanished from the bucket failing with a clear reaso
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from studio.models import Project, Take, TakeStatus
 from studio.services.cast import reference_image_add
 from studio.services.render_requests import render_request_for
 from studio.services.renders import run_take
-from tests.conftest import png_bytes
+from tests.conftest import ROOT, png_bytes
 from tests.s3_server import BUCKET, s3_server, stored_keys, use_s3  # noqa: F401  (s3_server: a fixture)
 from tests.studio.views_helpers import client_for
 
@@ -106,3 +109,14 @@ def test_a_render_on_s3_uploads_its_files_under_the_takes_names(on_s3, project, 
     assert take.status == TakeStatus.SUCCEEDED, take.error
     assert {take.video.name, take.poster.name, take.last_frame.name} <= stored_keys(on_s3["client"])
     assert not any(Path(settings.MEDIA_ROOT).rglob("*"))  # written in the cache, handed to the bucket
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"CONTINUITY_MEDIA_STORAGE": "ftp"}, "CONTINUITY_MEDIA_STORAGE must be 'local' or 's3'"),
+    ({"CONTINUITY_MEDIA_STORAGE": "s3"}, "CONTINUITY_MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME"),
+])
+def test_a_wrong_media_storage_setting_stops_the_start_with_a_plain_reason(tmp_path, settings, extra, message):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {
+        "DEBUG": "1", "CONTINUITY_VAR_DIR": str(tmp_path), "REDIS_URL": settings.REDIS_URL, **extra}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr
