@@ -46,6 +46,7 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "reference_images_reorder": (None, E),
     "reference_image_primary": (None, E),
     "reference_image_delete": (None, E),
+    "reference_image_rights": (None, E),
     "script": (V, E),
     "board": (V, None),
     "board_scenes": (V, None),
