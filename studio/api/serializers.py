@@ -6,8 +6,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from studio.models import (
-    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, Membership, Project, ReferenceImage, ReviewDecision,
-    Scene, Shot, Take,
+    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, ImageRights, Membership, Project, ReferenceImage,
+    ReviewDecision, Scene, Shot, Take,
 )
 
 VERSION_HELP = "The version you last read; a write against a newer one is refused with 409 and the current values."
@@ -82,6 +82,12 @@ class CastMemberCreateSerializer(serializers.ModelSerializer):
 
 
 CastMemberEditSerializer = versioned("CastMemberEditSerializer", CastMemberCreateSerializer)
+
+
+class ImageRightsSerializer(serializers.Serializer):
+    rights_status = serializers.ChoiceField(choices=ImageRights.choices, help_text="Only cleared images may appear in a deliverable.")
+    rights_source = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+    licence_note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
 
 
 class ImageUploadSerializer(serializers.Serializer):

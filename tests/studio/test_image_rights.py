@@ -235,3 +235,20 @@ def test_a_guest_link_pauses_while_an_images_rights_are_withdrawn(cut, cast, ali
 
     reference_image_set_rights(image=mara_image(cast), actor=alice, rights_status=ImageRights.CLEARED)
     assert client_for(None).get(page).status_code == 200
+
+
+def test_the_api_sets_an_images_rights_and_an_export_request_then_names_it(cut, cast, users, project):
+    from tests.api.conftest import token_client
+
+    image = mara_image(cast)
+    api = token_client(users["bob"])
+    answer = api.patch(f"/api/v1/projects/{project.slug}/images/{image.id}/",
+                       {"rights_status": "refused", "rights_source": "Agency X"}, format="json")
+    assert answer.status_code == 200 and (answer.json()["rights_status"], answer.json()["rights_source"]) == ("refused", "Agency X")
+
+    refused = api.post(f"/api/v1/projects/{project.slug}/cuts/{cut.id}/exports/", {"format": "mp4"}, format="json")
+    assert refused.status_code == 400 and f"@mara image {image.sha256[:12]} (refused" in refused.content.decode()
+    bad = api.patch(f"/api/v1/projects/{project.slug}/images/{image.id}/", {"rights_status": "maybe"}, format="json")
+    assert bad.status_code == 400
+    image.refresh_from_db()
+    assert image.rights_status == ImageRights.REFUSED
