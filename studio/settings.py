@@ -334,6 +334,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "studio.api.schema.document_errors"],
+    # Two choice sets share the field name rights_status: a cast member's and a reference image's.
+    "ENUM_NAME_OVERRIDES": {"MemberRightsStatusEnum": "studio.models.cast.RightsStatus",
+                            "ImageRightsStatusEnum": "studio.models.cast.ImageRights"},
 }
 
 # --- Production hardening (active when DEBUG is off) -----------------------------------------
