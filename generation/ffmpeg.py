@@ -228,6 +228,18 @@ def encode_rgb_args(fmt: HouseFormat, frame_size: tuple[int, int], output_path: 
     ]
 
 
+def watermark_args(fmt: HouseFormat, video_path: Path, overlay_png: Path, output_path: Path) -> list[str]:
+    """A house-format video with a full-frame RGBA picture (the watermark) burnt onto every frame,
+    re-encoded with the house settings."""
+    return [
+        "-f", "mp4", "-i", path_arg(video_path), "-loop", "1", "-i", path_arg(overlay_png),
+        "-filter_complex", "[0:v:0][1:v]overlay=0:0:shortest=1:format=auto,"
+        "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709[v]",
+        "-map", "[v]",
+        *house_encode_args(fmt, output_path),
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Probing: the one parser
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 # The house format, errors, probing and running ffmpeg live in the ffmpeg layer; they are
 # re-exported here (see __all__) because the rest of the studio has always called them media.X.
@@ -32,10 +32,12 @@ from generation.ffmpeg import (
     probe,
     run_ffmpeg,
     run_ffmpeg_feeding,
+    watermark_args,
 )
 
 __all__ = [
-    "EncodedMedia", "encode_frames", "extract_frame", "read_frames_rgb", "read_image_rgb",
+    "EncodedMedia", "encode_frames", "extract_frame", "read_frames_rgb", "read_image_rgb", "burn_watermark",
+    "watermark_png",
     # re-exported from generation.ffmpeg
     "HouseFormat", "MediaError", "MediaInfo", "probe", "decode_frame_count", "run_ffmpeg", "ffmpeg_binary",
     "X264_PRESET", "X264_PARAMS", "X264_CRF",
@@ -229,3 +231,41 @@ def read_image_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
     if max_side is not None and max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return np.asarray(image)
+
+
+# --------------------------------------------------------------------------------------------
+# Watermark: a visible mark burnt into a cut that must not leave the studio (e.g. NOT CLEARED)
+
+WATERMARK_RGBA = (220, 20, 20, 200)  # a red band across the middle, white text on it
+
+
+def watermark_png(text: str, fmt: HouseFormat, path: Path) -> Path:
+    """A transparent picture of the house size with a red band and `text` across its middle."""
+    image = Image.new("RGBA", (fmt.width, fmt.height), (0, 0, 0, 0))
+    band = max(12, fmt.height // 5)
+    top = (fmt.height - band) // 2
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, top, fmt.width, top + band], fill=WATERMARK_RGBA)
+    font = ImageFont.load_default(size=max(8, int(band * 0.6)))
+    box = draw.textbbox((0, 0), text, font=font)
+    x = (fmt.width - (box[2] - box[0])) // 2 - box[0]
+    y = top + (band - (box[3] - box[1])) // 2 - box[1]
+    draw.text((x, y), text, fill=(255, 255, 255, 255), font=font)
+    image.save(path, format="PNG")
+    return path
+
+
+def burn_watermark(video_path: Path, output_path: Path, text: str, fmt: HouseFormat, *, timeout: float = 600) -> Path:
+    """Re-encode `video_path` to `output_path` (house format) with `text` burnt in on every frame;
+    written to a temporary name and renamed into place."""
+    output_path = Path(output_path)
+    temp_path = _temporary_sibling(output_path)
+    overlay = output_path.with_name(f".{output_path.stem}.{uuid.uuid4().hex}.watermark.png")
+    try:
+        watermark_png(text, fmt, overlay)
+        run_ffmpeg(watermark_args(fmt, Path(video_path), overlay, temp_path), timeout=timeout)
+        os.replace(temp_path, output_path)
+    finally:
+        _remove_quietly(temp_path)
+        _remove_quietly(overlay)
+    return output_path

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from studio import selectors, throttle
 from studio.backends import backend_choices
 from studio.models import (
-    CameraMove, CastKind, Cut, Decision, ExportFormat, RightsStatus, Role, Shot, ShotSize, TokenScope, WebhookEvent,
+    CameraMove, CastKind, Cut, Decision, ExportFormat, ImageRights, RightsStatus, Role, Shot, ShotSize, TokenScope, WebhookEvent,
 )
 from studio.services.reviews import MAX_COMMENT_CHARS
 from studio.services import sign_in
@@ -188,9 +188,16 @@ class CutEntryForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+class ImageRightsForm(forms.Form):
+    rights_status = forms.ChoiceField(choices=ImageRights.choices)
+    rights_source = forms.CharField(required=False, max_length=300)
+    licence_note = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=ExportFormat.choices)
     rights_override = forms.BooleanField(required=False)
+    internal_draft = forms.BooleanField(required=False)  # may use uncleared images; watermarked NOT CLEARED
     confirm_draft = forms.BooleanField(required=False)  # "export anyway" for a cut with shots not yet final
 
 

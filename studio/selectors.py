@@ -13,10 +13,9 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 from django.utils import timezone
 
-from studio import events, script_diff
 from generation.backends.prompting import camera_prompt
 from generation.backends.registry import sends_camera_in_prompt
-from studio import events
+from studio import events, script_diff
 from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,

@@ -7,6 +7,7 @@ PostgreSQL and a Redis server, with a SECRET_KEY. DEBUG is off unless DEBUG=1 (`
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -260,6 +261,33 @@ STORAGES = {
         else "studio.staticfiles.ModuleStaticFilesStorage"
     },
 }
+# Where media (reference images, takes, exports) live: "local" (MEDIA_ROOT, the default) or "s3"
+# (any S3-compatible store through django-storages: AWS S3, MinIO, Ceph...). With s3, workers on
+# other machines fetch what a render needs into CONTINUITY_MEDIA_CACHE (references by content
+# hash, downloaded once per worker) and upload what they make; browsers are redirected to
+# short-lived signed URLs. See README "Media on object storage" and studio/media_store.py.
+CONTINUITY_MEDIA_STORAGE = os.environ.get("CONTINUITY_MEDIA_STORAGE", "local").strip().lower()
+if CONTINUITY_MEDIA_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"CONTINUITY_MEDIA_STORAGE must be 'local' or 's3', not {CONTINUITY_MEDIA_STORAGE!r}")
+CONTINUITY_MEDIA_CACHE = Path(os.environ.get("CONTINUITY_MEDIA_CACHE", VAR_DIR / "media-cache")).resolve()
+# django-storages' own settings, read from the environment of the same names.
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None  # MinIO / moto / Ceph: http://host:9000
+AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+AWS_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID") or None  # None: boto3's usual chain (role, profile)
+AWS_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY") or None
+AWS_S3_ADDRESSING_STYLE = os.environ.get("AWS_S3_ADDRESSING_STYLE") or None  # "path" for most MinIO setups
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_QUERYSTRING_AUTH = True  # private bucket: every URL a browser gets is signed...
+AWS_QUERYSTRING_EXPIRE = int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 300))  # ...and short-lived
+AWS_DEFAULT_ACL = None
+AWS_S3_FILE_OVERWRITE = False  # like the filesystem: a name in use gets a new one, nothing is overwritten
+if CONTINUITY_MEDIA_STORAGE == "s3":
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured("CONTINUITY_MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    if importlib.util.find_spec("storages") is None or importlib.util.find_spec("boto3") is None:
+        raise ImproperlyConfigured("CONTINUITY_MEDIA_STORAGE=s3 needs the s3 extra: pip install 'continuity[s3]'")
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
 WHITENOISE_USE_FINDERS = DEBUG
 CONTINUITY_MAX_SCRIPT_BYTES = 2 * 1024 * 1024
 CONTINUITY_MAX_IMAGE_BYTES = int(os.environ.get("CONTINUITY_MAX_IMAGE_BYTES", 20 * 1024 * 1024))
@@ -312,6 +340,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "studio.api.schema.document_errors"],
+    # Two choice sets share the field name rights_status: a cast member's and a reference image's.
+    "ENUM_NAME_OVERRIDES": {"MemberRightsStatusEnum": "studio.models.cast.RightsStatus",
+                            "ImageRightsStatusEnum": "studio.models.cast.ImageRights"},
 }
 
 # --- Production hardening (active when DEBUG is off) -----------------------------------------

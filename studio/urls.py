@@ -42,6 +42,7 @@ project_patterns = [
     path("cast/<int:member_id>/images/reorder/", cast.reference_images_reorder, name="reference_images_reorder"),
     path("cast/images/<int:image_id>/primary/", cast.reference_image_primary, name="reference_image_primary"),
     path("cast/images/<int:image_id>/delete/", cast.reference_image_delete, name="reference_image_delete"),
+    path("cast/images/<int:image_id>/rights/", cast.reference_image_rights, name="reference_image_rights"),
     # Script
     path("script/", script.script_page, name="script"),
     path("script/revisions/<int:version>/", script.script_revision, name="script_revision"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from studio.models import (
-    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, Membership, Project, ReferenceImage, ReviewDecision,
-    Scene, Shot, Take,
+    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, ImageRights, Membership, Project, ReferenceImage,
+    ReviewDecision, Scene, Shot, Take,
 )
 
 VERSION_HELP = "The version you last read; a write against a newer one is refused with 409 and the current values."
@@ -58,7 +58,8 @@ class MemberSerializer(serializers.ModelSerializer):
 class ReferenceImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReferenceImage
-        fields = ["id", "sha256", "width", "height", "order", "is_primary", "created_at"]
+        fields = ["id", "sha256", "width", "height", "order", "is_primary", "rights_status", "rights_source", "licence_note",
+                  "created_at"]
         read_only_fields = fields
 
 
@@ -81,6 +82,12 @@ class CastMemberCreateSerializer(serializers.ModelSerializer):
 
 
 CastMemberEditSerializer = versioned("CastMemberEditSerializer", CastMemberCreateSerializer)
+
+
+class ImageRightsSerializer(serializers.Serializer):
+    rights_status = serializers.ChoiceField(choices=ImageRights.choices, help_text="Only cleared images may appear in a deliverable.")
+    rights_source = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+    licence_note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -262,11 +269,14 @@ class CutReorderSerializer(CutVersionSerializer):
 class ExportSerializer(serializers.ModelSerializer):
     class Meta:
         model = Export
-        fields = ["id", "cut", "format", "status", "progress", "error", "warnings", "created_at", "finished_at"]
+        fields = ["id", "cut", "format", "status", "progress", "error", "warnings", "internal_draft", "created_at", "finished_at"]
         read_only_fields = fields
 
 
 class ExportCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportFormat.choices)
     rights_override = serializers.BooleanField(default=False, help_text="Owners only: export despite unknown rights.")
+    internal_draft = serializers.BooleanField(
+        default=False, help_text="An internal draft: reference images whose rights are not cleared are allowed, "
+                                 "the MP4 is watermarked NOT CLEARED and named so. Never a deliverable.")
 

@@ -254,7 +254,7 @@ class ReferenceImageList(ProjectScoped, generics.ListAPIView):
 class ReferenceImageDetail(ProjectScoped):
     serializer_class = s.ReferenceImageSerializer
     model = ReferenceImage
-    http_method_names = ["get", "delete", "head", "options"]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def project_queryset(self, project):
         return ReferenceImage.objects.select_related("cast_member").filter(
@@ -262,6 +262,14 @@ class ReferenceImageDetail(ProjectScoped):
 
     def get(self, request, slug, pk):
         return Response(s.ReferenceImageSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.ImageRightsSerializer, responses={200: s.ReferenceImageSerializer})
+    def patch(self, request, slug, pk):
+        """Set the image's rights status (cleared / pending / refused / unknown), source and licence note."""
+        image = self.get_object()
+        values = _valid(s.ImageRightsSerializer, request)
+        image = cast_services.reference_image_set_rights(image=image, actor=request.user, **values)
+        return Response(s.ReferenceImageSerializer(image).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, slug, pk):
@@ -705,7 +713,8 @@ class ExportList(CutScoped, generics.ListAPIView):
     def post(self, request, slug, cut_id):
         values = _valid(s.ExportCreateSerializer, request)
         export = cut_services.export_request(cut=self.cut, actor=request.user, fmt=values["format"],
-                                             rights_override=values["rights_override"])
+                                             rights_override=values["rights_override"],
+                                             internal_draft=values["internal_draft"])
         return Response(s.ExportSerializer(export).data, status=status.HTTP_201_CREATED)
 
 

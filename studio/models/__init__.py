@@ -1,6 +1,6 @@
 from studio.models.api_tokens import ApiToken, TokenScope
 from studio.models.audit import AuditEvent
-from studio.models.cast import CastKind, CastMember, ReferenceImage, RightsStatus
+from studio.models.cast import CastKind, CastMember, ImageRights, ReferenceImage, RightsStatus, image_rights_for_member
 from studio.models.cuts import Cut, CutEntry, Export, ExportFormat, ExportStatus
 from studio.models.identity import IdentityScore, IdentityStatus
 from studio.models.project import Membership, Project, Role
@@ -14,7 +14,7 @@ __all__ = [
     "ApiToken", "TokenScope",
     "AuditEvent", "CameraMove", "CastKind", "CastMember", "Comment", "Cut", "CutEntry", "Decision", "Export",
     "ExportFormat", "ExportStatus", "FINAL_TAKE_STATUSES", "IdentityScore", "IdentityStatus", "IntExt", "InvalidTransition", "Membership", "Project",
-    "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
+    "ImageRights", "image_rights_for_member", "ReferenceImage", "ReviewDecision", "ReviewLink", "RightsStatus", "Role", "Scene", "ScriptSource", "Shot", "ShotCast",
     "ShotSize", "Take", "TakePriority", "TakeStatus",
     "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

@@ -19,6 +19,22 @@ class RightsStatus(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+class ImageRights(models.TextChoices):
+    """Consent/rights of one reference image: only "cleared" images may appear in a deliverable."""
+    CLEARED = "cleared", "Cleared"
+    PENDING = "pending", "Pending"
+    REFUSED = "refused", "Refused"
+    UNKNOWN = "unknown", "Unknown"
+
+
+# A cast member's status is the default for its new images (and what migration 0018 carried over).
+CLEARED_MEMBER_RIGHTS = frozenset({"owned", "licensed", "consent"})
+
+
+def image_rights_for_member(member_status: str) -> str:
+    return ImageRights.CLEARED if member_status in CLEARED_MEMBER_RIGHTS else ImageRights.UNKNOWN
+
+
 class CastMember(Timestamped, Trashable, Versioned):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cast")
     trash_parents = ("project",)
@@ -59,6 +75,10 @@ class ReferenceImage(models.Model):
     is_primary = models.BooleanField(default=False)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Rights per image (a cast member can mix a licensed photo with one nobody cleared yet).
+    rights_status = models.CharField(max_length=16, choices=ImageRights.choices, default=ImageRights.UNKNOWN)
+    rights_source = models.CharField(max_length=300, blank=True, help_text="Where the image comes from (photographer, agency, URL).")
+    licence_note = models.TextField(blank=True, help_text="Licence or consent terms, release form reference.")
 
     class Meta:
         ordering = ["-is_primary", "order", "id"]

@@ -82,6 +82,9 @@ class Export(models.Model):
     error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
     rights_override = models.BooleanField(default=False)
+    # An internal draft may use reference images whose rights are not cleared: the MP4 carries a
+    # burnt-in "NOT CLEARED" watermark, its name and manifest say so. Deliverables never do.
+    internal_draft = models.BooleanField(default=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

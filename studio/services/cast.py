@@ -7,7 +7,7 @@ from django.db.models import Max
 
 from studio import events
 from studio.images import clean_image
-from studio.models import CastKind, CastMember, Project, ReferenceImage, RightsStatus
+from studio.models import CastKind, CastMember, ImageRights, Project, ReferenceImage, RightsStatus, image_rights_for_member
 from studio.screenplay import slugify_handle
 from studio.services.audit import audit_record
 from studio.services.common import save_versioned, trash
@@ -50,6 +50,11 @@ def cast_member_update(*, member: CastMember, actor, expected_version: int | Non
         changes["handle"] = slugify_handle(changes["handle"])
         _check_handle_free(member.project, changes["handle"], excluding=member.pk)
     diff = save_versioned(member, expected_version=expected_version, changes=changes, allowed=CAST_EDITABLE_FIELDS)
+    if "rights_status" in diff and image_rights_for_member(member.rights_status) == ImageRights.CLEARED:
+        # The member's status is its images' default: those nobody decided on yet (unknown) follow it.
+        # Images set one by one (pending, refused, cleared) keep their own status.
+        member.images.filter(rights_status=ImageRights.UNKNOWN).update(
+            rights_status=ImageRights.CLEARED, rights_source=member.get_rights_status_display(), licence_note=member.rights_note)
     if diff:
         audit_record(actor=actor, project_id=member.project_id, verb="updated", obj=member, changes=diff)
         events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
@@ -74,7 +79,11 @@ def reference_image_add(*, member: CastMember, actor, data: bytes, label: str = 
     if duplicate:
         return duplicate
     next_order = (member.images.aggregate(m=Max("order"))["m"] or 0) + 1
-    image = ReferenceImage(cast_member=member, sha256=clean.sha256, width=clean.width, height=clean.height, order=next_order, is_primary=existing == 0, uploaded_by=actor)
+    image = ReferenceImage(cast_member=member, sha256=clean.sha256, width=clean.width, height=clean.height, order=next_order, is_primary=existing == 0, uploaded_by=actor,
+                           # The member's status is the default for its new images (unknown unless owned, licensed or consented).
+                           rights_status=image_rights_for_member(member.rights_status),
+                           rights_source=member.get_rights_status_display() if member.rights_status != RightsStatus.UNKNOWN else "",
+                           licence_note=member.rights_note if member.rights_status != RightsStatus.UNKNOWN else "")
     image.image.save(f"upload.{clean.extension}", ContentFile(clean.data), save=False)
     image.save()
     audit_record(actor=actor, project_id=member.project_id, verb="image added", obj=member, changes={"sha256": clean.sha256})
@@ -113,3 +122,30 @@ def reference_image_delete(*, image: ReferenceImage, actor) -> None:
             ReferenceImage.objects.filter(pk=successor.pk).update(is_primary=True)
     audit_record(actor=actor, project_id=member.project_id, verb="image removed", obj=member, changes={"sha256": image.sha256})
     events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+
+
+MAX_RIGHTS_SOURCE = 300
+MAX_LICENCE_NOTE = 4000
+
+
+@transaction.atomic
+def reference_image_set_rights(*, image: ReferenceImage, actor, rights_status: str, rights_source: str = "",
+                               licence_note: str = "") -> ReferenceImage:
+    """Record an image's consent/rights status, where it comes from and its licence terms.
+    Only a "cleared" image may appear in a deliverable (studio/services/exports.py)."""
+    if rights_status not in ImageRights.values:
+        raise ValidationError(f"Unknown rights status {rights_status!r}: choose one of {', '.join(ImageRights.values)}.")
+    rights_source, licence_note = rights_source.strip(), licence_note.strip()
+    if len(rights_source) > MAX_RIGHTS_SOURCE:
+        raise ValidationError(f"The source is at most {MAX_RIGHTS_SOURCE} characters.")
+    if len(licence_note) > MAX_LICENCE_NOTE:
+        raise ValidationError(f"The licence note is at most {MAX_LICENCE_NOTE} characters.")
+    before = {"rights_status": image.rights_status, "rights_source": image.rights_source, "licence_note": image.licence_note}
+    image.rights_status, image.rights_source, image.licence_note = rights_status, rights_source, licence_note
+    image.save(update_fields=["rights_status", "rights_source", "licence_note"])
+    member = image.cast_member
+    changes = {k: [before[k], getattr(image, k)] for k in before if before[k] != getattr(image, k)}
+    audit_record(actor=actor, project_id=member.project_id, verb="image rights set", obj=member,
+                 changes={"image": image.pk, "sha256": image.sha256, **changes})
+    events.publish(member.project_id, "cast.changed", {"cast_member": member.id})
+    return image

@@ -6,7 +6,7 @@ from django.db.models import Max
 
 from studio import access, events, selectors
 from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take
-from studio.services import dispatch
+from studio.services import dispatch, exports
 from studio.services.audit import audit_record
 from studio.services.common import StaleVersion, save_versioned, snapshot_fields, trash
 from studio.services.render_rate import RenderQuota
@@ -125,7 +125,7 @@ class DraftNotConfirmed(Exception):
 
 
 @transaction.atomic
-def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False,
+def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False, internal_draft: bool = False,
                    require_draft_confirmation: bool = False) -> Export:
     """Queue an export. With `require_draft_confirmation`, a cut whose shots are not all final is
     refused with DraftNotConfirmed (the edge asks, then asks again without it); either way such an
@@ -136,11 +136,15 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False,
     draft = selectors.cut_draft_report(cut)
     if draft.missing:
         raise ValidationError("These shots have no finished take yet: " + ", ".join(draft.missing) + ".")
+    refusal = exports.rights_refusal(cut=cut, internal_draft=internal_draft, rights_override=rights_override)
+    if refusal:
+        raise ValidationError(refusal)
     if draft.is_draft and require_draft_confirmation:
         raise DraftNotConfirmed(draft)
-    export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)
+    export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override,
+                                   internal_draft=internal_draft)
     audit_record(actor=actor, project_id=cut.project_id, verb="export requested", obj=export,
-                 changes={"format": fmt, "rights_override": rights_override})
+                 changes={"format": fmt, "rights_override": rights_override, "internal_draft": internal_draft})
     events.publish(cut.project_id, "export.changed", {"export": selectors.export_payload(export)})
     transaction.on_commit(lambda: dispatch.enqueue_export(export.id))
     return export

@@ -36,6 +36,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
 
 from generation import media
+from studio import media_store
 from studio.models import CameraMove, ShotSize
 from studio.selectors import DeliverableShot, ScriptOutline
 
@@ -129,8 +130,10 @@ def _picture(row: DeliverableShot, aspect: float) -> bytes:
 def _stored_path(field) -> Path | None:
     if not field:
         return None
-    path = Path(settings.MEDIA_ROOT) / field.name
-    return path if path.is_file() else None
+    try:
+        return media_store.local_file(field.name)  # fetched into the cache from a remote store
+    except (media_store.MediaMissing, OSError):
+        return None
 
 
 def _stored_picture(field) -> bytes | None:

@@ -81,8 +81,9 @@ def _make_one_shot_drift(project: Project) -> None:
 def _paint_cast(project: Project, user) -> None:
     for member in project.cast.alive():
         data, rights_status, rights_note = _reference_for(member)
+        # The status first: a new image takes its member's (the demo's are all owned or licensed).
+        member = cast_member_update(member=member, actor=user, rights_status=rights_status, rights_note=rights_note)
         reference_image_add(member=member, actor=user, data=data, label=member.name)
-        cast_member_update(member=member, actor=user, rights_status=rights_status, rights_note=rights_note)
 
 
 def _reference_for(member) -> tuple[bytes, str, str]:

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from generation import media, stitch, timeline
-from studio import events, selectors
-from studio.models import CastMember, Comment, Export, ExportFormat, ExportStatus, IdentityScore, Take
-from studio.services import dispatch, webhooks
+from studio import events, media_store, selectors
+from studio.models import Comment, Export, ExportFormat, ExportStatus, IdentityScore, ImageRights, Take
+from studio.services import dispatch, references, webhooks
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def export_run(*, export_id: int) -> None:
     _publish(export)
     try:
         name, warnings = _write(export, ExportProgress(export))
-    except (ExportRefused, media.MediaError, ValueError, OSError) as exc:
+    except (ExportRefused, media.MediaError, ValueError, OSError) as exc:  # MediaMissing is an OSError
         _finish(export, ExportStatus.FAILED, error=str(exc))
     except Exception as exc:
         logger.exception("export %s failed", export_id)
@@ -77,12 +77,13 @@ def export_run(*, export_id: int) -> None:
 
 def cut_plan(cut) -> list[dict[str, Any]]:
     """Each entry of the cut with the take it plays, its trim, and its provenance."""
-    rights = dict(CastMember.objects.filter(project=cut.project).alive().values_list("handle", "rights_status"))
     rows = selectors.cut_timeline(cut)
     missing = next((row for row in rows if row.take is None), None)
     if missing is not None:
         raise ExportRefused(f"Shot {missing.entry.shot.code} has no approved or chosen finished take.")
-    identity = _identity_by_take([row.take for row in rows])
+    takes = [row.take for row in rows]
+    identity = _identity_by_take(takes)
+    rights = references.ImageRightsBook(cut.project_id, takes)
     plan = []
     for row in rows:
         take = row.take
@@ -101,17 +102,14 @@ def _identity_by_take(takes: list[Take]) -> dict[int, list[dict[str, Any]]]:
     return scores
 
 
-def _manifest_entry(take: Take, rights: dict[str, str], identity: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest_entry(take: Take, rights: references.ImageRightsBook, identity: list[dict[str, Any]]) -> dict[str, Any]:
     request, provenance = take.request, take.provenance
-    references = []
-    for ref in request.get("references", []):
-        for path, sha in zip(ref.get("image_paths", []), ref.get("image_sha256s", [])):
-            references.append({"handle": ref["handle"], "kind": ref.get("kind"), "path": path, "sha256": sha,
-                               "rights_status": rights.get(ref["handle"], "unknown")})
     return {
         "shot_code": take.shot.code, "take_id": take.id, "take_number": take.number, "frames": take.frames,
         "backend": take.backend, "model": provenance.get("model"), "revision": provenance.get("revision"),
-        "seed": request.get("seed"), "prompt": request.get("prompt"), "references": references,
+        "seed": request.get("seed"), "prompt": request.get("prompt"),
+        # Each reference image with its rights now (cleared / pending / refused / unknown).
+        "references": references.take_images(take, rights),
         "compute_seconds": take.compute_seconds,
         # How closely the take keeps each cast member (studio/services/identity.py); [] if not scored.
         "identity": identity,
@@ -121,47 +119,90 @@ def _manifest_entry(take: Take, rights: dict[str, str], identity: list[dict[str,
 def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     cut, project = export.cut, export.cut.project
     plan = cut_plan(cut)
-    unknown = timeline.unknown_rights([p["manifest"] for p in plan])
-    warnings = [f"@{u['handle']} (used in {', '.join(map(str, u['shots']))}) has unknown rights status" for u in unknown]
-    if unknown and not export.rights_override:
-        raise ExportRefused("Refused: " + "; ".join(warnings) + ". Set the rights status, or ask an owner to override.")
+    rights = rights_check(export, [p["manifest"] for p in plan])
+    warnings = rights["warnings"]
     # A cut with shots nobody approved (or changed, or failed since) exports as a draft: its file
     # name says so, its warnings and its manifest say which shots.
     draft = selectors.cut_draft_report(cut)
     warnings += draft_warnings(draft)
-    draft_mark = " (draft)" if draft.is_draft else ""
+    draft_mark = (" (draft)" if draft.is_draft else "") + (f" ({NOT_CLEARED_MARK})" if rights["not_cleared"] else "")
     name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}{draft_mark}.{EXTENSIONS[export.format]}"
-    path = Path(settings.MEDIA_ROOT) / name
+    path = media_store.work_path(name)  # MEDIA_ROOT, or this worker's cache with a remote store
     path.parent.mkdir(parents=True, exist_ok=True)
     if export.format == ExportFormat.MP4:
-        _write_mp4(export, plan, path, on_progress)
+        _write_mp4(export, plan, path, on_progress, watermark=NOT_CLEARED_WATERMARK if rights["not_cleared"] else "")
     elif export.format == ExportFormat.MANIFEST:
-        timeline.write_manifest(_manifest(cut, plan, draft), path)
+        timeline.write_manifest(_manifest(cut, plan, draft, rights), path)
         on_progress(1, 1)
     elif export.format in BUNDLES:
-        clips = _timeline_clips(plan, project.fps, on_progress)
-        timeline.write_bundle(cut.name, project.fps, clips, path, BUNDLES[export.format], manifest=_manifest(cut, plan, draft))
+        clips = _timeline_clips(plan, project.fps, on_progress, locate=media_store.local_file)  # carried inside
+        timeline.write_bundle(cut.name, project.fps, clips, path, BUNDLES[export.format], manifest=_manifest(cut, plan, draft, rights))
         on_progress(len(plan) + 1, len(plan) + 1)
     else:
         clips = _timeline_clips(plan, project.fps, on_progress)
         timeline.write_timeline(timeline.build_timeline(cut.name, project.fps, clips), path, export.format)
         on_progress(len(plan) + 1, len(plan) + 1)
-    return name, warnings
+    return media_store.upload(path, name), warnings
 
 
-def _manifest(cut, plan: list[dict[str, Any]], draft: selectors.CutDraftReport) -> dict[str, Any]:
-    """The provenance manifest, saying whether the cut is a draft and which shots make it one."""
+def _manifest(cut, plan: list[dict[str, Any]], draft: selectors.CutDraftReport, rights: dict[str, Any]) -> dict[str, Any]:
+    """The provenance manifest, saying whether the cut is a draft and which shots make it one,
+    and whether every reference image is cleared (each entry lists its images' rights)."""
     manifest = timeline.provenance_manifest(cut.name, cut.project.name, [p["manifest"] for p in plan])
-    return manifest | {"draft": draft.is_draft, "not_final": draft.as_dict()}
+    return manifest | {"draft": draft.is_draft, "not_final": draft.as_dict(),
+                       "rights": {"all_cleared": not rights["uncleared"], "not_cleared": rights["not_cleared"],
+                                  "internal_draft": rights["internal_draft"],
+                                  "uncleared_images": [{k: v for k, v in image.items() if k != "path"} | {"shots": image["shots"]}
+                                                       for image in rights["uncleared"]]}}
 
 
-def _timeline_clips(plan: list[dict[str, Any]], fps: int, on_progress) -> list:
+def rights_refusal(*, cut, internal_draft: bool, rights_override: bool) -> str | None:
+    """The refusal an export of this cut would meet for its images' rights, asked before queuing
+    it (the worker asks again: rights can change in between). None if it may go ahead."""
+    try:
+        plan = cut_plan(cut)
+        rights_check(Export(cut=cut, internal_draft=internal_draft, rights_override=rights_override),
+                     [p["manifest"] for p in plan])
+    except ExportRefused as exc:
+        return str(exc) if str(exc).startswith("Refused:") else None  # other refusals: the worker says
+    return None
+
+
+NOT_CLEARED_MARK = "internal NOT CLEARED"
+NOT_CLEARED_WATERMARK = "NOT CLEARED"
+
+
+def rights_check(export: Export, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Refuse a deliverable that uses any reference image whose rights are not cleared, naming
+    every such image. An owner's override lets "unknown" through (never pending or refused). An
+    internal draft may use them (not refused ones), and is then marked NOT CLEARED."""
+    uncleared = references.uncleared_images(entries)
+    lines = [references.describe_image(image) for image in uncleared]
+    refused = [image for image in uncleared if image["rights_status"] == ImageRights.REFUSED]
+    if export.internal_draft:
+        if refused:
+            raise ExportRefused("Refused: consent was refused for " + "; ".join(map(references.describe_image, refused))
+                                + ". Remove these images from the cast, or re-render the shots without them.")
+        return {"uncleared": uncleared, "not_cleared": bool(uncleared), "internal_draft": True,
+                "warnings": [f"NOT CLEARED (internal draft only): {line}" for line in lines]}
+    blocking = [image for image in uncleared if not (export.rights_override and image["rights_status"] == ImageRights.UNKNOWN)]
+    if blocking:
+        raise ExportRefused("Refused: reference images not cleared: " + "; ".join(map(references.describe_image, blocking))
+                            + ". Clear their rights on the cast page, or export an internal draft (watermarked).")
+    return {"uncleared": uncleared, "not_cleared": False, "internal_draft": False,
+            "warnings": [f"Exported by an owner's override: {line}" for line in lines]}
+
+
+def _timeline_clips(plan: list[dict[str, Any]], fps: int, on_progress, *, locate=None) -> list:
     """The cut's clips with their alternates and comment markers; a progress step per clip, the
-    writing of the file being the last step (the caller's)."""
+    writing of the file being the last step (the caller's). A timeline names its media where they
+    lie (MEDIA_ROOT), or by stored name with a remote store (the editor relinks); a bundle passes
+    `locate=media_store.local_file` to have the files at hand."""
+    locate = locate or (media_store.work_path if not media_store.is_remote() else Path)
     markers = _comment_markers([p["take"].id for p in plan])
     clips = []
     for step, item in enumerate(plan, start=1):
-        clips.append(_timeline_clip(item, fps, markers.get(item["take"].id, [])))
+        clips.append(_timeline_clip(item, fps, markers.get(item["take"].id, []), locate))
         on_progress(step, len(plan) + 1)
     return clips
 
@@ -189,25 +230,34 @@ def draft_warnings(draft: selectors.CutDraftReport) -> list[str]:
             for key, reason in DRAFT_REASONS.items() if found[key]]
 
 
-def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress) -> None:
+def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress, *, watermark: str = "") -> None:
     project = export.cut.project
-    spans = [stitch.ClipSpan(path=Path(p["take"].video.path), in_frame=p["in"], out_frame=p["out"], total_frames=p["take"].frames)
+    spans = [stitch.ClipSpan(path=media_store.local_file(p["take"].video.name), in_frame=p["in"], out_frame=p["out"], total_frames=p["take"].frames)
              for p in plan]
     house = media.HouseFormat(width=project.width, height=project.height, fps=project.fps)
-    cache_dir = Path(settings.MEDIA_ROOT) / f"projects/{project.id}/trims"
-    stitch.stitch(spans, house, path, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, on_progress=on_progress)
+    cache_dir = media_store.work_path(f"projects/{project.id}/trims")  # a local cache either way
+    if not watermark:
+        stitch.stitch(spans, house, path, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, on_progress=on_progress)
+        return
+    # Burnt in (one re-encode of the stitched cut), so the mark survives any copy of the file.
+    stitched = path.with_name(f".{path.stem}.stitched.mp4")
+    try:
+        stitch.stitch(spans, house, stitched, cache_dir=cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, on_progress=on_progress)
+        media.burn_watermark(stitched, path, watermark, house, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT)
+    finally:
+        stitched.unlink(missing_ok=True)
 
 
-def _timeline_clip(item: dict[str, Any], fps: int, markers: list):
+def _timeline_clip(item: dict[str, Any], fps: int, markers: list, locate):
     take, shot = item["take"], item["entry"].shot
     alternates = [
-        timeline.AlternateTake(take_number=t.number, media_path=Path(t.video.path), frames=t.frames,
+        timeline.AlternateTake(take_number=t.number, media_path=Path(locate(t.video.name)), frames=t.frames,
                                metadata={"take_id": t.id, "backend": t.backend})
         for t in item["alternates"]
     ]
     manifest = item["manifest"]
     return timeline.TimelineClip(
-        name=f"{shot.code} T{take.number}", shot_code=shot.code, take_number=take.number, media_path=Path(take.video.path),
+        name=f"{shot.code} T{take.number}", shot_code=shot.code, take_number=take.number, media_path=Path(locate(take.video.name)),
         fps=fps, in_frame=item["in"], out_frame=item["out"], available_frames=take.frames,
         metadata={k: manifest[k] for k in ("prompt", "backend", "model", "seed", "take_id")}
         | {"cast": [r["handle"] for r in take.request.get("references", [])],

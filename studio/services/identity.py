@@ -20,7 +20,7 @@ from django.db import transaction
 from generation import identity
 from generation.backends.base import Reference, RenderRequest
 from generation.media import MediaError
-from studio import events, selectors
+from studio import events, media_store, selectors
 from studio.models import CastMember, IdentityScore, ReferenceImage, Take, TakeStatus
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,10 @@ def _score(take: Take) -> list[IdentityScore]:
     cast = identity.load_cast_references([ref for ref in references if ref.handle in members])
     if not cast:
         return _replace_scores(take, [], members)
-    video = Path(take.video.path)
-    if not video.is_file():
-        raise ScoringFailed(f"the take's video {take.video.name} is missing")
+    try:
+        video = media_store.local_file(take.video.name)  # fetched into the cache from a remote store
+    except media_store.MediaMissing as exc:
+        raise ScoringFailed(f"the take's video {take.video.name} is missing") from exc
     try:
         results = identity.score_video(video, cast)
     except MediaError as exc:
@@ -87,15 +88,24 @@ def references_as_rendered(take: Take) -> list[Reference]:
 
 def _reference_paths_by_sha(take: Take, shas: set[str]) -> dict[str, str]:
     images = ReferenceImage.objects.filter(cast_member__project_id=take.shot.scene.project_id, sha256__in=shas)
-    return {image.sha256: image.image.path for image in images}
+    return {image.sha256: media_store.request_hint(image.image) for image in images}
 
 
 def _verified_path(path: str, sha256: str, moved: dict[str, str]) -> str | None:
     for candidate in dict.fromkeys([path, moved.get(sha256)]):
-        if candidate and Path(candidate).is_file() and _file_sha256(Path(candidate)) == sha256:
-            return candidate
+        local = _local_reference(candidate, sha256) if candidate else None
+        if local and local.is_file() and _file_sha256(local) == sha256:
+            return str(local)
     logger.warning("reference image %s (sha256 %s) is missing or changed; scoring without it", path, sha256[:12])
     return None
+
+
+def _local_reference(path_or_name: str, sha256: str) -> Path | None:
+    """A local path for a recorded path (local store) or stored name (remote store, fetched once)."""
+    try:
+        return media_store.local_reference(path_or_name, sha256)
+    except (media_store.MediaMissing, OSError):
+        return None
 
 
 def _file_sha256(path: Path) -> str:

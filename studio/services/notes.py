@@ -10,12 +10,11 @@ the `animatic` highlights the region.
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from generation.regions import RegionError, save_region_mask
+from studio import media_store
 from studio.models import Comment, TakeStatus
 from studio.services.render_requests import RegionEdit, TakeRequestResult, take_request
 
@@ -59,16 +58,23 @@ def take_rerender_region(*, comment: Comment, actor, prompt: str) -> TakeRequest
         raise ValidationError("This comment has no drawing: draw round the region to change, then comment.")
     if take.status != TakeStatus.SUCCEEDED or not take.video:
         raise ValidationError(f"Take {take.number} has no finished video to keep outside the region.")
-    source = Path(take.video.path)
-    if not source.is_file():
-        raise ValidationError(f"Take {take.number}'s video file is missing; re-render the whole shot instead.")
+    try:  # a remote store's take is fetched into this machine's cache: the signature hashes its bytes
+        media_store.local_file(take.video.name)
+    except media_store.MediaMissing:
+        raise ValidationError(f"Take {take.number}'s video file is missing; re-render the whole shot instead.") from None
     prompt = _confirmed_prompt(prompt)
     project = take.shot.scene.project
-    mask_path = Path(settings.MEDIA_ROOT) / region_mask_name(comment)
+    mask_name = region_mask_name(comment)
+    mask_path = media_store.work_path(mask_name)
     try:
         # The drawing is fixed once saved, so the mask is too: writing it again gives the same bytes.
         save_region_mask(strokes, project.width, project.height, mask_path)
     except RegionError as exc:
         raise ValidationError(str(exc)) from exc
+    stored_mask = media_store.upload(mask_path, mask_name)
+    # Locally the request records absolute paths (as for every image); remotely the stored names,
+    # which each worker fetches (media_store.localised).
+    source = take.video.path if not media_store.is_remote() else take.video.name
+    mask = str(mask_path) if not media_store.is_remote() else stored_mask
     return take_request(shot=take.shot, actor=actor, prompt=prompt, from_comment=comment,
-                        region=RegionEdit(source_video_path=str(source), region_mask_path=str(mask_path)))
+                        region=RegionEdit(source_video_path=source, region_mask_path=mask))

@@ -18,7 +18,7 @@ from django.utils import timezone
 from generation.backends.base import RenderRequest
 from generation.backends.registry import default_steps
 from generation.signatures import render_signature
-from studio import events, selectors
+from studio import events, media_store, selectors
 from studio.backends import studio_backend
 from studio.models import Shot, Take, TakePriority, TakeStatus
 from studio.services import dispatch, usage
@@ -58,7 +58,7 @@ def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take 
     return RenderRequest(
         prompt=prompt,
         references=tuple(references),
-        first_frame_path=upstream.last_frame.path if upstream else None,
+        first_frame_path=media_store.request_hint(upstream.last_frame) if upstream else None,
         seed=shot.seed,
         frames=max(1, round(float(shot.duration_s) * project.fps)),
         fps=project.fps,
@@ -85,7 +85,9 @@ def _caption(prompt: str) -> str:
 def request_signature(backend_name: str, request: RenderRequest) -> str:
     """The content hash that decides reuse; ValidationError for an unknown backend."""
     model, revision = studio_backend(backend_name).describe_model(request)
-    return render_signature(backend=backend_name, model=model, revision=revision, request=request)
+    # The continuity frame's bytes are hashed: a remote store's frame is fetched into the cache.
+    local = media_store.localised(request, references=False)
+    return render_signature(backend=backend_name, model=model, revision=revision, request=local)
 
 
 @transaction.atomic

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +21,7 @@ from generation import media
 from generation.backends.base import RenderCancelled, RenderError, RenderRequest
 from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_clip
 from generation.runtime import RenderRuntime
-from studio import events, selectors
+from studio import events, media_store, selectors
 from studio.models import Shot, Take, TakeStatus
 from studio.services import dispatch, webhooks, workers
 from studio.services.progress import ProgressThrottle
@@ -98,8 +97,17 @@ def media_paths(take: Take) -> dict[str, str]:
 
 
 def clip_paths(take: Take) -> ClipPaths:
-    root, names = Path(settings.MEDIA_ROOT), media_paths(take)
-    return ClipPaths(video=root / names["video"], poster=root / names["poster"], last_frame=root / names["last_frame"])
+    """Where the engine writes the take's files: MEDIA_ROOT, or this worker's cache with a remote
+    media store (studio/media_store.py), from where they are uploaded."""
+    names = media_paths(take)
+    return ClipPaths(video=media_store.work_path(names["video"]), poster=media_store.work_path(names["poster"]),
+                     last_frame=media_store.work_path(names["last_frame"]))
+
+
+def _store_outputs(take: Take) -> dict[str, str]:
+    """Hand the rendered files to the media store (nothing to do locally); their stored names."""
+    paths = clip_paths(take)
+    return {field: media_store.upload(getattr(paths, field), name) for field, name in media_paths(take).items()}
 
 
 def _render_claimed(take: Take) -> None:
@@ -114,16 +122,17 @@ def _render_claimed(take: Take) -> None:
 
     try:
         clip = _render(take, progress)
+        stored = _store_outputs(take)
     except RenderCancelled:
         take_fail(take=take, error="Cancelled.", status=TakeStatus.CANCELLED, **spent())
-    except (RenderError, media.MediaError) as exc:
+    except (RenderError, media.MediaError, media_store.MediaMissing) as exc:
         take_fail(take=take, error=str(exc), **spent())
     except Exception as exc:  # a bug or an unexpected library error: fail the take, keep the worker
         logger.exception("render of take %s failed", take.id)
         take_fail(take=take, error=f"Unexpected error: {type(exc).__name__}: {exc}", **spent())
     else:
         take_succeed(take=take, frames=clip.frames, duration_s=clip.duration_s,
-                     provenance={**clip.provenance, "worker": worker_name()}, **spent(), **media_paths(take))
+                     provenance={**clip.provenance, "worker": worker_name()}, **spent(), **stored)
     finally:
         workers.worker_report(state="idle")  # with what its pipeline cache still holds
 
@@ -131,7 +140,8 @@ def _render_claimed(take: Take) -> None:
 def _render(take: Take, progress: TakeProgress) -> RenderedClip:
     project = take.shot.scene.project
     return render_clip(
-        RenderRequest.from_dict(take.request), backend=take.backend, output=clip_paths(take),
+        # A remote store's reference images and continuity frame are fetched into this worker's cache.
+        media_store.localised(RenderRequest.from_dict(take.request)), backend=take.backend, output=clip_paths(take),
         house=media.HouseFormat(width=project.width, height=project.height, fps=project.fps),
         on_progress=progress.report, should_cancel=progress.should_cancel,
         ffmpeg_timeout=settings.CONTINUITY_FFMPEG_TIMEOUT, models_dir=settings.CONTINUITY_MODELS_DIR,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from studio import events, selectors
+from studio import events, media_store, selectors
 from studio.models import CastMember, Cut, Export, Project, ReferenceImage, Scene, Shot, Take
 from studio.services.common import restore
 
@@ -116,8 +116,10 @@ def _delete_unused_files(names: set[str]) -> int:
     for name in sorted(names):
         path = (root / name).resolve()
         # Only stored names under projects/ are ours to delete; anything else is left alone.
-        if not path.is_relative_to(root / "projects") or _still_used(name) or not path.is_file():
+        if not path.is_relative_to(root / "projects") or _still_used(name):
             continue
-        path.unlink()
-        deleted += 1
+        try:
+            deleted += media_store.delete(name)  # the local file, or the object in a remote store
+        except media_store.MediaMissing:
+            continue
     return deleted

@@ -14,9 +14,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from studio import access, selectors
 from studio.body_limits import MAX_IMAGES_PER_UPLOAD, PAYLOAD_TOO_LARGE, image_upload_limit
-from studio.forms import CastMemberEditForm, CastMemberForm
+from studio.forms import CastMemberEditForm, CastMemberForm, ImageRightsForm
 from studio.images import image_slot
-from studio.models import CastKind, CastMember, ReferenceImage
+from studio.models import CastKind, CastMember, ImageRights, ReferenceImage
 from studio.services import cast as cast_services
 from studio.services.common import StaleVersion
 from studio.views.common import CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment
@@ -52,7 +52,7 @@ def _card_context(request, project, member_id: int) -> dict:
     if member is None:
         raise Http404("No such cast member.")
     return {"project": project, "member": member, "usage": selectors.cast_usage(project),
-            "can_edit": access.can(request.user, project, access.Action.EDIT)}
+            "can_edit": access.can(request.user, project, access.Action.EDIT), "image_rights_choices": ImageRights.choices}
 
 
 @require_safe
@@ -67,6 +67,7 @@ def cast_library(request, slug: str):
         "usage": selectors.cast_usage(project),
         "form": CastMemberForm(),
         "can_edit": access.can(request.user, project, access.Action.EDIT),
+        "image_rights_choices": ImageRights.choices,
         "nav": "cast",
     })
 
@@ -218,6 +219,23 @@ def reference_image_delete(request, slug: str, image_id: int):
     project = access.project_for(request.user, slug, access.Action.EDIT)
     image = _image(project, image_id)
     cast_services.reference_image_delete(image=image, actor=request.user)
+    return _card_or_library(request, project, image.cast_member_id)
+
+
+@require_POST
+@login_required
+def reference_image_rights(request, slug: str, image_id: int):
+    """Set one reference image's rights status, source and licence note."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    image = _image(project, image_id)
+    form = ImageRightsForm(request.POST)
+    url = _library_url(project) + f"#cast-{image.cast_member_id}"
+    if not form.is_valid():
+        return refused(request, url, ValidationError(form.errors.as_text()))
+    try:
+        cast_services.reference_image_set_rights(image=image, actor=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        return refused(request, url, exc)
     return _card_or_library(request, project, image.cast_member_id)
 
 

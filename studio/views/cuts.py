@@ -184,12 +184,13 @@ def export_new(request, slug: str, cut_id: int):
     try:
         export = cut_services.export_request(cut=cut, actor=request.user, fmt=form.cleaned_data["format"],
                                              rights_override=form.cleaned_data["rights_override"],
+                                             internal_draft=form.cleaned_data["internal_draft"],
                                              require_draft_confirmation=not form.cleaned_data["confirm_draft"])
     except cut_services.DraftNotConfirmed as exc:
         # Nothing is queued: the answer lists the shots that are not final and offers "export anyway".
         return render_fragment(request, "cuts/_export_confirm.html", _exports_context(project, cut) | {
             "draft": exc.report, "export_format": form.cleaned_data["format"],
-            "rights_override": form.cleaned_data["rights_override"]})
+            "rights_override": form.cleaned_data["rights_override"], "internal_draft": form.cleaned_data["internal_draft"]})
     except PermissionDenied as exc:
         return refused(request, url, ValidationError(str(exc)))
     except ValidationError as exc:

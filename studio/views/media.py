@@ -15,11 +15,11 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date
 from django.views.decorators.http import require_safe
 
-from studio import access
+from studio import access, media_store
 
 CHUNK_BYTES = 256 * 1024
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -39,7 +39,11 @@ def project_media(request, slug: str, name: str):
 
 def serve_project_file(request, project_id: int, name: str):
     """Stream a stored file of this project, with Range support (video seeking) and safe headers.
-    The caller has already decided that the requester may see the project's media."""
+    The caller has already decided that the requester may see the project's media.
+    With a remote media store the answer is a redirect to a short-lived signed URL of the store,
+    which serves the bytes (and ranges) itself."""
+    if media_store.is_remote():
+        return _redirect_to_store(project_id, name)
     path = resolve_project_file(project_id, name)
     size = path.stat().st_size
     content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -58,14 +62,29 @@ def serve_project_file(request, project_id: int, name: str):
     return _common_headers(response, path, name)
 
 
-def resolve_project_file(project_id: int, name: str) -> Path:
-    """The file for a stored name, only if it lies inside this project's folder. 404 otherwise,
-    whether the name escapes (.., absolute, backslashes), belongs to another project, or is missing."""
+def _redirect_to_store(project_id: int, name: str):
+    _check_project_name(project_id, name)
+    if not media_store.exists(name):
+        raise Http404("No such file.")
+    download_as = os.path.basename(name) if "/exports/" in name else ""
+    response = HttpResponseRedirect(media_store.signed_url(name, download_as=download_as))
+    response["Cache-Control"] = "private, no-store"  # the signature expires; ask the studio again
+    return response
+
+
+def _check_project_name(project_id: int, name: str) -> None:
+    """404 unless `name` is a plain stored name inside this project's folder."""
     if "\\" in name or "\x00" in name:
         raise Http404("No such file.")
     parts = PurePosixPath(name).parts
     if len(parts) < 3 or parts[0] != "projects" or parts[1] != str(project_id) or any(p in {"..", "."} for p in parts):
         raise Http404("No such file.")
+
+
+def resolve_project_file(project_id: int, name: str) -> Path:
+    """The file for a stored name, only if it lies inside this project's folder. 404 otherwise,
+    whether the name escapes (.., absolute, backslashes), belongs to another project, or is missing."""
+    _check_project_name(project_id, name)
     root = Path(settings.MEDIA_ROOT).resolve()
     project_root = root / "projects" / str(project_id)
     path = (root / name).resolve()

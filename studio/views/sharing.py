@@ -72,8 +72,14 @@ def guest_review(request, token: str):
     if request.method == "POST":
         return redirect(guest_url(link))
     takes = access.review_link_takes(link)
+    if not sharing_services.takes_cleared(link.project_id, takes):
+        # A guest link is a deliverable: paused (not revoked) while an image's rights are not cleared.
+        return render(request, "sharing/guest_paused.html", {"link": link}, status=UNAVAILABLE_FOR_LEGAL_REASONS)
     take = _chosen_take(takes, request.GET.get("take"))
     return _guest_page(request, link, takes, take, GuestCommentForm(initial={"name": request.session.get("guest_name", "")}))
+
+
+UNAVAILABLE_FOR_LEGAL_REASONS = 451
 
 
 def _password_page(request, link: ReviewLink):

@@ -87,6 +87,8 @@ OPERATIONS: list[Op] = [
     Op("api_reference_images", "post", E, "write", 201, kwargs=lambda w: {"member_id": w["cast"]["mara"].id},
        body=lambda w: {"image": _png()}, multipart=True),
     Op("api_reference_image", "get", V, "read", 200, kwargs=lambda w: {"pk": w["image"].id}),
+    Op("api_reference_image", "patch", E, "write", 200, kwargs=lambda w: {"pk": w["image"].id},
+       body=lambda w: {"rights_status": "pending", "rights_source": "Agency", "licence_note": "Release asked"}),
     Op("api_reference_image", "delete", E, "write", 204, kwargs=lambda w: {"pk": w["image"].id}),
     Op("api_reference_image_file", "get", V, "read", 200, kwargs=lambda w: {"pk": w["image"].id}),
     Op("api_script", "post", E, "write", 201, body=lambda w: {"file": _fountain()}, multipart=True),

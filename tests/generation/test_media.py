@@ -207,3 +207,28 @@ def test_read_image_rgb_converts_and_shrinks(tmp_path):
     with pytest.raises(MediaError, match="broken.png"):
         (tmp_path / "broken.png").write_bytes(b"not a png")
         read_image_rgb(tmp_path / "broken.png")
+
+
+def test_a_burnt_in_watermark_keeps_the_house_format_and_every_frame(clip, tmp_path):
+    from generation.media import burn_watermark
+
+    out = burn_watermark(clip, tmp_path / "marked.mp4", "NOT CLEARED", SMALL, timeout=60)
+
+    before, after = probe(clip), probe(out)
+    assert (after.width, after.height, after.frame_count, after.codec, after.pix_fmt, after.timescale) == \
+        (before.width, before.height, before.frame_count, "h264", "yuv420p", SMALL.timescale)
+    marked = read_video_frame(out, 3)
+    band, above = marked[SMALL.height // 2, SMALL.width // 2 + 60], marked[10, SMALL.width // 2 + 60]
+    assert band[0] > 150 and band[1] < 90, band  # the red band across the middle
+    assert abs(int(above[0]) - int(above[1])) < 20  # grey, as encoded, outside it
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != clip.name) == ["marked.mp4"]  # no leftovers
+
+
+def read_video_frame(path: Path, index: int) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        for number, frame in enumerate(container.decode(video=0)):
+            if number == index:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"{path.name} has no frame {index}")

@@ -46,6 +46,7 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "reference_images_reorder": (None, E),
     "reference_image_primary": (None, E),
     "reference_image_delete": (None, E),
+    "reference_image_rights": (None, E),
     "script": (V, E),
     "script_revision": (V, None),
     "script_revision_mark_touched": (None, E),

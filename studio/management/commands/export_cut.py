@@ -20,12 +20,15 @@ class Command(BaseCommand):
         parser.add_argument("--format", required=True, choices=[f.value for f in ExportFormat])
         parser.add_argument("--output", required=True, type=Path)
         parser.add_argument("--override-rights", action="store_true", help="Export even if a reference's rights are unknown.")
+        parser.add_argument("--internal-draft", action="store_true",
+                            help="An internal draft: uncleared reference images allowed, watermarked NOT CLEARED.")
         parser.add_argument("--timeout", type=float, default=1800)
 
-    def handle(self, *args, project, cut, format, output, override_rights, timeout, **options):
+    def handle(self, *args, project, cut, format, output, override_rights, internal_draft, timeout, **options):
         project_obj, cut_obj = project_and_cut(project, cut)
         try:
-            export = export_request(cut=cut_obj, actor=project_owner(project_obj), fmt=format, rights_override=override_rights)
+            export = export_request(cut=cut_obj, actor=project_owner(project_obj), fmt=format, rights_override=override_rights,
+                                    internal_draft=internal_draft)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         export = self._wait(export.id, timeout)
@@ -34,7 +37,8 @@ class Command(BaseCommand):
         for warning in export.warnings:
             self.stderr.write(f"warning: {warning}")
         output.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(export.file.path, output)
+        with export.file.open("rb") as source, open(output, "wb") as target:  # local or remote store
+            shutil.copyfileobj(source, target)
         self.stdout.write(self.style.SUCCESS(f"Wrote {output}"))
 
     def _wait(self, export_id: int, timeout: float) -> Export:
