@@ -14,7 +14,7 @@ from studio import events
 from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
-    Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
+    Notification, Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
@@ -662,3 +662,22 @@ def cut_draft_report(cut: Cut) -> CutDraftReport:
         if newest_status.get(shot.id, (0, ""))[1] == TakeStatus.FAILED:
             report.failed.append(shot.code)
     return report
+
+
+# --- Notifications (studio/services/notifications.py writes them) -------------------------------
+
+NOTIFICATIONS_ON_PAGE = 100
+
+
+def user_notifications(user, limit: int = NOTIFICATIONS_ON_PAGE) -> QuerySet:
+    """The user's in-app notifications, newest first, from projects they are still a member of."""
+    return (
+        Notification.objects.filter(recipient=user, in_app=True, project__memberships__user=user,
+                                    project__deleted_at__isnull=True)
+        .select_related("project", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def shot_followers(shot: Shot) -> list[str]:
+    return list(shot.follows.order_by("user__username").values_list("user__username", flat=True))

@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from studio.views import (
-    accounts, api_tokens, board, cast, cuts, deliverables, media, members, projects, review, script, sharing, trash,
-    webhooks,
+    accounts, api_tokens, board, cast, cuts, deliverables, media, members, notifications, projects, review, script, sharing,
+    trash, webhooks,
 )
 
 auth_patterns = [
@@ -63,6 +63,7 @@ project_patterns = [
     path("shots/<int:shot_id>/duplicate/", board.shot_duplicate, name="shot_duplicate"),
     path("shots/<int:shot_id>/delete/", board.shot_delete, name="shot_delete"),
     path("shots/<int:shot_id>/render/", board.shot_render, name="shot_render"),
+    path("shots/<int:shot_id>/follow/", notifications.shot_follow, name="shot_follow"),
     # Review room
     path("shots/<int:shot_id>/review/", review.review_room, name="review"),
     path("shots/<int:shot_id>/review/takes/", review.take_stack_fragment, name="take_stack"),
@@ -106,6 +107,11 @@ urlpatterns = [
     path("api/v1/", include("studio.api.urls")),
     path("", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_new, name="project_new"),
+    # Notifications: the bell, the list and the preferences (the recipient's own, nobody else's)
+    path("notifications/", notifications.notifications_page, name="notifications"),
+    path("notifications/bell/", notifications.bell_fragment, name="notifications_bell"),
+    path("notifications/read-all/", notifications.notifications_read_all, name="notifications_read_all"),
+    path("notifications/<int:notification_id>/open/", notifications.notification_open, name="notification_open"),
     path("projects/<int:project_id>/restore/", projects.project_restore, name="project_restore"),
     path("p/<slug:slug>/", include(project_patterns)),
     # Guest review links: no account, the token is the credential (studio/access.py decides)

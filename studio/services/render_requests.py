@@ -20,7 +20,7 @@ from generation.signatures import render_signature
 from studio import events, selectors
 from studio.backends import studio_backend
 from studio.models import Shot, Take, TakeStatus
-from studio.services import dispatch
+from studio.services import dispatch, notifications
 from studio.services.audit import audit_record
 from studio.services.references import continuity_frame, shot_references
 from studio.services.render_rate import RenderQuota
@@ -77,6 +77,7 @@ def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = 
     Requests for several shots pass one `quota` so that they count once against the rate limit.
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
+    notifications.shot_follow(user=actor, shot=shot)  # who asks for a render hears about its comments
     backend_name = backend_for(shot)
     request = render_request_for(shot, prompt=prompt)
     signature = request_signature(backend_name, request)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from studio import access, selectors
 from studio.forms import CommentForm, DecisionForm, RerenderForm
 from studio.models import Comment, Shot, Take, TakeStatus
+from studio.services import notifications as notification_services
 from studio.services import reviews as review_services
 from studio.services import takes as take_services
 from studio.services.render_requests import take_request
@@ -78,6 +79,7 @@ def review_room(request, slug: str, shot_id: int):
         "decision_form": DecisionForm(),
         "rerender_form": RerenderForm(initial={"prompt": (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt}),
         "cast_handles": selectors.cast_handles(project),
+        "following": notification_services.is_following(request.user, shot),
         "can_comment": access.can(request.user, project, access.Action.COMMENT),
         "can_review": access.can(request.user, project, access.Action.REVIEW),
         "can_edit": access.can(request.user, project, access.Action.EDIT),
