@@ -273,7 +273,7 @@ def project_cuts(project: Project) -> QuerySet[Cut]:
     return (
         Cut.objects.live()
         .filter(project=project)
-        .annotate(entry_count=Count("entries", filter=live_q(Shot, "entries__shot__")))
+        .annotate(entry_count=Count("entries", filter=live_q(Shot, "entries__shot__") & Q(entries__deleted_at__isnull=True)))
         .order_by("name")
     )
 
@@ -681,3 +681,28 @@ def user_notifications(user, limit: int = NOTIFICATIONS_ON_PAGE) -> QuerySet:
 
 def shot_followers(shot: Shot) -> list[str]:
     return list(shot.follows.order_by("user__username").values_list("user__username", flat=True))
+
+
+def approved_shots_in_order(project: Project, *, scene_ids: list[int] | None = None,
+                            shot_ids: list[int] | None = None) -> list[Shot]:
+    """Live, not omitted shots whose approved take is live and finished, in board order;
+    optionally only in some scenes or among some shots (a board filter)."""
+    shots = shots_in_order(project).filter(
+        scene__omitted=False, approved_take__isnull=False, approved_take__deleted_at__isnull=True,
+        approved_take__status=TakeStatus.SUCCEEDED,
+    )
+    if scene_ids is not None:
+        shots = shots.filter(scene_id__in=scene_ids)
+    if shot_ids is not None:
+        shots = shots.filter(pk__in=shot_ids)
+    return list(shots)
+
+
+def project_cut_choices(project: Project) -> list[tuple[int, str]]:
+    """The project's live cuts as (id, name), for "add to cut" menus."""
+    return list(Cut.objects.live().filter(project=project).order_by("name").values_list("id", "name"))
+
+
+def project_scene_choices(project: Project) -> list[tuple[int, str]]:
+    """Live, not omitted scenes as (id, heading), in script order."""
+    return list(Scene.objects.live().filter(project=project, omitted=False).order_by("order", "id").values_list("id", "heading"))

@@ -64,6 +64,7 @@ project_patterns = [
     path("shots/<int:shot_id>/delete/", board.shot_delete, name="shot_delete"),
     path("shots/<int:shot_id>/render/", board.shot_render, name="shot_render"),
     path("shots/<int:shot_id>/follow/", notifications.shot_follow, name="shot_follow"),
+    path("shots/<int:shot_id>/add-to-cut/", cuts.add_to_cut, name="add_to_cut"),
     # Review room
     path("shots/<int:shot_id>/review/", review.review_room, name="review"),
     path("shots/<int:shot_id>/review/takes/", review.take_stack_fragment, name="take_stack"),
@@ -75,7 +76,9 @@ project_patterns = [
     path("comments/<int:comment_id>/resolve/", review.comment_resolve, name="comment_resolve"),
     # Cuts
     path("cuts/", cuts.cut_list, name="cut_list"),
+    path("cuts/from-approved/", cuts.cut_new_from_approved, name="cut_new_from_approved"),
     path("cuts/<int:cut_id>/", cuts.cut_editor, name="cut_editor"),
+    path("cuts/<int:cut_id>/selection/", cuts.cut_entries_bulk, name="cut_entries_bulk"),
     path("cuts/<int:cut_id>/entries/", cuts.cut_entries_fragment, name="cut_entries"),
     path("cuts/<int:cut_id>/reorder/", cuts.cut_reorder, name="cut_reorder"),
     path("cuts/<int:cut_id>/export/", cuts.export_new, name="export_new"),
