@@ -74,7 +74,7 @@ def cut_new_from_approved(request, slug: str):
             scene_ids=form.cleaned_data["scene"] or None, shot_ids=shot_ids)
     except ValidationError as exc:
         return refused(request, url, exc)
-    return after_write(request, _editor_url(project, cut), f"Cut {cut.name!r}: {cut.entries.count()} approved shots.")
+    return after_write(request, _editor_url(project, cut), f"Cut {cut.name!r}: {cut.entries.filter(deleted_at__isnull=True).count()} approved shots.")
 
 
 @require_http_methods(["GET", "POST"])

@@ -163,7 +163,7 @@ def board(project, scene, alice):
 
 
 def entry_codes(cut: Cut) -> list[str]:
-    return list(CutEntry.objects.filter(cut=cut).order_by("order").values_list("shot__code", flat=True))
+    return list(CutEntry.objects.filter(cut=cut, deleted_at__isnull=True).order_by("order").values_list("shot__code", flat=True))
 
 
 def test_cut_create_from_the_board_in_order_without_omitted_scenes(project, board, alice):
