@@ -630,7 +630,9 @@ class CutDraftReport:
     unapproved: list[str]  # plays a take nobody approved
     stale: list[str]  # the shot changed since its take was rendered
     failed: list[str]  # the shot's newest render failed: the cut plays an older take
-    missing: list[str]  # no finished take at all (an export refuses these)
+    missing: list[str]  # no finished take at all (an export shows a slate instead)
+    entries: int = 0  # how many entries the cut has
+
 
     @property
     def is_draft(self) -> bool:
@@ -649,7 +651,7 @@ def cut_draft_report(cut: Cut) -> CutDraftReport:
             "shot_id", "number", "status"):
         if number > newest_status.get(shot_id, (-1, ""))[0]:
             newest_status[shot_id] = (number, status)
-    report = CutDraftReport([], [], [], [])
+    report = CutDraftReport([], [], [], [], entries=len(rows))
     for row in rows:
         shot = row.entry.shot
         if row.take is None:

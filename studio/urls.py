@@ -68,6 +68,7 @@ project_patterns = [
     # Review room
     path("shots/<int:shot_id>/review/", review.review_room, name="review"),
     path("shots/<int:shot_id>/review/takes/", review.take_stack_fragment, name="take_stack"),
+    path("shots/<int:shot_id>/variations/", review.shot_variations, name="shot_variations"),
     path("takes/<int:take_id>/comments/", review.comments, name="comments"),
     path("takes/<int:take_id>/decide/", review.take_decide, name="take_decide"),
     path("takes/<int:take_id>/rerender/", review.take_rerender, name="take_rerender"),

@@ -193,8 +193,7 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False,
     if rights_override and not access.can(actor, cut.project, access.Action.MANAGE):
         raise PermissionDenied("Only an owner can override unknown rights.")
     draft = selectors.cut_draft_report(cut)
-    if draft.missing:
-        raise ValidationError("These shots have no finished take yet: " + ", ".join(draft.missing) + ".")
+    # Shots with no finished take are exported as slates (services/exports.py), a draft like the rest.
     if draft.is_draft and require_draft_confirmation:
         raise DraftNotConfirmed(draft)
     export = Export.objects.create(cut=cut, format=fmt, requested_by=actor, rights_override=rights_override)

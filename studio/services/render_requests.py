@@ -38,14 +38,17 @@ def backend_for(shot: Shot) -> str:
     return shot.backend or shot.scene.project.default_backend
 
 
-def render_request_for(shot: Shot, *, prompt: str | None = None) -> RenderRequest:
+def render_request_for(shot: Shot, *, prompt: str | None = None, seed: int | None = None,
+                       extra: dict | None = None) -> RenderRequest:
+    """What rendering the shot asks of the engine; `seed` and `extra` (e.g. guidance_scale) vary
+    it for variations (studio/services/variations.py)."""
     project = shot.scene.project
     prompt = shot.prompt if prompt is None else prompt
     return RenderRequest(
         prompt=prompt,
         references=tuple(shot_references(shot)),
         first_frame_path=continuity_frame(shot),
-        seed=shot.seed,
+        seed=shot.seed if seed is None else seed,
         frames=max(1, round(float(shot.duration_s) * project.fps)),
         fps=project.fps,
         width=project.width,
@@ -55,7 +58,7 @@ def render_request_for(shot: Shot, *, prompt: str | None = None) -> RenderReques
         camera_move=shot.camera_move,
         lens_mm=shot.lens_mm,
         caption=_caption(prompt),
-        extra={"shot_code": shot.code, "scene": shot.scene.heading},
+        extra={"shot_code": shot.code, "scene": shot.scene.heading, **(extra or {})},
     )
 
 
@@ -71,21 +74,23 @@ def request_signature(backend_name: str, request: RenderRequest) -> str:
 
 @transaction.atomic
 def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False,
-                 quota: RenderQuota | None = None) -> TakeRequestResult:
+                 quota: RenderQuota | None = None, seed: int | None = None, extra: dict | None = None,
+                 variation_group=None) -> TakeRequestResult:
     """Reuse a take with the same signature, or queue a new one and enqueue it after commit.
 
-    Requests for several shots pass one `quota` so that they count once against the rate limit.
+    Requests for several shots pass one `quota` so that they count once against the rate limit;
+    variations of one shot pass their `seed`/`extra` and share a `variation_group`.
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
     notifications.shot_follow(user=actor, shot=shot)  # who asks for a render hears about its comments
     backend_name = backend_for(shot)
-    request = render_request_for(shot, prompt=prompt)
+    request = render_request_for(shot, prompt=prompt, seed=seed, extra=extra)
     signature = request_signature(backend_name, request)
     if not force:
         existing = _answering_take(shot, signature)
         if existing is not None:
             return TakeRequestResult(existing, dispatched=False)
-    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota())
+    take = _new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), variation_group)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
@@ -101,11 +106,11 @@ def _answering_take(shot: Shot, signature: str) -> Take | None:
 
 
 def _new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
-              quota: RenderQuota) -> Take:
+              quota: RenderQuota, variation_group=None) -> Take:
     number = (Take.objects.filter(shot=shot).aggregate(m=Max("number"))["m"] or 0) + 1
     take = Take(shot=shot, number=number, backend=backend_name, request=request.to_dict(), signature=signature,
                 requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-                request_batch=quota.batch)
+                request_batch=quota.batch, variation_group=variation_group)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:
