@@ -708,3 +708,9 @@ def project_cut_choices(project: Project) -> list[tuple[int, str]]:
 def project_scene_choices(project: Project) -> list[tuple[int, str]]:
     """Live, not omitted scenes as (id, heading), in script order."""
     return list(Scene.objects.live().filter(project=project, omitted=False).order_by("order", "id").values_list("id", "heading"))
+
+
+def project_member_handles(project: Project) -> list[dict[str, str]]:
+    """The project's members as the comment field's @ autocomplete offers them (a mention notifies)."""
+    return [{"handle": m.user.get_username(), "name": m.user.get_full_name() or m.user.get_username(), "kind": m.role}
+            for m in Membership.objects.filter(project=project).select_related("user").order_by("user__username")]

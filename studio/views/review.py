@@ -81,6 +81,7 @@ def review_room(request, slug: str, shot_id: int):
         "rerender_form": RerenderForm(initial={"prompt": (take.request or {}).get("prompt", shot.prompt) if take else shot.prompt}),
         "cast_handles": selectors.cast_handles(project),
         "following": notification_services.is_following(request.user, shot),
+        "mention_people": selectors.project_member_handles(project),
         "variations": variation_group(takes, take),
         "can_comment": access.can(request.user, project, access.Action.COMMENT),
         "can_review": access.can(request.user, project, access.Action.REVIEW),

@@ -44,7 +44,12 @@ def test_a_mention_rings_the_other_browsers_bell_and_sends_one_email(browser_pag
 
     author = browser_page(alice)
     page = author.open(f"/p/{project.slug}/shots/{shot.id}/review/?take={take.id}")
-    page.fill("#comment-body", f"@carol is the deck too dark? {marker}")
+    # The comment field offers the project's members after "@"; Enter takes the one chosen.
+    page.locator("#comment-body").press_sequentially("@car")
+    page.wait_for_selector("#mention-list [role=option] >> text=@carol")
+    page.keyboard.press("Enter")
+    assert page.input_value("#comment-body") == "@carol "
+    page.locator("#comment-body").press_sequentially(f"is the deck too dark? {marker}")
     page.click("#comment-form button[type=submit]")
     page.wait_for_selector(f".comment >> text={marker}")
 

@@ -153,7 +153,7 @@ PAGES = {
     "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 10),
     "shot card": (lambda s: _url("shot_card", s, s.shot.id), 9),
     "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 6),
-    "review room": (lambda s: _url("review", s, s.shot.id), 15),
+    "review room": (lambda s: _url("review", s, s.shot.id), 16),
     "take stack": (lambda s: _url("take_stack", s, s.shot.id), 8),
     "comments": (lambda s: _url("comments", s, s.take.id), 8),
     "cast library": (lambda s: _url("cast_library", s), 8),
