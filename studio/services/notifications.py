@@ -163,8 +163,8 @@ def notify(*, recipient, kind: str, project: Project, actor, text: str, url: str
 
 
 def unread_count(user) -> int:
-    return Notification.objects.filter(recipient=user, in_app=True, read_at__isnull=True,
-                                       project__memberships__user=user).count()
+    return Notification.objects.filter(recipient=user, in_app=True, read_at__isnull=True, project__memberships__user=user,
+                                       project__deleted_at__isnull=True).count()
 
 
 # --- reading ---------------------------------------------------------------------------------------
