@@ -213,7 +213,8 @@ def send_digests(*, now=None) -> int:
     now = now or timezone.now()
     due = (Notification.objects.filter(email=EmailMode.DIGEST, emailed_at__isnull=True, created_at__lte=now)
            .select_related("recipient", "project").order_by("recipient_id", "created_at"))
-    members = set(Membership.objects.values_list("user_id", "project_id"))
+    due = list(due)
+    members = set(Membership.objects.filter(user_id__in={n.recipient_id for n in due}).values_list("user_id", "project_id"))
     by_user: dict[int, list[Notification]] = defaultdict(list)
     skipped: list[int] = []
     for notification in due:
