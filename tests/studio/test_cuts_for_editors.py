@@ -4,6 +4,8 @@ an undo instead of a confirm per entry, and moving a selection to the start or t
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
@@ -144,3 +146,17 @@ def test_added_entries_can_still_be_added_after_a_removal(four, alice, scene):
     cut_entries_remove(cut=four, actor=alice, entry_ids=[ids[0]])
     cut_entry_add(cut=four, actor=alice, shot=shot)
     assert codes(four) == ["2A", "3A", "4A", "1A"]
+
+
+def test_entries_removed_long_ago_are_purged_with_the_trash(four, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ids = [row.entry.id for row in selectors.cut_timeline(four)]
+    cut_entries_remove(cut=four, actor=alice, entry_ids=ids[:2])
+    CutEntry.objects.filter(pk=ids[0]).update(deleted_at=timezone.now() - timedelta(days=31))
+    call_command("purge_trash", stdout=io.StringIO())
+    assert sorted(CutEntry.objects.filter(cut=four).values_list("id", flat=True)) == sorted(ids[1:])
+    cut_entries_restore(cut=four, actor=alice, entry_ids=[ids[1]])  # the recent one can still come back
+    assert codes(four) == ["2A", "3A", "4A"]
