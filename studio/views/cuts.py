@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio import access, selectors
@@ -89,14 +90,15 @@ def add_to_cut(request, slug: str, shot_id: int):
         return render_fragment(request, "cuts/_add_to_cut.html", {
             "project": project, "shot": shot, "cuts": selectors.project_cut_choices(project),
             "take_id": request.GET.get("take", ""), "can_edit": access.can(request.user, project, access.Action.EDIT)})
-    back = request.POST.get("next") or reverse("board", args=[project.slug])
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("board", args=[project.slug])
     try:
         cut = _cut(project, int(request.POST.get("cut", "")))
+        take_id = int(request.POST["take"]) if request.POST.get("take") else None
     except ValueError:
-        return refused(request, back, ValidationError("Choose a cut."))
-    take = None
-    if request.POST.get("take"):
-        take = get_object_or_404(Take.objects.alive(), pk=request.POST["take"], shot=shot)
+        return refused(request, back, ValidationError("Choose a cut (and a take by its number)."))
+    take = get_object_or_404(Take.objects.alive(), pk=take_id, shot=shot) if take_id else None
     try:
         cut_services.cut_entry_add(cut=cut, actor=request.user, shot=shot, take=take)
     except ValidationError as exc:

@@ -85,6 +85,12 @@ def test_add_to_cut_from_a_shot_card_and_the_review_room(project, alice, users, 
     assert client_for(users["dave"]).post(reverse("add_to_cut", args=[project.slug, shot.id]), {"cut": cut.id}).status_code == 403
     refused = client.post(reverse("add_to_cut", args=[project.slug, shot.id]), {"cut": "x"}, HTTP_HX_REQUEST="true")
     assert refused.status_code == 422 and "Choose a cut" in refused.content.decode()
+    refused = client.post(reverse("add_to_cut", args=[project.slug, shot.id]), {"cut": cut.id, "take": "x"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422
+    # a plain form goes back where it came from, never to another site
+    away = client.post(reverse("add_to_cut", args=[project.slug, shot.id]), {"cut": cut.id, "next": "https://evil.example/"})
+    assert away.status_code == 302 and away.url == reverse("board", args=[project.slug])
+    assert CutEntry.objects.live().filter(cut=cut).count() == 3
 
 
 @pytest.fixture
