@@ -22,11 +22,13 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         # Join before the snapshot so no event can fall between the two; duplicates are harmless.
         await events.join_project(self.project_id, self.channel_name, self.username)
+        await events.join_user(self.scope["user"].id, self.channel_name)  # this person's notifications
         await self.send_json(await self._snapshot())
 
     async def disconnect(self, code):
         if getattr(self, "project_id", None) is not None:
             await events.leave_project(self.project_id, self.channel_name, self.username)
+            await events.leave_user(self.scope["user"].id, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "resync":

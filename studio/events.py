@@ -89,6 +89,32 @@ def current_sequence(project_id: int) -> int:
     return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).get()
 
 
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def notify_user(user_id: int, payload: dict[str, Any]) -> None:
+    """A hint to every open socket of one person (their notifications), after commit. Not
+    numbered: it is not part of any project's stream, and the bell refetches its count."""
+    message = {"type": "project.event", "event": payload}
+
+    def send() -> None:
+        try:
+            _publisher.group_send(user_group(user_id), message)
+        except Exception:
+            logger.warning("could not tell user %s about a notification", user_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+async def join_user(user_id: int, channel_name: str) -> None:
+    await get_channel_layer().group_add(user_group(user_id), channel_name)
+
+
+async def leave_user(user_id: int, channel_name: str) -> None:
+    await get_channel_layer().group_discard(user_group(user_id), channel_name)
+
+
 def close_member_sockets(project_id: int, user_id: int) -> None:
     """Ask every open socket of this user on this project to close (membership removed)."""
     message = {"type": "member.removed", "user_id": user_id}

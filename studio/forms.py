@@ -181,6 +181,19 @@ class CutForm(forms.Form):
     from_board = forms.BooleanField(required=False, initial=True, label="Start with every shot of the board")
 
 
+class CutFromApprovedForm(forms.Form):
+    """A new cut of the approved takes: of the whole project, some scenes, or some shots (a board filter)."""
+
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    scene = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=(), label="Only these scenes",
+                                           help_text="None chosen: every scene.")
+
+    def __init__(self, *args, scenes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scene"].choices = list(scenes)
+
+
 class CutEntryForm(forms.Form):
     take = forms.IntegerField(required=False, help_text="Empty: the shot's approved take.")
     in_frame = forms.IntegerField(min_value=0, initial=0)

@@ -19,7 +19,7 @@ from studio import events, script_diff
 from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
-    Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, ScriptSource, Shot, ShotCast, Take, TakeStatus,
+    Notification, Project, ReferenceImage, ReviewDecision, ReviewLink, Role, Scene, ScriptSource, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.models.base import live_q
 
@@ -449,7 +449,7 @@ def project_cuts(project: Project) -> QuerySet[Cut]:
     return (
         Cut.objects.live()
         .filter(project=project)
-        .annotate(entry_count=Count("entries", filter=live_q(Shot, "entries__shot__")))
+        .annotate(entry_count=Count("entries", filter=live_q(Shot, "entries__shot__") & Q(entries__deleted_at__isnull=True)))
         .order_by("name")
     )
 
@@ -838,7 +838,9 @@ class CutDraftReport:
     unapproved: list[str]  # plays a take nobody approved
     stale: list[str]  # the shot changed since its take was rendered
     failed: list[str]  # the shot's newest render failed: the cut plays an older take
-    missing: list[str]  # no finished take at all (an export refuses these)
+    missing: list[str]  # no finished take at all (an export shows a slate instead)
+    entries: int = 0  # how many entries the cut has
+
 
     @property
     def is_draft(self) -> bool:
@@ -857,7 +859,7 @@ def cut_draft_report(cut: Cut) -> CutDraftReport:
             "shot_id", "number", "status"):
         if number > newest_status.get(shot_id, (-1, ""))[0]:
             newest_status[shot_id] = (number, status)
-    report = CutDraftReport([], [], [], [])
+    report = CutDraftReport([], [], [], [], entries=len(rows))
     for row in rows:
         shot = row.entry.shot
         if row.take is None:
@@ -1050,3 +1052,53 @@ def script_revision_diff(project: Project, version: int) -> RevisionDiff | None:
     for change in diff.scenes:
         change.shots = shots.get(change.scene_id, [])
     return RevisionDiff(revision=revision, previous=previous, diff=diff)
+
+
+# --- Notifications (studio/services/notifications.py writes them) -------------------------------
+
+NOTIFICATIONS_ON_PAGE = 100
+
+
+def user_notifications(user, limit: int = NOTIFICATIONS_ON_PAGE) -> QuerySet:
+    """The user's in-app notifications, newest first, from projects they are still a member of."""
+    return (
+        Notification.objects.filter(recipient=user, in_app=True, project__memberships__user=user,
+                                    project__deleted_at__isnull=True)
+        .select_related("project", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def shot_followers(shot: Shot) -> list[str]:
+    return list(shot.follows.order_by("user__username").values_list("user__username", flat=True))
+
+
+def approved_shots_in_order(project: Project, *, scene_ids: list[int] | None = None,
+                            shot_ids: list[int] | None = None) -> list[Shot]:
+    """Live, not omitted shots whose approved take is live and finished, in board order;
+    optionally only in some scenes or among some shots (a board filter)."""
+    shots = shots_in_order(project).filter(
+        scene__omitted=False, approved_take__isnull=False, approved_take__deleted_at__isnull=True,
+        approved_take__status=TakeStatus.SUCCEEDED,
+    )
+    if scene_ids is not None:
+        shots = shots.filter(scene_id__in=scene_ids)
+    if shot_ids is not None:
+        shots = shots.filter(pk__in=shot_ids)
+    return list(shots)
+
+
+def project_cut_choices(project: Project) -> list[tuple[int, str]]:
+    """The project's live cuts as (id, name), for "add to cut" menus."""
+    return list(Cut.objects.live().filter(project=project).order_by("name").values_list("id", "name"))
+
+
+def project_scene_choices(project: Project) -> list[tuple[int, str]]:
+    """Live, not omitted scenes as (id, heading), in script order."""
+    return list(Scene.objects.live().filter(project=project, omitted=False).order_by("order", "id").values_list("id", "heading"))
+
+
+def project_member_handles(project: Project) -> list[dict[str, str]]:
+    """The project's members as the comment field's @ autocomplete offers them (a mention notifies)."""
+    return [{"handle": m.user.get_username(), "name": m.user.get_full_name() or m.user.get_username(), "kind": m.role}
+            for m in Membership.objects.filter(project=project).select_related("user").order_by("user__username")]

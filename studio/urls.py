@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from studio.views import (
-    accounts, api_tokens, board, cast, cuts, deliverables, media, members, projects, review, script, sharing, trash,
-    usage, webhooks, workers,
+    accounts, api_tokens, board, cast, cuts, deliverables, media, members, notifications, projects, review, script,
+    sharing, trash, usage, webhooks, workers,
 )
 
 auth_patterns = [
@@ -71,9 +71,12 @@ project_patterns = [
     path("shots/<int:shot_id>/takes/<int:take_id>/retry/", board.shot_take_action, {"action": "retry"}, name="shot_take_retry"),
     path("shots/<int:shot_id>/takes/<int:take_id>/render-next/", board.shot_take_action, {"action": "render_next"},
          name="shot_take_render_next"),
+    path("shots/<int:shot_id>/follow/", notifications.shot_follow, name="shot_follow"),
+    path("shots/<int:shot_id>/add-to-cut/", cuts.add_to_cut, name="add_to_cut"),
     # Review room
     path("shots/<int:shot_id>/review/", review.review_room, name="review"),
     path("shots/<int:shot_id>/review/takes/", review.take_stack_fragment, name="take_stack"),
+    path("shots/<int:shot_id>/variations/", review.shot_variations, name="shot_variations"),
     path("takes/<int:take_id>/comments/", review.comments, name="comments"),
     path("takes/<int:take_id>/decide/", review.take_decide, name="take_decide"),
     path("takes/<int:take_id>/rerender/", review.take_rerender, name="take_rerender"),
@@ -87,7 +90,9 @@ project_patterns = [
     path("comments/<int:comment_id>/rerender-region/", review.comment_rerender_region, name="comment_rerender_region"),
     # Cuts
     path("cuts/", cuts.cut_list, name="cut_list"),
+    path("cuts/from-approved/", cuts.cut_new_from_approved, name="cut_new_from_approved"),
     path("cuts/<int:cut_id>/", cuts.cut_editor, name="cut_editor"),
+    path("cuts/<int:cut_id>/selection/", cuts.cut_entries_bulk, name="cut_entries_bulk"),
     path("cuts/<int:cut_id>/entries/", cuts.cut_entries_fragment, name="cut_entries"),
     path("cuts/<int:cut_id>/reorder/", cuts.cut_reorder, name="cut_reorder"),
     path("cuts/<int:cut_id>/export/", cuts.export_new, name="export_new"),
@@ -122,6 +127,11 @@ urlpatterns = [
     path("", projects.project_list, name="project_list"),
     path("projects/new/", projects.project_new, name="project_new"),
     path("workers/", workers.workers_page, name="workers"),  # operators (staff) only
+    # Notifications: the bell, the list and the preferences (the recipient's own, nobody else's)
+    path("notifications/", notifications.notifications_page, name="notifications"),
+    path("notifications/bell/", notifications.bell_fragment, name="notifications_bell"),
+    path("notifications/read-all/", notifications.notifications_read_all, name="notifications_read_all"),
+    path("notifications/<int:notification_id>/open/", notifications.notification_open, name="notification_open"),
     path("projects/<int:project_id>/restore/", projects.project_restore, name="project_restore"),
     path("p/<slug:slug>/", include(project_patterns)),
     # Guest review links: no account, the token is the credential (studio/access.py decides)

@@ -7,5 +7,8 @@ Set in the environment, so the servers and workers the tests start get the same 
 import os
 
 os.environ.setdefault("DEBUG", "1")
+# The servers and workers the tests start write e-mail to files (EMAIL_FILE_PATH, under var/mail)
+# that the tests read; the test process itself gets pytest-django's in-memory outbox.
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 
 from studio.settings import *  # noqa: E402,F403

@@ -48,6 +48,11 @@ function dispatch(msg) {
     case "cut.changed": emit("live-cut-changed", { cut: msg.cut }); break;
     case "export.changed": exportChanged(msg.export); break;
     case "project.updated": toast("The project settings were changed.", "info"); break;
+    case "notification":  // for this person only (their own group): the bell refetches its count
+      toast(msg.text, "info");
+      emit("live-notification", {});
+      break;
+    case "notification.read": emit("live-notification", {}); break;
   }
 }
 

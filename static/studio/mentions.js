@@ -1,6 +1,7 @@
 /* The @cast autocomplete in prompt fields (textarea[data-mention]): typing "@" offers the
    project's cast handles (from the page's #cast-handles JSON) as an ARIA listbox; arrows choose,
-   Enter or Tab accepts, Escape closes. */
+   Enter or Tab accepts, Escape closes. A comment field (data-mention="people") also offers the
+   project's members (#mention-people), whom a mention notifies. */
 
 const MENTION_BEFORE_CARET = /(^|[^\w@])@([a-z0-9_]*)$/i;
 let mention = null; // { field, list, items, index, start }
@@ -15,9 +16,14 @@ export function startMentions() {
   });
 }
 
-function castHandles() {
-  const data = document.getElementById("cast-handles");
+function readJson(id) {
+  const data = document.getElementById(id);
   try { return data ? JSON.parse(data.textContent) : []; } catch (e) { return []; }
+}
+
+function castHandles(field) {
+  const cast = readJson("cast-handles");
+  return field.dataset.mention === "people" ? readJson("mention-people").concat(cast) : cast;
 }
 
 function closeMention() {
@@ -33,7 +39,7 @@ function updateMention(field) {
   const match = MENTION_BEFORE_CARET.exec(before);
   if (!match) { closeMention(); return; }
   const query = match[2].toLowerCase();
-  const items = castHandles().filter(function (c) {
+  const items = castHandles(field).filter(function (c) {
     return c.handle.startsWith(query) || c.name.toLowerCase().includes(query);
   }).slice(0, 8);
   // Nothing to offer, or the handle is already typed out in full.

@@ -36,6 +36,8 @@ class CutEntry(models.Model):
     )
     in_frame = models.PositiveIntegerField(default=0)
     out_frame = models.PositiveIntegerField(null=True, blank=True, help_text="Exclusive; empty: to the end of the take.")
+    # Removed from the cut (soft, so "undo" can bring it back); live() hides it (see live_q).
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     # An entry is live while its cut and its shot (with the shot's scene and project) are.
     trash_parents = ("cut", "shot")

@@ -89,6 +89,8 @@ class Take(Trashable):
     # Takes asked for by one click (a shot, a scene, everything missing, a whole cut) share this;
     # the render rate limit counts requests, not shots.
     request_batch = models.UUIDField(default=uuid.uuid4, editable=False)
+    # Takes rendered together as variations of one shot ("Render 4 variations"): shown side by side.
+    variation_group = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

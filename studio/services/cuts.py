@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from studio import access, events, selectors
 from studio.models import Cut, CutEntry, Export, ExportFormat, Project, Shot, Take
@@ -27,6 +28,21 @@ def cut_create(*, project: Project, actor, name: str, description: str = "", fro
         CutEntry.objects.bulk_create([CutEntry(cut=cut, order=i, shot=s) for i, s in enumerate(shots, start=1)])
     audit_record(actor=actor, project_id=project.id, verb="created", obj=cut)
     events.publish(project.id, "cut.changed", {"cut": cut.id})
+    return cut
+
+
+@transaction.atomic
+def cut_create_from_approved(*, project: Project, actor, name: str, description: str = "", scene_ids: list[int] | None = None,
+                             shot_ids: list[int] | None = None) -> Cut:
+    """A new cut of the shots that have an approved take, in board order: the whole project, some
+    scenes, or the shots a board filter shows (`shot_ids`). Each entry plays its approved take."""
+    shots = selectors.approved_shots_in_order(project, scene_ids=scene_ids, shot_ids=shot_ids)
+    if not shots:
+        raise ValidationError("No shot here has an approved take yet: approve takes in the review room first.")
+    cut = cut_create(project=project, actor=actor, name=name, description=description, from_board=False)
+    CutEntry.objects.bulk_create([CutEntry(cut=cut, order=i, shot=s) for i, s in enumerate(shots, start=1)])
+    audit_record(actor=actor, project_id=project.id, verb="filled from approved takes", obj=cut,
+                 changes={"shots": [s.code for s in shots]})
     return cut
 
 
@@ -83,15 +99,58 @@ def cut_entry_update(*, entry: CutEntry, actor, take: Take | None = None, in_fra
 
 @transaction.atomic
 def cut_entry_remove(*, entry: CutEntry, actor, expected_version: int | None = None) -> None:
-    _bump(entry.cut, expected_version)
-    audit_record(actor=actor, project_id=entry.cut.project_id, verb="entry removed", obj=entry.cut, changes={"shot": entry.shot.code})
-    entry.delete()
-    events.publish(entry.cut.project_id, "cut.changed", {"cut": entry.cut_id})
+    cut_entries_remove(cut=entry.cut, actor=actor, entry_ids=[entry.id], expected_version=expected_version)
+
+
+def _present(cut: Cut):
+    return cut.entries.filter(deleted_at__isnull=True)
+
+
+@transaction.atomic
+def cut_entries_remove(*, cut: Cut, actor, entry_ids: list[int], expected_version: int | None = None) -> list[int]:
+    """Take entries out of the cut, softly: `cut_entries_restore` undoes it. Returns their ids."""
+    entries = list(_present(cut).filter(pk__in=entry_ids).select_related("shot"))
+    if not entry_ids or len(entries) != len(set(entry_ids)):
+        raise ValidationError("Choose entries of this cut to remove.")
+    _bump(cut, expected_version)
+    CutEntry.objects.filter(pk__in=[e.id for e in entries]).update(deleted_at=timezone.now())
+    audit_record(actor=actor, project_id=cut.project_id, verb="entries removed", obj=cut,
+                 changes={"shots": [e.shot.code for e in entries]})
+    events.publish(cut.project_id, "cut.changed", {"cut": cut.id})
+    return [e.id for e in entries]
+
+
+@transaction.atomic
+def cut_entries_restore(*, cut: Cut, actor, entry_ids: list[int], expected_version: int | None = None) -> int:
+    """Undo a removal: the entries come back where they were."""
+    removed = cut.entries.filter(pk__in=entry_ids, deleted_at__isnull=False)
+    if not entry_ids or removed.count() != len(set(entry_ids)):
+        raise ValidationError("Those entries are not removed from this cut, so there is nothing to undo.")
+    _bump(cut, expected_version)
+    codes = list(removed.values_list("shot__code", flat=True))
+    restored = removed.update(deleted_at=None)
+    audit_record(actor=actor, project_id=cut.project_id, verb="entries restored", obj=cut, changes={"shots": codes})
+    events.publish(cut.project_id, "cut.changed", {"cut": cut.id})
+    return restored
+
+
+@transaction.atomic
+def cut_entries_move(*, cut: Cut, actor, entry_ids: list[int], to: str, expected_version: int | None = None) -> None:
+    """Move the chosen entries (keeping their order) to the start or the end of the cut."""
+    if to not in ("start", "end"):
+        raise ValidationError("Move entries to the start or the end.")
+    order = list(_present(cut).order_by("order", "id").values_list("id", flat=True))
+    chosen = [i for i in order if i in set(entry_ids)]
+    if not entry_ids or len(chosen) != len(set(entry_ids)):
+        raise ValidationError("Choose entries of this cut to move.")
+    rest = [i for i in order if i not in set(chosen)]
+    cut_reorder(cut=cut, actor=actor, entry_ids=chosen + rest if to == "start" else rest + chosen,
+                expected_version=expected_version)
 
 
 @transaction.atomic
 def cut_reorder(*, cut: Cut, actor, entry_ids: list[int], expected_version: int | None = None) -> None:
-    current = set(cut.entries.values_list("id", flat=True))
+    current = set(_present(cut).values_list("id", flat=True))
     if set(entry_ids) != current or len(entry_ids) != len(current):
         raise ValidationError("The new order must list every entry of the cut exactly once.")
     _bump(cut, expected_version)
@@ -134,8 +193,7 @@ def export_request(*, cut: Cut, actor, fmt: str, rights_override: bool = False, 
     if rights_override and not access.can(actor, cut.project, access.Action.MANAGE):
         raise PermissionDenied("Only an owner can override unknown rights.")
     draft = selectors.cut_draft_report(cut)
-    if draft.missing:
-        raise ValidationError("These shots have no finished take yet: " + ", ".join(draft.missing) + ".")
+    # Shots with no finished take are exported as slates (services/exports.py), a draft like the rest.
     refusal = exports.rights_refusal(cut=cut, internal_draft=internal_draft, rights_override=rights_override)
     if refusal:
         raise ValidationError(refusal)

@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from generation import media, stitch, timeline
+from generation import media, slates, stitch, timeline
 from studio import events, media_store, selectors
 from studio.models import Comment, Export, ExportFormat, ExportStatus, IdentityScore, ImageRights, Take
 from studio.services import dispatch, references, webhooks
@@ -76,22 +76,47 @@ def export_run(*, export_id: int) -> None:
 
 
 def cut_plan(cut) -> list[dict[str, Any]]:
-    """Each entry of the cut with the take it plays, its trim, and its provenance."""
+    """Each entry of the cut with the take it plays, its trim, and its provenance. An entry whose
+    shot has no finished take plays a slate (the shot's description on a card) for the shot's
+    duration: the export keeps its length and says what is missing, instead of a gap."""
     rows = selectors.cut_timeline(cut)
-    missing = next((row for row in rows if row.take is None), None)
-    if missing is not None:
-        raise ExportRefused(f"Shot {missing.entry.shot.code} has no approved or chosen finished take.")
-    takes = [row.take for row in rows]
+    takes = [row.take for row in rows if row.take is not None]
     identity = _identity_by_take(takes)
     rights = references.ImageRightsBook(cut.project_id, takes)
     plan = []
     for row in rows:
         take = row.take
+        if take is None:
+            plan.append(_slate_item(row.entry, cut.project.fps))
+            continue
         plan.append({"entry": row.entry, "take": take, "in": row.entry.in_frame, "out": row.out_frame,
                      "alternates": row.alternates, "manifest": _manifest_entry(take, rights, identity.get(take.id, []))})
     if not plan:
         raise ExportRefused("The cut is empty.")
     return plan
+
+
+def _slate_item(entry, fps: int) -> dict[str, Any]:
+    shot = entry.shot
+    frames = max(1, round(float(shot.duration_s) * fps))
+    slate = slates.Slate(shot_code=shot.code, heading=shot.scene.heading, description=shot.prompt, frames=frames)
+    manifest = {"shot_code": shot.code, "take_id": None, "take_number": None, "frames": frames, "prompt": shot.prompt,
+                "slate": True, "note": "No finished take: a slate with the shot's description stands in.",
+                "references": [], "identity": []}
+    return {"entry": entry, "take": None, "slate": slate, "in": 0, "out": frames, "alternates": [], "manifest": manifest}
+
+
+def _render_slates(plan: list[dict[str, Any]], project) -> None:
+    """Draw and encode each missing shot's slate (cached by content), as its item's media."""
+    house = media.HouseFormat(width=project.width, height=project.height, fps=project.fps)
+    cache_dir = media_store.work_path(f"projects/{project.id}/slates")  # a local cache either way
+    for item in plan:
+        if item["take"] is None:
+            item["media"] = slates.render_slate(item["slate"], house, cache_dir, timeout=settings.CONTINUITY_FFMPEG_TIMEOUT)
+
+
+def _media_path(item: dict[str, Any]) -> Path:
+    return item["media"] if item["take"] is None else media_store.local_file(item["take"].video.name)
 
 
 def _identity_by_take(takes: list[Take]) -> dict[int, list[dict[str, Any]]]:
@@ -126,6 +151,8 @@ def _write(export: Export, on_progress) -> tuple[str, list[str]]:
     draft = selectors.cut_draft_report(cut)
     warnings += draft_warnings(draft)
     draft_mark = (" (draft)" if draft.is_draft else "") + (f" ({NOT_CLEARED_MARK})" if rights["not_cleared"] else "")
+    if export.format != ExportFormat.MANIFEST:
+        _render_slates(plan, project)
     name = f"projects/{project.id}/exports/{slugify(cut.name) or 'cut'}-{export.id}{draft_mark}.{EXTENSIONS[export.format]}"
     path = media_store.work_path(name)  # MEDIA_ROOT, or this worker's cache with a remote store
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,10 +226,10 @@ def _timeline_clips(plan: list[dict[str, Any]], fps: int, on_progress, *, locate
     lie (MEDIA_ROOT), or by stored name with a remote store (the editor relinks); a bundle passes
     `locate=media_store.local_file` to have the files at hand."""
     locate = locate or (media_store.work_path if not media_store.is_remote() else Path)
-    markers = _comment_markers([p["take"].id for p in plan])
+    markers = _comment_markers([p["take"].id for p in plan if p["take"] is not None])
     clips = []
     for step, item in enumerate(plan, start=1):
-        clips.append(_timeline_clip(item, fps, markers.get(item["take"].id, []), locate))
+        clips.append(_timeline_clip(item, fps, markers.get(item["take"].id, []) if item["take"] else [], locate))
         on_progress(step, len(plan) + 1)
     return clips
 
@@ -220,7 +247,8 @@ def _comment_markers(take_ids: list[int]) -> dict[int, list]:
 
 
 DRAFT_REASONS = {"unapproved": "not approved", "stale": "changed since its take was rendered",
-                 "failed": "newest render failed; an older take plays"}
+                 "failed": "newest render failed; an older take plays",
+                 "missing": "not rendered yet; a slate stands in"}
 
 
 def draft_warnings(draft: selectors.CutDraftReport) -> list[str]:
@@ -232,7 +260,8 @@ def draft_warnings(draft: selectors.CutDraftReport) -> list[str]:
 
 def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progress, *, watermark: str = "") -> None:
     project = export.cut.project
-    spans = [stitch.ClipSpan(path=media_store.local_file(p["take"].video.name), in_frame=p["in"], out_frame=p["out"], total_frames=p["take"].frames)
+    spans = [stitch.ClipSpan(path=_media_path(p), in_frame=p["in"], out_frame=p["out"],
+                             total_frames=p["take"].frames if p["take"] else p["slate"].frames)
              for p in plan]
     house = media.HouseFormat(width=project.width, height=project.height, fps=project.fps)
     cache_dir = media_store.work_path(f"projects/{project.id}/trims")  # a local cache either way
@@ -250,6 +279,11 @@ def _write_mp4(export: Export, plan: list[dict[str, Any]], path: Path, on_progre
 
 def _timeline_clip(item: dict[str, Any], fps: int, markers: list, locate):
     take, shot = item["take"], item["entry"].shot
+    if take is None:  # a slate stands in for a shot with no finished take
+        return timeline.TimelineClip(
+            name=f"{shot.code} SLATE", shot_code=shot.code, take_number=0, media_path=item["media"], fps=fps,
+            in_frame=0, out_frame=item["out"], available_frames=item["slate"].frames,
+            metadata={"slate": True, "prompt": shot.prompt, "take_id": None}, alternates=[], markers=[])
     alternates = [
         timeline.AlternateTake(take_number=t.number, media_path=Path(locate(t.video.name)), frames=t.frames,
                                metadata={"take_id": t.id, "backend": t.backend})

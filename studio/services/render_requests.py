@@ -21,7 +21,7 @@ from generation.signatures import render_signature
 from studio import events, media_store, selectors
 from studio.backends import studio_backend
 from studio.models import Shot, Take, TakePriority, TakeStatus
-from studio.services import dispatch, usage
+from studio.services import dispatch, notifications, usage
 from studio.services.audit import audit_record
 from studio.services.references import continuity_take, shot_references, shot_stand_ins
 from studio.services.render_rate import RenderQuota
@@ -47,9 +47,11 @@ def backend_for(shot: Shot) -> str:
     return shot.backend or shot.scene.project.default_backend
 
 
-def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take | None = None) -> RenderRequest:
+def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take | None = None,
+                       seed: int | None = None, extra: dict | None = None) -> RenderRequest:
     """The request for a render of `shot` now; `upstream` is continuity_take(shot) when the caller
-    already has it (the take the shot starts from)."""
+    already has it (the take the shot starts from); `seed` and `extra` (e.g. guidance_scale) vary it
+    for variations (studio/services/variations.py)."""
     project = shot.scene.project
     references = shot_references(shot, prompt=prompt)  # an edited prompt brings its own @mentions
     prompt = shot.prompt if prompt is None else prompt
@@ -59,7 +61,7 @@ def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take 
         prompt=prompt,
         references=tuple(references),
         first_frame_path=media_store.request_hint(upstream.last_frame) if upstream else None,
-        seed=shot.seed,
+        seed=shot.seed if seed is None else seed,
         frames=max(1, round(float(shot.duration_s) * project.fps)),
         fps=project.fps,
         width=project.width,
@@ -69,7 +71,7 @@ def render_request_for(shot: Shot, *, prompt: str | None = None, upstream: Take 
         camera_move=shot.camera_move,
         lens_mm=shot.lens_mm,
         caption=_caption(prompt),
-        extra={"shot_code": shot.code, "scene": shot.scene.heading, **_stand_ins(shot)},
+        extra={"shot_code": shot.code, "scene": shot.scene.heading, **_stand_ins(shot), **(extra or {})},
     )
 
 
@@ -93,19 +95,22 @@ def request_signature(backend_name: str, request: RenderRequest) -> str:
 @transaction.atomic
 def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = False,
                  quota: RenderQuota | None = None, priority: str = TakePriority.NORMAL, from_comment=None,
-                 region: RegionEdit | None = None) -> TakeRequestResult:
+                 region: RegionEdit | None = None, seed: int | None = None, extra: dict | None = None,
+                 variation_group=None) -> TakeRequestResult:
     """Reuse a take with the same signature, or queue a new one and enqueue it after commit.
 
     Requests for several shots pass one `quota` so that they count once against the rate limit.
     A new render is refused (usage.BudgetExceeded) when the project's GPU budget is spent.
     `from_comment` is the review note the request comes from (the take links back to it);
     `region` makes it a region re-render of an existing take (no first frame: the take's own
-    frames are kept outside the region).
+    frames are kept outside the region); variations of one shot pass their `seed`/`extra` and share
+    a `variation_group`.
     """
     shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
+    notifications.shot_follow(user=actor, shot=shot)  # who asks for a render hears about its comments
     backend_name = backend_for(shot)
     upstream = continuity_take(shot) if region is None else None
-    request = render_request_for(shot, prompt=prompt, upstream=upstream)
+    request = render_request_for(shot, prompt=prompt, upstream=upstream, seed=seed, extra=extra)
     if region is not None:
         request = replace(request, first_frame_path=None, source_video_path=region.source_video_path,
                           region_mask_path=region.region_mask_path)
@@ -119,7 +124,8 @@ def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = 
                 existing.from_comment = from_comment
             return TakeRequestResult(existing, dispatched=False)
     take = new_take(shot, actor, backend_name, request, signature, quota or RenderQuota(), priority=priority,
-                    continued_from=upstream, from_comment=from_comment)
+                    continued_from=upstream, from_comment=from_comment,
+                    variation_group=variation_group)
     audit_record(actor=actor, project_id=shot.scene.project_id, verb="render requested", obj=take)
     events.publish(shot.scene.project_id, "take.changed", {"take": selectors.take_payload(take)})
     if take.status == TakeStatus.QUEUED:
@@ -141,7 +147,7 @@ def answering_take(shot: Shot, signature: str) -> Take | None:
 
 def new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signature: str,
              quota: RenderQuota, *, priority: str = TakePriority.NORMAL, retry_of: Take | None = None,
-             continued_from: Take | None = None, from_comment=None) -> Take:
+             continued_from: Take | None = None, from_comment=None, variation_group=None) -> Take:
     """A new numbered take of the shot: a reuse of a finished take with the same signature (no
     GPU work, costs nothing), or a queued render (checked against the budget and the rate)."""
     if priority not in TakePriority.values:
@@ -149,7 +155,7 @@ def new_take(shot: Shot, actor, backend_name: str, request: RenderRequest, signa
     take = Take(shot=shot, number=next_take_number(shot), backend=backend_name, request=request.to_dict(),
                 signature=signature, requested_by=actor if getattr(actor, "is_authenticated", False) else None,
                 request_batch=quota.batch, priority=priority, retry_of=retry_of, continued_from=continued_from,
-                from_comment=from_comment)
+                from_comment=from_comment, variation_group=variation_group)
     source = selectors.finished_take_with_signature(shot.scene.project, signature)
     if source is not None:  # another shot rendered exactly this: share its files, no GPU work
         for name in REUSE_FIELDS:

@@ -23,7 +23,7 @@ from generation.render import ClipPaths, RenderedClip, remove_leftovers, render_
 from generation.runtime import RenderRuntime
 from studio import events, media_store, selectors
 from studio.models import Shot, Take, TakeStatus
-from studio.services import dispatch, webhooks, workers
+from studio.services import dispatch, notifications, webhooks, workers
 from studio.services.progress import ProgressThrottle
 
 logger = logging.getLogger(__name__)
@@ -281,6 +281,8 @@ def _refresh_publish_and_emit_if(changed: int, take: Take) -> bool:
     """A take that reached its end: also tell the project's webhooks (succeeded or failed)."""
     if _refresh_and_publish_if(changed, take):
         webhooks.take_finished(take)
+        if take.status == TakeStatus.SUCCEEDED:
+            notifications.take_ready(take)
         return True
     return False
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from studio import events, selectors
 from studio.models import Comment, Decision, ReviewDecision, Shot, Take, TakeStatus
-from studio.services import webhooks
+from studio.services import notifications, webhooks
 from studio.services.audit import audit_record
 
 MAX_COMMENT_CHARS = 5000
@@ -35,6 +35,7 @@ def comment_create(*, take: Take, author=None, guest_name: str = "", body: str, 
     audit_record(actor=author, project_id=_project_id(take), verb="commented", obj=comment)
     events.publish(_project_id(take), "comment.added", {"take": take.id, "comment": comment.id, "shot": take.shot_id})
     webhooks.comment_created(comment)
+    notifications.comment_posted(comment)
     return comment
 
 
@@ -71,4 +72,5 @@ def review_decide(*, take: Take, actor, decision: str, note: str = "") -> Review
                    {"take": take.id, "shot": shot.id, "decision": decision, "downstream": downstream})
     if decision == Decision.APPROVED:
         webhooks.take_approved(take, actor)
+    notifications.take_decided(take, decision=decision, actor=actor, note=note)
     return record

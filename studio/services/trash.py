@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from studio import events, media_store, selectors
-from studio.models import CastMember, Cut, Export, Project, ReferenceImage, Scene, Shot, Take
+from studio.models import CastMember, Cut, CutEntry, Export, Project, ReferenceImage, Scene, Shot, Take
 from studio.services.common import restore
 
 # kind (as the trash page posts it) -> (model, the lookup from that model to its project)
@@ -91,6 +91,8 @@ def trash_purge(*, days: int = selectors.TRASH_KEEP_DAYS) -> dict[str, int]:
         for kind, (model, _) in TRASHABLE_KINDS.items():
             counts[kind] = model.objects.filter(deleted_at__lt=cutoff).delete()[1].get(model._meta.label, 0)
         counts["project"] = Project.objects.filter(deleted_at__lt=cutoff).delete()[1].get(Project._meta.label, 0)
+        # Entries removed from a cut (kept for "undo") and never brought back.
+        counts["cut entry"] = CutEntry.objects.filter(deleted_at__lt=cutoff).delete()[1].get(CutEntry._meta.label, 0)
     counts["files"] = _delete_unused_files(files)
     return counts
 

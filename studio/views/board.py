@@ -104,7 +104,9 @@ def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dic
 def board_page(request, slug: str):
     project = access.project_for(request.user, slug, access.Action.VIEW)
     context = _board_context(request, project)
-    context |= {"cast_handles": selectors.cast_handles(project), "scene_form": SceneForm(), "nav": "board"}
+    context |= {"cast_handles": selectors.cast_handles(project), "scene_form": SceneForm(), "nav": "board",
+                # "New cut from approved takes" keeps the board's scene filter (?scene=…), if any
+                "filter_scene_ids": [v for v in request.GET.getlist("scene") if v.isdigit()]}
     return render(request, "board/page.html", context)
 
 

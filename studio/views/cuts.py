@@ -7,15 +7,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from studio import access, selectors
-from studio.forms import CutEntryForm, CutForm, ExportForm
-from studio.models import Cut, CutEntry, ExportFormat, Take
+from studio.forms import CutEntryForm, CutForm, CutFromApprovedForm, ExportForm
+from studio.models import Cut, CutEntry, ExportFormat, Shot, Take
 from studio.services import cuts as cut_services
 from studio.services.common import StaleVersion
 from studio.templatetags.studio_ui import media_url
-from studio.views.common import CONFLICT, UNPROCESSABLE, error_text, posted_ids, refused, render_fragment, toast
+from studio.views.common import (
+    CONFLICT, UNPROCESSABLE, after_write, error_text, posted_ids, refused, render_fragment, toast,
+)
 
 
 def _cut(project, cut_id: int) -> Cut:
@@ -51,8 +54,57 @@ def cut_list(request, slug: str):
             return redirect("cut_editor", slug=project.slug, cut_id=cut.id)
     return render(request, "cuts/list.html", {
         "project": project, "cuts": selectors.project_cuts(project), "form": form,
+        "approved_form": CutFromApprovedForm(scenes=selectors.project_scene_choices(project)),
         "can_edit": access.can(request.user, project, access.Action.EDIT), "nav": "cuts",
     }, status=UNPROCESSABLE if request.method == "POST" else 200)
+
+
+@require_POST
+@login_required
+def cut_new_from_approved(request, slug: str):
+    """A new cut of the approved takes: whole project, chosen scenes, or the shots a board filter
+    shows (posted as `shot` ids by the board's button)."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    url = reverse("cut_list", args=[project.slug])
+    form = CutFromApprovedForm(request.POST, scenes=selectors.project_scene_choices(project))
+    if not form.is_valid():
+        return refused(request, url, ValidationError(" ".join(e for errors in form.errors.values() for e in errors)))
+    try:
+        shot_ids = posted_ids(request, "shot") if "shot" in request.POST else None
+        cut = cut_services.cut_create_from_approved(
+            project=project, actor=request.user, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+            scene_ids=form.cleaned_data["scene"] or None, shot_ids=shot_ids)
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return after_write(request, _editor_url(project, cut), f"Cut {cut.name!r}: {cut.entries.filter(deleted_at__isnull=True).count()} approved shots.")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def add_to_cut(request, slug: str, shot_id: int):
+    """GET: the small "add to cut" form (a menu of the project's cuts). POST: append the shot (with
+    the chosen take, if any) to a cut."""
+    action = access.Action.EDIT if request.method == "POST" else access.Action.VIEW
+    project = access.project_for(request.user, slug, action)
+    shot = get_object_or_404(Shot.objects.live().select_related("scene"), pk=shot_id, scene__project=project)
+    if request.method == "GET":
+        return render_fragment(request, "cuts/_add_to_cut.html", {
+            "project": project, "shot": shot, "cuts": selectors.project_cut_choices(project),
+            "take_id": request.GET.get("take", ""), "can_edit": access.can(request.user, project, access.Action.EDIT)})
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("board", args=[project.slug])
+    try:
+        cut = _cut(project, int(request.POST.get("cut", "")))
+        take_id = int(request.POST["take"]) if request.POST.get("take") else None
+    except ValueError:
+        return refused(request, back, ValidationError("Choose a cut (and a take by its number)."))
+    take = get_object_or_404(Take.objects.alive(), pk=take_id, shot=shot) if take_id else None
+    try:
+        cut_services.cut_entry_add(cut=cut, actor=request.user, shot=shot, take=take)
+    except ValidationError as exc:
+        return refused(request, back, exc)
+    return toast(request, back, f"Shot {shot.code}{f' (T{take.number})' if take else ''} added to {cut.name}.", level="success")
 
 
 @require_safe
@@ -159,6 +211,38 @@ def cut_entry_remove(request, slug: str, entry_id: int):
     except StaleVersion:
         return _entries_response(request, project, entry.cut, status=CONFLICT, message=STALE_CUT)
     return _entries_response(request, project, entry.cut)
+
+
+@require_POST
+@login_required
+def cut_entries_bulk(request, slug: str, cut_id: int):
+    """The cut editor's selection: remove (undoable), undo a removal, move to the start or the end."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    cut = _cut(project, cut_id)
+    version = _posted_version(request)
+    if version is None:
+        return _version_missing()
+    action = request.POST.get("action", "")
+    undo: list[int] = []
+    message = ""
+    try:
+        ids = posted_ids(request)
+        if action == "remove":
+            undo = cut_services.cut_entries_remove(cut=cut, actor=request.user, entry_ids=ids, expected_version=version)
+        elif action == "undo":
+            restored = cut_services.cut_entries_restore(cut=cut, actor=request.user, entry_ids=ids, expected_version=version)
+            message = f"{restored} entr{'y' if restored == 1 else 'ies'} back in the cut."
+        elif action in ("start", "end"):
+            cut_services.cut_entries_move(cut=cut, actor=request.user, entry_ids=ids, to=action, expected_version=version)
+        else:
+            raise ValidationError("Unknown action: remove, undo, start or end.")
+    except StaleVersion:
+        return _entries_response(request, project, cut, status=CONFLICT, message=STALE_CUT)
+    except ValidationError as exc:
+        return _entries_response(request, project, cut, status=UNPROCESSABLE, message=error_text(exc))
+    cut.refresh_from_db()
+    context = _entries_context(request, project, cut) | {"undo_ids": undo, "notice": message}
+    return render_fragment(request, "cuts/_entries.html", context)
 
 
 def _exports_context(project, cut: Cut) -> dict:

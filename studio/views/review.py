@@ -14,8 +14,10 @@ from studio import access, selectors
 from studio.forms import CommentForm, DecisionForm, RerenderForm
 from studio.models import Comment, Shot, Take, TakePriority, TakeStatus
 from studio.services import notes as note_services
+from studio.services import notifications as notification_services
 from studio.services import reviews as review_services
 from studio.services import takes as take_services
+from studio.services import variations as variation_services
 from studio.services.render_requests import take_request
 from studio.views.common import after_write, refused, toast
 
@@ -86,11 +88,39 @@ def review_room(request, slug: str, shot_id: int):
         "continuity": selectors.take_continuity(take, shot) if take else None,
         "rerender_comparison": selectors.rerender_comparison(take),
         "cast_handles": selectors.cast_handles(project),
+        "following": notification_services.is_following(request.user, shot),
+        "mention_people": selectors.project_member_handles(project),
+        "variations": variation_group(takes, take),
         "can_comment": access.can(request.user, project, access.Action.COMMENT),
         "can_review": access.can(request.user, project, access.Action.REVIEW),
         "can_edit": access.can(request.user, project, access.Action.EDIT),
         "nav": "board",
     })
+
+
+def variation_group(takes: list[Take], take: Take | None) -> list[Take]:
+    """The takes rendered as variations together with `take`, oldest first (none: not a variation)."""
+    if take is None or take.variation_group is None:
+        return []
+    return sorted((t for t in takes if t.variation_group == take.variation_group), key=lambda t: t.number)
+
+
+@require_POST
+@login_required
+def shot_variations(request, slug: str, shot_id: int):
+    """Render N variations of the shot (different seeds, optionally a guidance sweep): one request."""
+    project = access.project_for(request.user, slug, access.Action.EDIT)
+    shot = _shot(project, shot_id)
+    url = review_url(project, shot.id)
+    try:
+        count = int(request.POST.get("count", variation_services.DEFAULT_VARIATIONS))
+        takes = variation_services.take_request_variations(shot=shot, actor=request.user, count=count,
+                                                           guidance_sweep=request.POST.get("guidance_sweep") == "1")
+    except ValueError:
+        return refused(request, url, ValidationError("The number of variations must be a number."))
+    except ValidationError as exc:
+        return refused(request, url, exc)
+    return after_write(request, review_url(project, shot.id, takes[0].id), f"{len(takes)} variations of {shot.code} queued.")
 
 
 @require_safe

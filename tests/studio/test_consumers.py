@@ -134,3 +134,44 @@ async def test_removed_member_is_disconnected(project, users):
     output = await communicator.receive_output(timeout=10)
     assert output == {"type": "websocket.close", "code": 4404}
 
+
+
+@pytest.fixture
+def fresh_channel_layer():
+    """A channel layer of this test's own: a receive cancelled by an earlier test (another event
+    loop) may leave the shared layer's receive lock held."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop("default", None)
+    yield
+    channel_layers.backends.pop("default", None)
+
+
+async def test_a_notification_reaches_only_its_recipients_sockets(project, users, shot, fresh_channel_layer):
+    """Each socket also joins its user's own group: carol hears of her mention, dave (same project,
+    same socket kind) hears nothing of it."""
+    from studio.services.reviews import comment_create
+    from tests.studio.views_helpers import finished_take
+
+    take = await sync_to_async(finished_take)(shot)
+    sockets = {}
+    for name in ("carol", "dave"):
+        sockets[name] = await _communicator(users[name], project.slug)
+        assert (await sockets[name].connect(timeout=10))[0]
+        assert json.loads(await sockets[name].receive_from(timeout=10))["type"] == "snapshot"
+    await sync_to_async(comment_create)(take=take, author=users["alice"], body="@carol the horizon tilts")
+
+    async def events_for(name):
+        found = []
+        while not await sockets[name].receive_nothing(timeout=1):
+            found.append(json.loads(await sockets[name].receive_from(timeout=5)))
+        return found
+
+    carol, dave = await events_for("carol"), await events_for("dave")
+    mention = [e for e in carol if e["type"] == "notification"]
+    assert len(mention) == 1 and mention[0]["unread"] == 1 and mention[0]["kind"] == "mention"
+    assert "alice mentioned you on shot 1A" in mention[0]["text"]
+    assert not [e for e in dave if e["type"].startswith("notification")]
+    assert any(e["type"] == "comment.added" for e in dave)  # the project's own events still arrive
+    for socket in sockets.values():
+        await socket.disconnect()

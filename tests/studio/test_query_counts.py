@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from studio import access
 from studio.models import (
-    CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, ReferenceImage, Scene,
-    ScriptSource, Shot, ShotCast, Take, TakeStatus,
+    CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Notification,
+    NotificationKind, ReferenceImage, Scene, ScriptSource, Shot, ShotCast, Take, TakeStatus,
 )
 from studio.services.sharing import review_link_create
 from tests.studio.views_helpers import client_for
@@ -79,6 +79,10 @@ def build_studio(project, owner, shots: int) -> Studio:
     ])
     Shot.objects.bulk_create([  # the trash: shots an owner can restore, in no list but the trash page's
         Shot(scene=scenes[i % scale], order=shots + i + 1, code=f"T{i}", deleted_at=timezone.now()) for i in range(scale)
+    ])
+    Notification.objects.bulk_create([  # the owner's bell and notifications page
+        Notification(recipient=owner, kind=NotificationKind.MENTION, project=project, actor=owner, shot=made[i % shots],
+                     take=reviewed, text=f"note {i}", url="/") for i in range(scale * 2)
     ])
     _script(project, owner, scenes)
     _, token = review_link_create(project=project, actor=owner, cut=cut)
@@ -156,14 +160,17 @@ PAGES = {
     "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 10),
     "shot card": (lambda s: _url("shot_card", s, s.shot.id), 9),
     "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 6),
-    # The review room and comments: the takes each note asked for (1).
-    "review room": (lambda s: _url("review", s, s.shot.id), 15),
+    # The review room: the takes each note asked for (1), following and the members to @mention (2).
+    "review room": (lambda s: _url("review", s, s.shot.id), 17),
     "take stack": (lambda s: _url("take_stack", s, s.shot.id), 8),
     "comments": (lambda s: _url("comments", s, s.take.id), 9),
     "cast library": (lambda s: _url("cast_library", s), 8),
     "script": (lambda s: _url("script", s), 9),
     "script revision": (lambda s: _url("script_revision", s, 2), 8),
-    "cut list": (lambda s: _url("cut_list", s), 6),
+    "cut list": (lambda s: _url("cut_list", s), 7),
+    "add to cut menu": (lambda s: _url("add_to_cut", s, s.shot.id), 7),
+    "notifications": (lambda s: reverse("notifications"), 5),
+    "notification bell": (lambda s: reverse("notifications_bell"), 3),
     # The cut's drift strip: the shots' cast links, the played takes' scores, their members (3).
     "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 13),
     "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 11),

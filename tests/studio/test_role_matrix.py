@@ -64,6 +64,9 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "shot_delete": (None, E),
     "shot_render": (None, E),
     "shot_rerender_chain": (None, E),
+    "shot_follow": (None, V),  # following a shot only changes what you are told
+    "add_to_cut": (V, E),
+    "shot_variations": (None, E),
     "review": (V, None),
     "take_stack": (V, None),
     "comments": (V, R),
@@ -83,6 +86,8 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "cut_editor": (V, None),
     "cut_entries": (V, None),
     "cut_reorder": (None, E),
+    "cut_new_from_approved": (None, E),
+    "cut_entries_bulk": (None, E),
     "export_new": (None, E),
     "cut_exports": (V, None),
     "project_storyboard": (V, None),

@@ -163,7 +163,7 @@ def board(project, scene, alice):
 
 
 def entry_codes(cut: Cut) -> list[str]:
-    return list(CutEntry.objects.filter(cut=cut).order_by("order").values_list("shot__code", flat=True))
+    return list(CutEntry.objects.filter(cut=cut, deleted_at__isnull=True).order_by("order").values_list("shot__code", flat=True))
 
 
 def test_cut_create_from_the_board_in_order_without_omitted_scenes(project, board, alice):
@@ -279,12 +279,16 @@ def test_the_cut_plays_the_chosen_take_then_approved_then_newest_finished_chosen
     assert plays(entry) == t2
 
 
-def test_export_request_refuses_shots_without_a_finished_take(project, board, alice, enqueued_exports):
+def test_export_request_asks_before_exporting_shots_without_a_finished_take(project, board, alice, enqueued_exports):
+    """They export as slates (tests/studio/test_cut_warnings.py), so the export is a draft: asked first."""
+    from studio.services.cuts import DraftNotConfirmed
+
     cut = cut_create(project=project, actor=alice, name="Assembly")
     make_take(board["1A"], 1)
     make_take(board["2A"], 1, status=TakeStatus.RUNNING)
-    with pytest.raises(ValidationError, match="1B, 2A"):
-        export_request(cut=cut, actor=alice, fmt="mp4")
+    with pytest.raises(DraftNotConfirmed) as asked:
+        export_request(cut=cut, actor=alice, fmt="mp4", require_draft_confirmation=True)
+    assert asked.value.report.missing == ["1B", "2A"]
     assert not Export.objects.exists()
 
 

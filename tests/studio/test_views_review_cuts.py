@@ -218,13 +218,13 @@ def test_only_an_owner_may_override_unknown_rights(project, cut, users):
     assert not Export.objects.exists()
 
 
-def test_an_export_of_a_cut_with_unrendered_shots_is_refused(project, scene, cut, users, alice):
+def test_an_export_of_a_cut_with_unrendered_shots_asks_first(project, scene, cut, users, alice):
     from studio.services.cuts import cut_entry_add
     from studio.services.shots import shot_create
 
     cut_entry_add(cut=cut, actor=alice, shot=shot_create(scene=scene, actor=alice, prompt="x", code="2A"))
     response = client_for(users["bob"]).post(reverse("export_new", args=[project.slug, cut.id]), {"format": "edl"}, headers=HTMX)
-    assert response.status_code == 422 and "2A" in response.content.decode()
+    assert response.status_code == 200 and 'data-draft="missing">2A<' in response.content.decode()
     assert not Export.objects.exists()
 
 
