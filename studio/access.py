@@ -40,6 +40,9 @@ MINIMUM_ROLE = {
 def role_of(user, project: Project) -> str | None:
     if not getattr(user, "is_authenticated", False) or project.is_trashed:
         return None
+    known = getattr(project, "_caller_role", None)  # read with the project by project_for
+    if known is not None and known[0] == user.pk:
+        return known[1]
     return Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
 
 
@@ -63,10 +66,17 @@ def check(user, project: Project, action: Action) -> None:
 
 
 def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
-    """The live project with this slug, if the user may perform the action on it."""
-    project = Project.objects.alive().filter(slug=slug).first()
-    if project is None:
+    """The live project with this slug, if the user may perform the action on it. The caller's
+    membership comes back with its project in one query (every page and API call starts here): no
+    membership, no project, and an outsider cannot tell one from the other."""
+    membership = None
+    if getattr(user, "is_authenticated", False):  # an anonymous caller is a member of nothing: no query
+        membership = (Membership.objects.select_related("project")
+                      .filter(user=user, project__slug=slug, project__deleted_at__isnull=True).first())
+    if membership is None:
         raise Http404("No such project.")
+    project = membership.project
+    project._caller_role = (user.pk, membership.role)
     check(user, project, action)
     return project
 

@@ -10,3 +10,5 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(ffmpeg_binary_check)
+        # lazy: the token cache's signal receivers connect once the models are loaded
+        from studio.services import api_tokens  # noqa: F401

@@ -167,7 +167,14 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ.get("CONTINUITY_CACHE_URL") or REDIS_URL,
         "KEY_PREFIX": os.environ.get("CONTINUITY_CACHE_PREFIX", "continuity"),
-    }
+    },
+    # Per process, in front of "default" for answers keyed by what they were made from (the API's
+    # shot listings, keyed by the project's content_seq): a hit costs no round trip. Bounded.
+    "process": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "continuity-process",
+        "OPTIONS": {"MAX_ENTRIES": 64},
+    },
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _celery_url(REDIS_URL))

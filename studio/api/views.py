@@ -12,7 +12,7 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -80,14 +80,22 @@ def content_cache_key(kind: str, project, request) -> str:
 
 
 def _cache_get(key: str):
+    """From this process's memory first (no round trip), then from the shared cache."""
+    body = caches["process"].get(key)
+    if body is not None:
+        return body
     try:
-        return cache.get(key)
+        body = cache.get(key)
     except Exception:  # Redis is away: the answer is slower, never wrong
         logger.warning("API cache unavailable", exc_info=True)
         return None
+    if body is not None:
+        caches["process"].set(key, body, CONTENT_CACHE_S)
+    return body
 
 
 def _cache_set(key: str, data) -> None:
+    caches["process"].set(key, data, CONTENT_CACHE_S)
     try:
         cache.set(key, data, CONTENT_CACHE_S)
     except Exception:
