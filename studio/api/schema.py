@@ -19,6 +19,7 @@ ERRORS_EVERYWHERE = {
 }
 ERRORS_ON_WRITES = {
     "409": "Someone changed the object since you read it (`current` holds its values), or its state forbids this.",
+    "412": "`If-Match` names a version the object is no longer at (`current` holds its values).",
     "413": "The upload is larger than the most this accepts.",
     "429": "Too many render requests; `Retry-After` says when to try again.",
 }

@@ -6,8 +6,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from studio.models import (
-    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, Membership, Project, ReferenceImage, ReviewDecision,
-    Scene, Shot, Take,
+    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, IdentityScore, Membership, Project, ReferenceImage,
+    ReviewDecision, Scene, Shot, Take,
 )
 
 VERSION_HELP = "The version you last read; a write against a newer one is refused with 409 and the current values."
@@ -195,6 +195,25 @@ class TakeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class IdentityScoreSerializer(serializers.ModelSerializer):
+    """How closely the take keeps one cast member (generation/identity.py); "no face" is a result."""
+
+    cast_member = serializers.IntegerField(source="cast_member_id", read_only=True)
+    handle = serializers.CharField(source="cast_member.handle", read_only=True)
+    kind = serializers.CharField(source="cast_member.kind", read_only=True)
+    score = serializers.FloatField(allow_null=True, read_only=True,
+                                   help_text="Characters: face distance (lower is closer); objects and places: "
+                                             "matched local features (higher is closer). Null: nothing to score.")
+    scored_at = serializers.DateTimeField(source="created", read_only=True)
+
+    class Meta:
+        model = IdentityScore
+        fields = ["cast_member", "handle", "kind", "status", "verdict", "score", "threshold", "method",
+                  "frames_sampled", "frames_scored", "references_used", "best_frame_index", "best_frame_time_s",
+                  "worst_frame_index", "worst_frame_time_s", "model", "model_version", "scored_at"]
+        read_only_fields = fields
+
+
 class RenderAnswerSerializer(serializers.Serializer):
     take = TakeSerializer()
     dispatched = serializers.BooleanField(help_text="False when an existing take answers the request (no new render).")
@@ -281,6 +300,20 @@ class CutEntryEditSerializer(CutVersionSerializer):
 
 class CutReorderSerializer(CutVersionSerializer):
     entries = serializers.ListField(child=serializers.IntegerField(min_value=1), help_text="Every entry id, in the new order.")
+
+
+class StoryboardOptionsSerializer(serializers.Serializer):
+    paper = serializers.ChoiceField(choices=["a4", "letter"], default="a4")
+    layout = serializers.ChoiceField(choices=["2x3", "3x3"], default="2x3", help_text="Rows × columns of panels a page.")
+
+
+class ProjectStoryboardOptionsSerializer(StoryboardOptionsSerializer):
+    scene = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                     help_text="Only this scene's shots (its id); empty: the whole project.")
+
+
+class PaperSerializer(serializers.Serializer):
+    paper = serializers.ChoiceField(choices=["a4", "letter"], default="a4")
 
 
 class ExportSerializer(serializers.ModelSerializer):

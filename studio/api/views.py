@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from studio import access, selectors
 from studio.access import Action
 from studio.api import serializers as s
+from studio.api.errors import PreconditionFailed
 from studio.api.filters import ShotFilter, TakeFilter
 from studio.models import (
     CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, ReferenceImage, Scene, Shot, Take, TokenScope,
@@ -40,6 +41,7 @@ from studio.services import shots as shot_services
 from studio.services import takes as take_services
 from studio.services.render_requests import take_request
 from studio.services.script import script_import
+from studio.views import deliverables as deliverable_views
 from studio.views.media import serve_project_file
 
 logger = logging.getLogger(__name__)
@@ -102,9 +104,14 @@ def _cache_set(key: str, data) -> None:
         logger.warning("API cache unavailable", exc_info=True)
 
 
-def _edit(serializer_class, request) -> tuple[int, dict]:
-    """(version, changes) from a versioned edit; 400 when `version` is missing or a value is refused."""
-    serializer = serializer_class(data=request.data)
+def _edit(serializer_class, request, if_match: int | None = None) -> tuple[int, dict]:
+    """(version, changes) from a versioned edit; 400 when `version` is missing (and no If-Match
+    gave it) or a value is refused."""
+    data = request.data
+    if if_match is not None and hasattr(data, "copy") and "version" not in data:
+        data = data.copy()
+        data["version"] = if_match
+    serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     changes = dict(serializer.validated_data)
     return changes.pop("version"), changes
@@ -157,6 +164,51 @@ class ReadOnlyList(ProjectScoped, generics.ListAPIView):
     pass
 
 
+# --- ETag / If-Match on versioned objects ------------------------------------------------------------
+# Every versioned object answers `ETag: "v<version>"`. A PATCH or DELETE that sends `If-Match` is
+# refused with 412 (and the current values) when the object has moved on; one that sends `version`
+# in its body is refused with 409 as in the browser. Either is enough for a PATCH; both may be sent.
+
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, required=False,
+    description='The ETag you read (`"v<version>"`): a write against a newer version is refused with 412.')
+ETAG = OpenApiParameter("ETag", str, OpenApiParameter.HEADER, response=[200],
+                        description='The object\'s version as an entity tag, `"v<version>"`.')
+
+
+def etag_of(version: int) -> str:
+    return f'"v{version}"'
+
+
+def _versions_named(header: str) -> set[int] | None:
+    """The versions an If-Match header names; None for `*` (any)."""
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return None
+        tag = tag.removeprefix("W/").strip('"')
+        if tag[:1] == "v" and tag[1:].isdigit() and len(tag) < 20:
+            versions.add(int(tag[1:]))
+    return versions
+
+
+class VersionedDetail(ProjectScoped):
+    def answer(self, obj) -> Response:
+        data = self.serializer_class(obj).data
+        return Response(data, headers={"ETag": etag_of(data["version"])})
+
+    def if_match(self, obj) -> int | None:
+        """The version If-Match names when it is the object's; 412 when it is not; None without it."""
+        header = self.request.headers.get("If-Match")
+        if header is None:
+            return None
+        versions = _versions_named(header)
+        if versions is not None and obj.version not in versions:
+            raise PreconditionFailed(self.serializer_class(obj).data)
+        return obj.version
+
+
 # --- Projects and members --------------------------------------------------------------------------
 
 class ProjectList(generics.ListCreateAPIView):
@@ -172,19 +224,20 @@ class ProjectList(generics.ListCreateAPIView):
         return Response(s.ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetail(ProjectScoped):
+class ProjectDetail(VersionedDetail):
     serializer_class = s.ProjectSerializer
     write_action = Action.MANAGE
     http_method_names = ["get", "patch", "head", "options"]
 
+    @extend_schema(parameters=[ETAG], responses={200: s.ProjectSerializer})
     def get(self, request, slug):
-        return Response(s.ProjectSerializer(self.project).data)
+        return self.answer(self.project)
 
-    @extend_schema(request=s.ProjectEditSerializer, responses={200: s.ProjectSerializer})
+    @extend_schema(request=s.ProjectEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.ProjectSerializer})
     def patch(self, request, slug):
-        version, changes = _edit(s.ProjectEditSerializer, request)
+        version, changes = _edit(s.ProjectEditSerializer, request, self.if_match(self.project))
         project = project_services.project_update(project=self.project, actor=request.user, expected_version=version, **changes)
-        return Response(s.ProjectSerializer(project).data)
+        return self.answer(project)
 
 
 class MemberList(ReadOnlyList):
@@ -213,7 +266,7 @@ class CastList(ProjectScoped, generics.ListAPIView):
         return Response(s.CastMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
-class CastDetail(ProjectScoped):
+class CastDetail(VersionedDetail):
     serializer_class = s.CastMemberSerializer
     model = CastMember
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -221,19 +274,22 @@ class CastDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.cast_library(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.CastMemberSerializer})
     def get(self, request, slug, pk):
-        return Response(s.CastMemberSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.CastMemberEditSerializer, responses={200: s.CastMemberSerializer})
+    @extend_schema(request=s.CastMemberEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.CastMemberSerializer})
     def patch(self, request, slug, pk):
         member = self.get_object()
-        version, changes = _edit(s.CastMemberEditSerializer, request)
+        version, changes = _edit(s.CastMemberEditSerializer, request, self.if_match(member))
         cast_services.cast_member_update(member=member, actor=request.user, expected_version=version, **changes)
-        return Response(s.CastMemberSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        cast_services.cast_member_trash(member=self.get_object(), actor=request.user)
+        member = self.get_object()
+        self.if_match(member)
+        cast_services.cast_member_trash(member=member, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -329,7 +385,7 @@ def _with_location(project, values: dict) -> dict:
     return values
 
 
-class SceneDetail(ProjectScoped):
+class SceneDetail(VersionedDetail):
     serializer_class = s.SceneSerializer
     model = Scene
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -337,20 +393,23 @@ class SceneDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.api_scenes(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.SceneSerializer})
     def get(self, request, slug, pk):
-        return Response(s.SceneSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.SceneEditSerializer, responses={200: s.SceneSerializer})
+    @extend_schema(request=s.SceneEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.SceneSerializer})
     def patch(self, request, slug, pk):
         scene = self.get_object()
-        version, changes = _edit(s.SceneEditSerializer, request)
+        version, changes = _edit(s.SceneEditSerializer, request, self.if_match(scene))
         scene = shot_services.scene_update(scene=scene, actor=request.user, expected_version=version,
                                            **_with_location(self.project, changes))
-        return Response(s.SceneSerializer(scene).data)
+        return self.answer(scene)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        shot_services.scene_trash(scene=self.get_object(), actor=request.user)
+        scene = self.get_object()
+        self.if_match(scene)
+        shot_services.scene_trash(scene=scene, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -387,7 +446,7 @@ class ShotList(ProjectScoped, generics.ListAPIView):
                         status=status.HTTP_201_CREATED)
 
 
-class ShotDetail(ProjectScoped):
+class ShotDetail(VersionedDetail):
     serializer_class = s.ShotSerializer
     model = Shot
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -395,19 +454,22 @@ class ShotDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.api_shots(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.ShotSerializer})
     def get(self, request, slug, pk):
-        return Response(s.ShotSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.ShotEditSerializer, responses={200: s.ShotSerializer})
+    @extend_schema(request=s.ShotEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.ShotSerializer})
     def patch(self, request, slug, pk):
         shot = self.get_object()
-        version, changes = _edit(s.ShotEditSerializer, request)
+        version, changes = _edit(s.ShotEditSerializer, request, self.if_match(shot))
         shot_services.shot_update(shot=shot, actor=request.user, expected_version=version, **changes)
-        return Response(s.ShotSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        shot_services.shot_trash(shot=self.get_object(), actor=request.user)
+        shot = self.get_object()
+        self.if_match(shot)
+        shot_services.shot_trash(shot=shot, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -492,6 +554,21 @@ class TakePoster(TakeFile):
         return super().get(request, slug, pk)
 
 
+class TakeIdentity(ProjectScoped, generics.ListAPIView):
+    """The take's identity scores, one per cast member of its shot; empty until it has been scored
+    (scoring runs on its own queue after the take finishes)."""
+
+    serializer_class = s.IdentityScoreSerializer
+    model = Take
+    pagination_class, filter_backends = None, []  # a handful of rows, one per cast member
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Take.objects.none()
+        take = get_object_or_404(selectors.api_takes(self.project), pk=self.kwargs["pk"])
+        return selectors.api_take_identity_scores(take)
+
+
 class TakeScoped(ProjectScoped):
     """A list under one take of the project."""
 
@@ -552,6 +629,62 @@ class DecisionList(TakeScoped, generics.ListAPIView):
         return Response(s.DecisionSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
+# --- Deliverables: storyboards and shot lists (the browser's downloads, studio/services/deliverables.py)
+
+PDF_FILE = files_of_type("application/pdf")
+
+
+class Deliverable(ProjectScoped):
+    """A download the browser offers too: its options are checked here (a refused one is a JSON
+    400), then the browser's view builds it, so both answer the same bytes under the same rules."""
+
+    serializer_class = s.StoryboardOptionsSerializer
+    http_method_names = ["get", "head", "options"]
+    pagination_class, filter_backends = None, []
+
+    def options_from_query(self, serializer_class) -> dict:
+        options = serializer_class(data=self.request.query_params)
+        options.is_valid(raise_exception=True)
+        return options.validated_data
+
+    def browser(self, view, **kwargs):
+        """The browser's view asks studio/access.py (an outsider's Http404 becomes the API's JSON 404)."""
+        return view(self.request._request, slug=self.kwargs["slug"], **kwargs)
+
+
+class ProjectStoryboard(Deliverable):
+    serializer_class = s.ProjectStoryboardOptionsSerializer
+
+    @extend_schema(parameters=[s.ProjectStoryboardOptionsSerializer], responses=PDF_FILE)
+    def get(self, request, slug):
+        self.options_from_query(s.ProjectStoryboardOptionsSerializer)
+        return self.browser(deliverable_views.project_storyboard)
+
+
+class CutStoryboard(Deliverable):
+    @extend_schema(parameters=[s.StoryboardOptionsSerializer], responses=PDF_FILE)
+    def get(self, request, slug, cut_id):
+        self.options_from_query(s.StoryboardOptionsSerializer)
+        return self.browser(deliverable_views.cut_storyboard, cut_id=cut_id)
+
+
+class ShotListCsv(Deliverable):
+    serializer_class = s.PaperSerializer
+
+    @extend_schema(responses=files_of_type("text/csv; charset=utf-8"))
+    def get(self, request, slug):
+        return self.browser(deliverable_views.shot_list_csv)
+
+
+class ShotListPdf(Deliverable):
+    serializer_class = s.PaperSerializer
+
+    @extend_schema(parameters=[s.PaperSerializer], responses=PDF_FILE)
+    def get(self, request, slug):
+        self.options_from_query(s.PaperSerializer)
+        return self.browser(deliverable_views.shot_list_pdf)
+
+
 # --- Cuts, entries and exports ----------------------------------------------------------------------
 
 class CutList(ProjectScoped, generics.ListAPIView):
@@ -574,7 +707,7 @@ class CutScoped(ProjectScoped):
         return get_object_or_404(selectors.project_cuts(self.project), pk=self.kwargs["cut_id"])
 
 
-class CutDetail(ProjectScoped):
+class CutDetail(VersionedDetail):
     serializer_class = s.CutSerializer
     model = Cut
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -582,19 +715,21 @@ class CutDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.project_cuts(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.CutSerializer})
     def get(self, request, slug, pk):
-        return Response(s.CutSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.CutEditSerializer, responses={200: s.CutSerializer})
+    @extend_schema(request=s.CutEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.CutSerializer})
     def patch(self, request, slug, pk):
         cut = self.get_object()
-        version, changes = _edit(s.CutEditSerializer, request)
-        return Response(s.CutSerializer(cut_services.cut_update(cut=cut, actor=request.user, expected_version=version,
-                                                                **changes)).data)
+        version, changes = _edit(s.CutEditSerializer, request, self.if_match(cut))
+        return self.answer(cut_services.cut_update(cut=cut, actor=request.user, expected_version=version, **changes))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        cut_services.cut_trash(cut=self.get_object(), actor=request.user)
+        cut = self.get_object()
+        self.if_match(cut)
+        cut_services.cut_trash(cut=cut, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
