@@ -71,8 +71,10 @@ def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
     membership, no project, and an outsider cannot tell one from the other."""
     membership = None
     if getattr(user, "is_authenticated", False):  # an anonymous caller is a member of nothing: no query
-        membership = (Membership.objects.select_related("project")
-                      .filter(user=user, project__slug=slug, project__deleted_at__isnull=True).first())
+        found = (Membership.objects.select_related("project")
+                 .filter(user=user, project__slug=slug, project__deleted_at__isnull=True)
+                 .order_by()[:1])  # at most one row (unique per user and project): no ordering, no join to users
+        membership = next(iter(found), None)
     if membership is None:
         raise Http404("No such project.")
     project = membership.project

@@ -10,5 +10,4 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(ffmpeg_binary_check)
-        # lazy: the token cache's signal receivers connect once the models are loaded
-        from studio.services import api_tokens  # noqa: F401
+        from studio.services import api_tokens  # noqa: F401  # lazy: its cache receivers connect once models load

@@ -323,3 +323,13 @@ def test_the_lean_shot_rows_are_what_drf_would_answer(world, alice):
     reference = [drf.ModelSerializer.to_representation(ShotSerializer(), row) for row in rows]
     assert lean == reference
     assert lean[0]["approved_take"] == world["take"].id and lean[0]["duration_s"] == "2.50" and lean[0]["cast"]
+
+
+def test_an_unknown_api_path_is_a_json_404_for_every_method(world, alice):
+    """Found by schemathesis's stateful run: a POST to a path no route matches met Django's CSRF
+    check and got an HTML 403."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice)
+    for method in ("get", "post", "patch", "delete"):
+        response = getattr(client, method)(api(world["project"].slug, "takes/false/comments/"))
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json"), method
