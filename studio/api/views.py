@@ -14,7 +14,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
@@ -644,13 +644,19 @@ class Deliverable(ProjectScoped):
     http_method_names = ["get", "head", "options"]
     pagination_class, filter_backends = None, []
 
-    def options_from_query(self, serializer_class) -> dict:
+    options: dict = {}
+
+    def options_from_query(self, serializer_class) -> None:
+        """Checked options (defaults filled in) become the only query the browser's view reads."""
         options = serializer_class(data=self.request.query_params)
         options.is_valid(raise_exception=True)
-        return options.validated_data
+        self.options = options.validated_data
 
     def browser(self, view, **kwargs):
         """The browser's view asks studio/access.py (an outsider's Http404 becomes the API's JSON 404)."""
+        query = QueryDict(mutable=True)
+        query.update({name: str(value) for name, value in self.options.items()})
+        self.request._request.GET = query
         return view(self.request._request, slug=self.kwargs["slug"], **kwargs)
 
 

@@ -333,3 +333,28 @@ def test_an_unknown_api_path_is_a_json_404_for_every_method(world, alice):
     for method in ("get", "post", "patch", "delete"):
         response = getattr(client, method)(api(world["project"].slug, "takes/false/comments/"))
         assert (response.status_code, response["Content-Type"]) == (404, "application/json"), method
+
+
+def test_a_revocation_in_another_process_reaches_this_one_within_its_local_seconds(project, alice, settings):
+    """Another web process's revoke drops the shared entry (and its own); this process's memory
+    keeps the token for CONTINUITY_API_TOKEN_LOCAL_S at most. With 0 it asks the shared cache."""
+    from django.core.cache import cache, caches
+
+    settings.CONTINUITY_API_TOKEN_LOCAL_S = 0
+    token, secret = api_token_create(user=alice, name="farm", scopes=["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/v1/projects/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())  # what the other process wrote...
+    cache.delete(f"api-token:{token.prefix}")  # ...and dropped from the shared cache
+    assert client.get("/api/v1/projects/").status_code == 401
+
+    settings.CONTINUITY_API_TOKEN_LOCAL_S = 60
+    token, secret = api_token_create(user=alice, name="farm 2", scopes=["read"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/v1/projects/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    cache.delete(f"api-token:{token.prefix}")
+    assert client.get("/api/v1/projects/").status_code == 200  # still in this process's memory
+    caches["process"].delete(f"api-token:{token.prefix}")  # what its expiry does
+    assert client.get("/api/v1/projects/").status_code == 401

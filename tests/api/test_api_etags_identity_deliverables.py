@@ -117,6 +117,7 @@ def test_deliverable_options_are_checked_and_outsiders_see_nothing(world, users)
     for query in ("storyboard/?paper=a3", "storyboard/?layout=4x4", "storyboard/?scene=abc", "shot-list/pdf/?paper=tabloid"):
         refused = client.get(api(world, query))
         assert refused.status_code == 400 and refused["Content-Type"] == "application/json", query
+    assert round(float(_pdf(client.get(api(world, "storyboard/?paper=&layout="))).pages[0].mediabox.width)) == 842  # empty: defaults
     assert client.get(api(world, "storyboard/?scene=999999")).status_code == 404
     assert client.get(api(world, "cuts/999999/storyboard/")).status_code == 404
     outsider = token_client(users["eve"], ["read"])
