@@ -644,18 +644,18 @@ class Deliverable(ProjectScoped):
     http_method_names = ["get", "head", "options"]
     pagination_class, filter_backends = None, []
 
-    options: dict = {}
+    checked_options: dict = {}  # (not `options`: that is the view's OPTIONS handler)
 
     def options_from_query(self, serializer_class) -> None:
         """Checked options (defaults filled in) become the only query the browser's view reads."""
         options = serializer_class(data=self.request.query_params)
         options.is_valid(raise_exception=True)
-        self.options = options.validated_data
+        self.checked_options = options.validated_data
 
     def browser(self, view, **kwargs):
         """The browser's view asks studio/access.py (an outsider's Http404 becomes the API's JSON 404)."""
         query = QueryDict(mutable=True)
-        query.update({name: str(value) for name, value in self.options.items()})
+        query.update({name: str(value) for name, value in self.checked_options.items()})
         self.request._request.GET = query
         return view(self.request._request, slug=self.kwargs["slug"], **kwargs)
 
