@@ -11,6 +11,8 @@ from enum import Enum
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import Http404
 from django.utils.crypto import constant_time_compare
 
@@ -40,7 +42,20 @@ MINIMUM_ROLE = {
 def role_of(user, project: Project) -> str | None:
     if not getattr(user, "is_authenticated", False) or project.is_trashed:
         return None
+    known = getattr(project, "_caller_role", None)  # read with the project by project_for
+    if known is not None and known[0] == user.pk and known[2] == _membership_changes[0]:
+        return known[1]
     return Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+
+
+# The role project_for read is reused by later checks on the same project object, until any
+# membership changes in this process (e.g. an owner removing themselves, then asked where to go).
+_membership_changes = [0]
+
+
+@receiver([post_save, post_delete], sender=Membership, dispatch_uid="access-membership-changed")
+def _membership_changed(**kwargs) -> None:
+    _membership_changes[0] += 1
 
 
 def role_allows(role: str | None, action: Action) -> bool:
@@ -63,10 +78,19 @@ def check(user, project: Project, action: Action) -> None:
 
 
 def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
-    """The live project with this slug, if the user may perform the action on it."""
-    project = Project.objects.alive().filter(slug=slug).first()
-    if project is None:
+    """The live project with this slug, if the user may perform the action on it. The caller's
+    membership comes back with its project in one query (every page and API call starts here): no
+    membership, no project, and an outsider cannot tell one from the other."""
+    membership = None
+    if getattr(user, "is_authenticated", False):  # an anonymous caller is a member of nothing: no query
+        found = (Membership.objects.select_related("project")
+                 .filter(user=user, project__slug=slug, project__deleted_at__isnull=True)
+                 .order_by()[:1])  # at most one row (unique per user and project): no ordering, no join to users
+        membership = next(iter(found), None)
+    if membership is None:
         raise Http404("No such project.")
+    project = membership.project
+    project._caller_role = (user.pk, membership.role, _membership_changes[0])
     check(user, project, action)
     return project
 

@@ -10,3 +10,4 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(ffmpeg_binary_check)
+        from studio.services import api_tokens  # noqa: F401  # lazy: its cache receivers connect once models load

@@ -734,6 +734,11 @@ def api_project_exports(project: Project) -> QuerySet[Export]:
     return Export.objects.filter(cut__project=project, cut__deleted_at__isnull=True).order_by("-created_at", "-id")
 
 
+def api_take_identity_scores(take: Take) -> QuerySet[IdentityScore]:
+    """The take's identity score per cast member, with the member, in the shot's reference order."""
+    return IdentityScore.objects.filter(take=take).select_related("cast_member").order_by("id")
+
+
 # --- Deliverables (studio/services/deliverables.py) and draft cuts ------------------------------
 # Appended: the shots a storyboard or a shot list prints, with what each panel or row needs, and
 # which entries of a cut are not final yet. Each is a fixed number of queries.

@@ -165,10 +165,18 @@ CHANNEL_LAYERS = {
 # The cache holds only throttle counters (studio/throttle.py); in Redis so every process agrees.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "studio.cache.RedisCache",  # Django's, with one client per pool (studio/cache.py)
         "LOCATION": os.environ.get("CONTINUITY_CACHE_URL") or REDIS_URL,
         "KEY_PREFIX": os.environ.get("CONTINUITY_CACHE_PREFIX", "continuity"),
-    }
+    },
+    # Per process, in front of "default": answers keyed by what they were made from (the API's shot
+    # listings, keyed by the project's content_seq) and API tokens for a few seconds
+    # (CONTINUITY_API_TOKEN_LOCAL_S): a hit costs no round trip. Bounded.
+    "process": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "continuity-process",
+        "OPTIONS": {"MAX_ENTRIES": 128},
+    },
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", _celery_url(REDIS_URL))
@@ -343,6 +351,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# How long a web process keeps an API token in its own memory; a revocation reaches the other
+# processes within this (the revoking one at once). 0: every call asks the shared cache.
+CONTINUITY_API_TOKEN_LOCAL_S = int(os.environ.get("CONTINUITY_API_TOKEN_LOCAL_S", "2"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Continuity API",
     "DESCRIPTION": "Projects, cast, script, shots, takes, reviews, cuts and exports of a Continuity studio.",
@@ -353,7 +364,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "studio.api.schema.document_errors"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "studio.api.schema.document_errors",
+                             "studio.api.schema.link_creates_to_what_they_created"],
     # Two choice sets share the field name rights_status: a cast member's and a reference image's.
     "ENUM_NAME_OVERRIDES": {"MemberRightsStatusEnum": "studio.models.cast.RightsStatus",
                             "ImageRightsStatusEnum": "studio.models.cast.ImageRights"},

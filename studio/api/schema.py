@@ -1,7 +1,10 @@
 """Schema hooks: every operation documents the errors the API answers with, in one shape, so
-clients (and schemathesis) can rely on them."""
+clients (and schemathesis) can rely on them; and every create links to what it created (OpenAPI
+links), so a client, or schemathesis's stateful phase, can follow POST -> GET/PATCH/DELETE."""
 
 from __future__ import annotations
+
+import re
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -19,6 +22,7 @@ ERRORS_EVERYWHERE = {
 }
 ERRORS_ON_WRITES = {
     "409": "Someone changed the object since you read it (`current` holds its values), or its state forbids this.",
+    "412": "`If-Match` names a version the object is no longer at (`current` holds its values).",
     "413": "The upload is larger than the most this accepts.",
     "429": "Too many render requests; `Retry-After` says when to try again.",
 }
@@ -37,3 +41,38 @@ def document_errors(result, generator, request, public):
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 })
     return result
+
+
+PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+METHODS = ("get", "patch", "put", "post", "delete")
+
+
+def link_creates_to_what_they_created(result, generator, request, public):
+    """For every POST answering 201 on a collection `P`, a link to each operation under `P{param}/`
+    (the object it created and what hangs below it), with `param` taken from the answer's `id` (a
+    project's `slug`) and every parameter of `P` itself passed on from the request."""
+    paths = result.get("paths", {})
+    for path, methods in paths.items():
+        created = methods.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        parent_parameters = PATH_PARAMETER.findall(path)
+        links = created.setdefault("links", {})
+        for other, other_methods in paths.items():
+            match = re.fullmatch(re.escape(path) + r"\{(\w+)\}/.*", other)
+            if match is None or PATH_PARAMETER.findall(other[len(path) + len(match[1]) + 3:]):
+                continue  # not below P, or it needs more than the created object's id
+            for method in METHODS:
+                operation = other_methods.get(method)
+                if operation is None or "operationId" not in operation:
+                    continue
+                parameters = {name: f"$request.path.{name}" for name in parent_parameters}
+                parameters[match[1]] = "$response.body#/slug" if match[1] == "slug" else "$response.body#/id"
+                links[_link_name(operation["operationId"])] = {"operationId": operation["operationId"], "parameters": parameters}
+        if not links:
+            del created["links"]
+    return result
+
+
+def _link_name(operation_id: str) -> str:
+    return "".join(part.capitalize() for part in operation_id.split("_"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from studio.models import (
-    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, ImageRights, Membership, Project, ReferenceImage,
+    CastMember, Comment, Cut, CutEntry, Export, ExportFormat, IdentityScore, ImageRights, Membership, Project, ReferenceImage,
     ReviewDecision, Scene, Shot, Take,
 )
 
@@ -145,6 +145,30 @@ class ShotSerializer(serializers.ModelSerializer):
     def get_cast(self, shot) -> list[str]:
         return [link.cast_member.handle for link in shot.cast_links.all()]  # prefetched by the selector
 
+    def to_representation(self, shot) -> dict:
+        """What ModelSerializer gives, read straight off the row: a page of 500 shots would
+        otherwise make some 17,000 per-field calls (tests/api pins the two answers equal)."""
+        plan = self.__dict__.get("_lean_plan") or self.__dict__.setdefault("_lean_plan", self._plan())
+        row = {}
+        for name, attribute, convert in plan:
+            value = shot if attribute is None else getattr(shot, attribute)
+            row[name] = convert(value) if convert is not None and value is not None else value
+        return row
+
+    def _plan(self) -> list[tuple[str, str, object]]:
+        """(answer key, attribute of the row, converter or None) for every plain field."""
+        plan = []
+        for name, field in self.fields.items():
+            if name == "cast":
+                plan.append((name, None, self.get_cast))
+            elif isinstance(field, serializers.PrimaryKeyRelatedField):
+                plan.append((name, f"{field.source}_id", None))
+            elif isinstance(field, (serializers.DateTimeField, serializers.DecimalField)):
+                plan.append((name, field.source, field.to_representation))
+            else:
+                plan.append((name, field.source, None))
+        return plan
+
 
 class ShotCreateSerializer(serializers.ModelSerializer):
     scene = serializers.IntegerField(min_value=1, help_text="Id of the scene the shot belongs to.")
@@ -175,6 +199,25 @@ class TakeSerializer(serializers.ModelSerializer):
         fields = ["id", "shot", "number", "backend", "status", "progress", "step", "total_steps", "attempts", "error",
                   "frames", "duration_s", "compute_seconds", "signature", "reused_from", "cancel_requested",
                   "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class IdentityScoreSerializer(serializers.ModelSerializer):
+    """How closely the take keeps one cast member (generation/identity.py); "no face" is a result."""
+
+    cast_member = serializers.IntegerField(source="cast_member_id", read_only=True)
+    handle = serializers.CharField(source="cast_member.handle", read_only=True)
+    kind = serializers.CharField(source="cast_member.kind", read_only=True)
+    score = serializers.FloatField(allow_null=True, read_only=True,
+                                   help_text="Characters: face distance (lower is closer); objects and places: "
+                                             "matched local features (higher is closer). Null: nothing to score.")
+    scored_at = serializers.DateTimeField(source="created", read_only=True)
+
+    class Meta:
+        model = IdentityScore
+        fields = ["cast_member", "handle", "kind", "status", "verdict", "score", "threshold", "method",
+                  "frames_sampled", "frames_scored", "references_used", "best_frame_index", "best_frame_time_s",
+                  "worst_frame_index", "worst_frame_time_s", "model", "model_version", "scored_at"]
         read_only_fields = fields
 
 
@@ -264,6 +307,20 @@ class CutEntryEditSerializer(CutVersionSerializer):
 
 class CutReorderSerializer(CutVersionSerializer):
     entries = serializers.ListField(child=serializers.IntegerField(min_value=1), help_text="Every entry id, in the new order.")
+
+
+class StoryboardOptionsSerializer(serializers.Serializer):
+    paper = serializers.ChoiceField(choices=["a4", "letter"], default="a4")
+    layout = serializers.ChoiceField(choices=["2x3", "3x3"], default="2x3", help_text="Rows × columns of panels a page.")
+
+
+class ProjectStoryboardOptionsSerializer(StoryboardOptionsSerializer):
+    scene = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1,
+                                     help_text="Only this scene's shots (its id); empty: the whole project.")
+
+
+class PaperSerializer(serializers.Serializer):
+    paper = serializers.ChoiceField(choices=["a4", "letter"], default="a4")
 
 
 class ExportSerializer(serializers.ModelSerializer):

@@ -12,10 +12,11 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -28,6 +29,7 @@ from rest_framework.response import Response
 from studio import access, selectors
 from studio.access import Action
 from studio.api import serializers as s
+from studio.api.errors import PreconditionFailed
 from studio.api.filters import ShotFilter, TakeFilter
 from studio.models import (
     CastMember, Comment, Cut, CutEntry, Export, ExportStatus, Membership, ReferenceImage, Scene, Shot, Take, TokenScope,
@@ -40,6 +42,7 @@ from studio.services import shots as shot_services
 from studio.services import takes as take_services
 from studio.services.render_requests import take_request
 from studio.services.script import script_import
+from studio.views import deliverables as deliverable_views
 from studio.views.media import serve_project_file
 
 logger = logging.getLogger(__name__)
@@ -62,8 +65,9 @@ EXPORT_FILE = files_of_type("video/mp4", "application/json", "text/plain; charse
                             "application/octet-stream")
 
 
+@csrf_exempt  # it changes nothing; without this a POST to a mistyped path met the CSRF check's HTML 403
 def not_found(request, rest: str = ""):
-    """Any other path under /api/v1/: a JSON 404, like every other API answer."""
+    """Any other path under /api/v1/: a JSON 404, like every other API answer, for every method."""
     return JsonResponse({"detail": "No such API endpoint."}, status=404)
 
 
@@ -80,23 +84,36 @@ def content_cache_key(kind: str, project, request) -> str:
 
 
 def _cache_get(key: str):
+    """From this process's memory first (no round trip), then from the shared cache."""
+    body = caches["process"].get(key)
+    if body is not None:
+        return body
     try:
-        return cache.get(key)
+        body = cache.get(key)
     except Exception:  # Redis is away: the answer is slower, never wrong
         logger.warning("API cache unavailable", exc_info=True)
         return None
+    if body is not None:
+        caches["process"].set(key, body, CONTENT_CACHE_S)
+    return body
 
 
 def _cache_set(key: str, data) -> None:
+    caches["process"].set(key, data, CONTENT_CACHE_S)
     try:
         cache.set(key, data, CONTENT_CACHE_S)
     except Exception:
         logger.warning("API cache unavailable", exc_info=True)
 
 
-def _edit(serializer_class, request) -> tuple[int, dict]:
-    """(version, changes) from a versioned edit; 400 when `version` is missing or a value is refused."""
-    serializer = serializer_class(data=request.data)
+def _edit(serializer_class, request, if_match: int | None = None) -> tuple[int, dict]:
+    """(version, changes) from a versioned edit; 400 when `version` is missing (and no If-Match
+    gave it) or a value is refused."""
+    data = request.data
+    if if_match is not None and hasattr(data, "copy") and "version" not in data:
+        data = data.copy()
+        data["version"] = if_match
+    serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     changes = dict(serializer.validated_data)
     return changes.pop("version"), changes
@@ -149,6 +166,51 @@ class ReadOnlyList(ProjectScoped, generics.ListAPIView):
     pass
 
 
+# --- ETag / If-Match on versioned objects ------------------------------------------------------------
+# Every versioned object answers `ETag: "v<version>"`. A PATCH or DELETE that sends `If-Match` is
+# refused with 412 (and the current values) when the object has moved on; one that sends `version`
+# in its body is refused with 409 as in the browser. Either is enough for a PATCH; both may be sent.
+
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, required=False,
+    description='The ETag you read (`"v<version>"`): a write against a newer version is refused with 412.')
+ETAG = OpenApiParameter("ETag", str, OpenApiParameter.HEADER, response=[200],
+                        description='The object\'s version as an entity tag, `"v<version>"`.')
+
+
+def etag_of(version: int) -> str:
+    return f'"v{version}"'
+
+
+def _versions_named(header: str) -> set[int] | None:
+    """The versions an If-Match header names; None for `*` (any)."""
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip()
+        if tag == "*":
+            return None
+        tag = tag.removeprefix("W/").strip('"')
+        if tag[:1] == "v" and tag[1:].isdigit() and len(tag) < 20:
+            versions.add(int(tag[1:]))
+    return versions
+
+
+class VersionedDetail(ProjectScoped):
+    def answer(self, obj) -> Response:
+        data = self.serializer_class(obj).data
+        return Response(data, headers={"ETag": etag_of(data["version"])})
+
+    def if_match(self, obj) -> int | None:
+        """The version If-Match names when it is the object's; 412 when it is not; None without it."""
+        header = self.request.headers.get("If-Match")
+        if header is None:
+            return None
+        versions = _versions_named(header)
+        if versions is not None and obj.version not in versions:
+            raise PreconditionFailed(self.serializer_class(obj).data)
+        return obj.version
+
+
 # --- Projects and members --------------------------------------------------------------------------
 
 class ProjectList(generics.ListCreateAPIView):
@@ -164,19 +226,20 @@ class ProjectList(generics.ListCreateAPIView):
         return Response(s.ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetail(ProjectScoped):
+class ProjectDetail(VersionedDetail):
     serializer_class = s.ProjectSerializer
     write_action = Action.MANAGE
     http_method_names = ["get", "patch", "head", "options"]
 
+    @extend_schema(parameters=[ETAG], responses={200: s.ProjectSerializer})
     def get(self, request, slug):
-        return Response(s.ProjectSerializer(self.project).data)
+        return self.answer(self.project)
 
-    @extend_schema(request=s.ProjectEditSerializer, responses={200: s.ProjectSerializer})
+    @extend_schema(request=s.ProjectEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.ProjectSerializer})
     def patch(self, request, slug):
-        version, changes = _edit(s.ProjectEditSerializer, request)
+        version, changes = _edit(s.ProjectEditSerializer, request, self.if_match(self.project))
         project = project_services.project_update(project=self.project, actor=request.user, expected_version=version, **changes)
-        return Response(s.ProjectSerializer(project).data)
+        return self.answer(project)
 
 
 class MemberList(ReadOnlyList):
@@ -205,7 +268,7 @@ class CastList(ProjectScoped, generics.ListAPIView):
         return Response(s.CastMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
-class CastDetail(ProjectScoped):
+class CastDetail(VersionedDetail):
     serializer_class = s.CastMemberSerializer
     model = CastMember
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -213,19 +276,22 @@ class CastDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.cast_library(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.CastMemberSerializer})
     def get(self, request, slug, pk):
-        return Response(s.CastMemberSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.CastMemberEditSerializer, responses={200: s.CastMemberSerializer})
+    @extend_schema(request=s.CastMemberEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.CastMemberSerializer})
     def patch(self, request, slug, pk):
         member = self.get_object()
-        version, changes = _edit(s.CastMemberEditSerializer, request)
+        version, changes = _edit(s.CastMemberEditSerializer, request, self.if_match(member))
         cast_services.cast_member_update(member=member, actor=request.user, expected_version=version, **changes)
-        return Response(s.CastMemberSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        cast_services.cast_member_trash(member=self.get_object(), actor=request.user)
+        member = self.get_object()
+        self.if_match(member)
+        cast_services.cast_member_trash(member=member, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -329,7 +395,7 @@ def _with_location(project, values: dict) -> dict:
     return values
 
 
-class SceneDetail(ProjectScoped):
+class SceneDetail(VersionedDetail):
     serializer_class = s.SceneSerializer
     model = Scene
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -337,20 +403,23 @@ class SceneDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.api_scenes(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.SceneSerializer})
     def get(self, request, slug, pk):
-        return Response(s.SceneSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.SceneEditSerializer, responses={200: s.SceneSerializer})
+    @extend_schema(request=s.SceneEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.SceneSerializer})
     def patch(self, request, slug, pk):
         scene = self.get_object()
-        version, changes = _edit(s.SceneEditSerializer, request)
+        version, changes = _edit(s.SceneEditSerializer, request, self.if_match(scene))
         scene = shot_services.scene_update(scene=scene, actor=request.user, expected_version=version,
                                            **_with_location(self.project, changes))
-        return Response(s.SceneSerializer(scene).data)
+        return self.answer(scene)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        shot_services.scene_trash(scene=self.get_object(), actor=request.user)
+        scene = self.get_object()
+        self.if_match(scene)
+        shot_services.scene_trash(scene=scene, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -387,7 +456,7 @@ class ShotList(ProjectScoped, generics.ListAPIView):
                         status=status.HTTP_201_CREATED)
 
 
-class ShotDetail(ProjectScoped):
+class ShotDetail(VersionedDetail):
     serializer_class = s.ShotSerializer
     model = Shot
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -395,19 +464,22 @@ class ShotDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.api_shots(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.ShotSerializer})
     def get(self, request, slug, pk):
-        return Response(s.ShotSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.ShotEditSerializer, responses={200: s.ShotSerializer})
+    @extend_schema(request=s.ShotEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.ShotSerializer})
     def patch(self, request, slug, pk):
         shot = self.get_object()
-        version, changes = _edit(s.ShotEditSerializer, request)
+        version, changes = _edit(s.ShotEditSerializer, request, self.if_match(shot))
         shot_services.shot_update(shot=shot, actor=request.user, expected_version=version, **changes)
-        return Response(s.ShotSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        shot_services.shot_trash(shot=self.get_object(), actor=request.user)
+        shot = self.get_object()
+        self.if_match(shot)
+        shot_services.shot_trash(shot=shot, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -511,6 +583,21 @@ class TakePoster(TakeFile):
         return super().get(request, slug, pk)
 
 
+class TakeIdentity(ProjectScoped, generics.ListAPIView):
+    """The take's identity scores, one per cast member of its shot; empty until it has been scored
+    (scoring runs on its own queue after the take finishes)."""
+
+    serializer_class = s.IdentityScoreSerializer
+    model = Take
+    pagination_class, filter_backends = None, []  # a handful of rows, one per cast member
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Take.objects.none()
+        take = get_object_or_404(selectors.api_takes(self.project), pk=self.kwargs["pk"])
+        return selectors.api_take_identity_scores(take)
+
+
 class TakeScoped(ProjectScoped):
     """A list under one take of the project."""
 
@@ -571,6 +658,68 @@ class DecisionList(TakeScoped, generics.ListAPIView):
         return Response(s.DecisionSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
+# --- Deliverables: storyboards and shot lists (the browser's downloads, studio/services/deliverables.py)
+
+PDF_FILE = files_of_type("application/pdf")
+
+
+class Deliverable(ProjectScoped):
+    """A download the browser offers too: its options are checked here (a refused one is a JSON
+    400), then the browser's view builds it, so both answer the same bytes under the same rules."""
+
+    serializer_class = s.StoryboardOptionsSerializer
+    http_method_names = ["get", "head", "options"]
+    pagination_class, filter_backends = None, []
+
+    checked_options: dict = {}  # (not `options`: that is the view's OPTIONS handler)
+
+    def options_from_query(self, serializer_class) -> None:
+        """Checked options (defaults filled in) become the only query the browser's view reads."""
+        options = serializer_class(data=self.request.query_params)
+        options.is_valid(raise_exception=True)
+        self.checked_options = options.validated_data
+
+    def browser(self, view, **kwargs):
+        """The browser's view asks studio/access.py (an outsider's Http404 becomes the API's JSON 404)."""
+        query = QueryDict(mutable=True)
+        query.update({name: str(value) for name, value in self.checked_options.items()})
+        self.request._request.GET = query
+        return view(self.request._request, slug=self.kwargs["slug"], **kwargs)
+
+
+class ProjectStoryboard(Deliverable):
+    serializer_class = s.ProjectStoryboardOptionsSerializer
+
+    @extend_schema(parameters=[s.ProjectStoryboardOptionsSerializer], responses=PDF_FILE)
+    def get(self, request, slug):
+        self.options_from_query(s.ProjectStoryboardOptionsSerializer)
+        return self.browser(deliverable_views.project_storyboard)
+
+
+class CutStoryboard(Deliverable):
+    @extend_schema(parameters=[s.StoryboardOptionsSerializer], responses=PDF_FILE)
+    def get(self, request, slug, cut_id):
+        self.options_from_query(s.StoryboardOptionsSerializer)
+        return self.browser(deliverable_views.cut_storyboard, cut_id=cut_id)
+
+
+class ShotListCsv(Deliverable):
+    serializer_class = s.PaperSerializer
+
+    @extend_schema(responses=files_of_type("text/csv; charset=utf-8"))
+    def get(self, request, slug):
+        return self.browser(deliverable_views.shot_list_csv)
+
+
+class ShotListPdf(Deliverable):
+    serializer_class = s.PaperSerializer
+
+    @extend_schema(parameters=[s.PaperSerializer], responses=PDF_FILE)
+    def get(self, request, slug):
+        self.options_from_query(s.PaperSerializer)
+        return self.browser(deliverable_views.shot_list_pdf)
+
+
 # --- Cuts, entries and exports ----------------------------------------------------------------------
 
 class CutList(ProjectScoped, generics.ListAPIView):
@@ -593,7 +742,7 @@ class CutScoped(ProjectScoped):
         return get_object_or_404(selectors.project_cuts(self.project), pk=self.kwargs["cut_id"])
 
 
-class CutDetail(ProjectScoped):
+class CutDetail(VersionedDetail):
     serializer_class = s.CutSerializer
     model = Cut
     http_method_names = ["get", "patch", "delete", "head", "options"]
@@ -601,19 +750,21 @@ class CutDetail(ProjectScoped):
     def project_queryset(self, project):
         return selectors.project_cuts(project)
 
+    @extend_schema(parameters=[ETAG], responses={200: s.CutSerializer})
     def get(self, request, slug, pk):
-        return Response(s.CutSerializer(self.get_object()).data)
+        return self.answer(self.get_object())
 
-    @extend_schema(request=s.CutEditSerializer, responses={200: s.CutSerializer})
+    @extend_schema(request=s.CutEditSerializer, parameters=[IF_MATCH, ETAG], responses={200: s.CutSerializer})
     def patch(self, request, slug, pk):
         cut = self.get_object()
-        version, changes = _edit(s.CutEditSerializer, request)
-        return Response(s.CutSerializer(cut_services.cut_update(cut=cut, actor=request.user, expected_version=version,
-                                                                **changes)).data)
+        version, changes = _edit(s.CutEditSerializer, request, self.if_match(cut))
+        return self.answer(cut_services.cut_update(cut=cut, actor=request.user, expected_version=version, **changes))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
-        cut_services.cut_trash(cut=self.get_object(), actor=request.user)
+        cut = self.get_object()
+        self.if_match(cut)
+        cut_services.cut_trash(cut=cut, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

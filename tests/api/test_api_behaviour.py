@@ -81,10 +81,27 @@ def test_revoked_expired_and_forged_tokens_are_refused_with_401(alice):
     forged = APIClient()
     forged.credentials(HTTP_AUTHORIZATION=f"Bearer {secret[:-2]}xx")
     assert forged.get("/api/v1/projects/").status_code == 401
-    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    token.expires_at = timezone.now() - timedelta(seconds=1)  # as the admin would: a save drops the cached row
+    token.save(update_fields=["expires_at"])
     assert client.get("/api/v1/projects/").status_code == 401
-    ApiToken.objects.filter(pk=token.pk).update(expires_at=None)
+    token.expires_at = None
+    token.save(update_fields=["expires_at"])
+    assert client.get("/api/v1/projects/").status_code == 200  # cached again
     api_token_revoke(token=token, actor=alice)
+    assert client.get("/api/v1/projects/").status_code == 401
+
+
+def test_token_lookups_are_cached_and_a_revocation_takes_effect_on_the_next_call(project, alice, django_assert_num_queries):
+    token, secret = api_token_create(user=alice, name="farm", scopes=["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/v1/projects/").status_code == 200  # reads the token, notes its use, caches it
+    with django_assert_num_queries(2):  # the project list (count, page): no token query
+        assert client.get("/api/v1/projects/").status_code == 200
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION=f"Bearer {secret[:-2]}xx")  # same prefix, so the cached row
+    assert forged.get("/api/v1/projects/").status_code == 401
+    api_token_revoke(token=ApiToken.objects.get(pk=token.pk), actor=alice)
     assert client.get("/api/v1/projects/").status_code == 401
 
 
@@ -180,8 +197,9 @@ def test_listing_shots_takes_the_same_queries_for_5_and_100_shots(project, scene
     for n in range(95):
         shot_create(scene=scene, actor=alice, prompt=f"@mara on the @deck, angle {n + 5}")
     with_hundred = _shot_list_queries(client, project)
-    # token, project, membership, then count, page and the cast prefetch, or one cache read
-    assert with_five == with_hundred == (6, 3)
+    # the project with the caller's role (the token is cached), then count, page and the cast
+    # prefetch, or the listing from the cache
+    assert with_five == with_hundred == (4, 1)
     assert len(client.get(api(project.slug, "shots/") + "?page_size=500").json()["results"]) == 100
 
 
@@ -288,3 +306,55 @@ def test_the_docs_load_everything_from_the_studio_itself(client):
             assert finders.find(source.removeprefix("/static/")), source
         else:
             assert client.get(source).status_code == 200, source
+
+
+def test_the_lean_shot_rows_are_what_drf_would_answer(world, alice):
+    """ShotSerializer reads rows straight off the model for speed; DRF's own field-by-field answer
+    is the reference, for a shot with every field set (decimals, dates, links, cast)."""
+    from rest_framework import serializers as drf
+
+    from studio import selectors
+    from studio.api.serializers import ShotSerializer
+
+    shot = world["shot"]
+    Shot.objects.filter(pk=shot.pk).update(approved_take=world["take"], duration_s="2.50", backend="animatic")
+    rows = list(selectors.api_shots(world["project"]))
+    lean = ShotSerializer(rows, many=True).data
+    reference = [drf.ModelSerializer.to_representation(ShotSerializer(), row) for row in rows]
+    assert lean == reference
+    assert lean[0]["approved_take"] == world["take"].id and lean[0]["duration_s"] == "2.50" and lean[0]["cast"]
+
+
+def test_an_unknown_api_path_is_a_json_404_for_every_method(world, alice):
+    """Found by schemathesis's stateful run: a POST to a path no route matches met Django's CSRF
+    check and got an HTML 403."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice)
+    for method in ("get", "post", "patch", "delete"):
+        response = getattr(client, method)(api(world["project"].slug, "takes/false/comments/"))
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json"), method
+
+
+def test_a_revocation_in_another_process_reaches_this_one_within_its_local_seconds(project, alice, settings):
+    """Another web process's revoke drops the shared entry (and its own); this process's memory
+    keeps the token for CONTINUITY_API_TOKEN_LOCAL_S at most. With 0 it asks the shared cache."""
+    from django.core.cache import cache, caches
+
+    settings.CONTINUITY_API_TOKEN_LOCAL_S = 0
+    token, secret = api_token_create(user=alice, name="farm", scopes=["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/v1/projects/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())  # what the other process wrote...
+    cache.delete(f"api-token:{token.prefix}")  # ...and dropped from the shared cache
+    assert client.get("/api/v1/projects/").status_code == 401
+
+    settings.CONTINUITY_API_TOKEN_LOCAL_S = 60
+    token, secret = api_token_create(user=alice, name="farm 2", scopes=["read"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/v1/projects/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    cache.delete(f"api-token:{token.prefix}")
+    assert client.get("/api/v1/projects/").status_code == 200  # still in this process's memory
+    caches["process"].delete(f"api-token:{token.prefix}")  # what its expiry does
+    assert client.get("/api/v1/projects/").status_code == 401

@@ -110,6 +110,11 @@ OPERATIONS: list[Op] = [
     Op("api_take_retry", "post", E, "render", 201, kwargs=lambda w: {"pk": _failed(w["queued_take"])}),
     Op("api_take_video", "get", V, "read", 200, kwargs=lambda w: {"pk": w["take"].id}),
     Op("api_take_poster", "get", V, "read", 200, kwargs=lambda w: {"pk": w["take"].id}),
+    Op("api_take_identity", "get", V, "read", 200, kwargs=lambda w: {"pk": w["take"].id}),
+    Op("api_storyboard", "get", V, "read", 200, query=lambda w: f"?scene={w['scene'].id}&paper=letter&layout=3x3"),
+    Op("api_shot_list_csv", "get", V, "read", 200),
+    Op("api_shot_list_pdf", "get", V, "read", 200, query=lambda w: "?paper=letter"),
+    Op("api_cut_storyboard", "get", V, "read", 200, kwargs=lambda w: {"cut_id": w["cut"].id}),
     Op("api_comments", "get", V, "read", 200, kwargs=take_id),
     Op("api_comments", "post", R, "write", 201, kwargs=take_id, body=lambda w: {"body": "Softer light", "frame": 2}),
     Op("api_decisions", "get", V, "read", 200, kwargs=take_id),
@@ -232,3 +237,27 @@ def test_account_operations(users):
     assert [p["slug"] for p in eve.get("/api/v1/projects/").json()["results"]] == [created.json()["slug"]]
     assert token_client(users["eve"], ["read"]).post("/api/v1/projects/", {"name": "No"}, format="json").status_code == 403
     assert session_client(None).get("/api/v1/projects/").status_code == 401
+
+
+@pytest.mark.parametrize("scope", ["read", "write", "render"])
+def test_account_operations_for_a_token_with_each_scope(scope, users, project):
+    """Listing projects needs `read`, creating one `write`; each member sees the project, whatever role."""
+    for name in ["eve", *MEMBERS]:
+        client = token_client(users[name], [scope])
+        listed = client.get("/api/v1/projects/")
+        assert listed.status_code == (200 if scope == "read" else 403), (name, scope)
+        if scope == "read":
+            assert [p["slug"] for p in listed.json()["results"]] == ([] if name == "eve" else [project.slug])
+        created = client.post("/api/v1/projects/", {"name": f"{name} {scope}", "fps": 24, "width": 640, "height": 360},
+                              format="json")
+        assert created.status_code == (201 if scope == "write" else 403), (name, scope)
+
+
+def test_the_schema_and_its_docs_are_public():
+    """What the API offers is no secret (clients and schemathesis read it before they have a token);
+    what is in a project is."""
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient()
+    assert anonymous.get("/api/v1/schema/").status_code == 200
+    assert anonymous.get("/api/v1/docs/").status_code == 200

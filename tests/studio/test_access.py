@@ -91,3 +91,14 @@ def test_membership_in_another_project_grants_nothing_here(project, users):
 
     project_create(owner=users["eve"], name="Eve's own")
     assert not access.can(users["eve"], project, Action.VIEW)
+
+
+def test_project_for_reads_project_and_role_in_one_query_and_a_membership_change_is_seen(
+        project, users, django_assert_num_queries):
+    from studio.models import Membership
+
+    with django_assert_num_queries(1):
+        found = access.project_for(users["bob"], project.slug, Action.EDIT)
+        assert access.can(users["bob"], found, Action.EDIT)  # the role read with the project: no query
+    Membership.objects.get(project=project, user=users["bob"]).delete()  # e.g. bob leaves in this request
+    assert not access.can(users["bob"], found, Action.VIEW)
