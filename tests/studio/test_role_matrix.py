@@ -82,6 +82,8 @@ ROUTES: dict[str, tuple[str | None, str | None]] = {
     "budget_update": (None, O),
     "take_trash": (None, E),
     "comment_resolve": (None, R),
+    "comment_rerender": (None, E),  # "re-render with this note": a render, so editors
+    "comment_rerender_region": (None, E),
     "cut_list": (V, E),
     "cut_editor": (V, None),
     "cut_entries": (V, None),
