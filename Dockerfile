@@ -1,9 +1,9 @@
 # Continuity: one image for the web process, the CPU worker and beat. Build the GPU worker's image
-# with the diffusion backends:  docker build --build-arg EXTRAS='[gpu]' -t continuity-gpu .
+# with the diffusion backends:  docker build --build-arg EXTRAS='[gpu,s3]' -t continuity-gpu .
 # (compose.yaml does both; see README "Deploy with Docker Compose").
 FROM python:3.11.11-slim-bookworm
 
-ARG EXTRAS=""
+ARG EXTRAS="[s3]"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

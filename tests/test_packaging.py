@@ -203,7 +203,7 @@ def test_compose_runs_web_workers_postgres_and_redis_from_the_environment():
     assert "8000" in services["web"]["ports"][0] and "migrate" in " ".join(services["web"]["command"])
     assert "beat" in services["beat"]["command"]
     gpu = services["gpu-worker"]
-    assert gpu["profiles"] == ["gpu"] and gpu["build"]["args"]["EXTRAS"] == "[gpu]"
+    assert gpu["profiles"] == ["gpu"] and gpu["build"]["args"]["EXTRAS"] == "[gpu,s3]"
     assert gpu["command"][gpu["command"].index("-Q") + 1] == "gpu" and "--prefetch-multiplier" in gpu["command"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert set(compose["volumes"]) >= {"postgres", "redis", "media"}
