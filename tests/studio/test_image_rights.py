@@ -81,7 +81,7 @@ def test_recording_a_members_rights_clears_its_undecided_images_only(project, al
 def test_the_migration_carries_each_members_status_to_its_images(project, alice, cast):
     from importlib import import_module
 
-    migration = import_module("studio.migrations.0018_rights_per_image")
+    migration = import_module("studio.migrations.0015_rights_per_image")
     consented = cast_member_create(project=project, actor=alice, name="Ines", rights_status=RightsStatus.CONSENT,
                                    rights_note="Release form 12")
     reference_image_add(member=consented, actor=alice, data=png_bytes(color=(10, 10, 200)))
