@@ -145,9 +145,18 @@ def _celery_url(redis_url: str) -> str:
 
 # CONTINUITY_CHANNEL_REDIS_URL: a separate Redis for live events (default: the broker's). The crash
 # tests point a worker at a dead one to prove a lost event never loses a render.
+# CONTINUITY_CHANNEL_LAYER: "pubsub" (the default: one Redis PUBLISH per group send, delivered once
+# per server process, no shared per-process inbox to fill; measured in BENCHMARKS.md, issue 15) or
+# "core" (channels_redis' list-based layer: one queued copy per socket, `capacity` per process).
+_CHANNEL_BACKENDS = {"pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer", "core": "channels_redis.core.RedisChannelLayer"}
+CHANNEL_LAYER_KIND = os.environ.get("CONTINUITY_CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER_KIND not in _CHANNEL_BACKENDS:
+    raise ImproperlyConfigured(f"CONTINUITY_CHANNEL_LAYER must be one of {sorted(_CHANNEL_BACKENDS)}, not {CHANNEL_LAYER_KIND!r}")
+# Progress ticks of one take or export closer than this are coalesced (latest value wins).
+CONTINUITY_PROGRESS_COALESCE_S = float(os.environ.get("CONTINUITY_PROGRESS_COALESCE_S", "0.1"))
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": _CHANNEL_BACKENDS[CHANNEL_LAYER_KIND],
         "CONFIG": {
             # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis' 5 s
             # BZPOPMIN: a quiet channel then times out and kills the consumer. Give it room.
