@@ -102,12 +102,12 @@ class World:
 
 
 def build_world(board_shots: int) -> World:
-    """A project with `board_shots` shots (at least TAKES), TAKES of them with a running take."""
+    """A project with `board_shots` shots (at least TAKES), TAKES of them with a running take.
+    The caller keeps services.dispatch from sending render messages for them."""
     from django.contrib.auth import get_user_model
     from django.test import Client
 
     from studio.models import Shot
-    from studio.services import dispatch
     from studio.services.api_tokens import api_token_create
     from studio.services.projects import project_create
     from studio.services.render_requests import take_request
@@ -125,7 +125,6 @@ def build_world(board_shots: int) -> World:
         for n in range(TAKES):
             shot_create(scene=scene, actor=user, prompt=f"the pistons slow down {n}", duration_s=2)
     shots = list(Shot.objects.alive().filter(scene__project=project).order_by("id")[:TAKES])
-    dispatch.enqueue_render = lambda take_id: None  # the bench's worker task runs them, not a render
     take_ids = []
     for shot in shots:
         take = take_request(shot=shot, actor=user).take
@@ -456,6 +455,9 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("collectstatic", verbosity=0, interactive=False)
+        from studio.services import dispatch
+
+        dispatch.enqueue_render = lambda take_id: None  # the bench's worker task drives the takes, not a render
         world = build_world(args.board_shots)
         for layer in layers:
             production_like_environment(layer)  # the server and worker of these runs inherit it
