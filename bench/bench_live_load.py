@@ -389,10 +389,16 @@ def run_live(*, kind: str, processes: int, world: World, clients: int, steps: in
         try:
             reset_takes(world)
             return asyncio.run(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir))
+        except Exception as error:
+            raise RuntimeError(f"{error}\n{_log_tail(log_dir)}") from error
         finally:
             stop([worker])
     finally:
         stop(servers)
+
+
+def _log_tail(log_dir: Path, chars: int = 1500) -> str:
+    return "\n".join(f"--- {f.name}:\n{f.read_text(errors='replace')[-chars:]}" for f in sorted(log_dir.glob("*.log")))
 
 
 # --- HTTP load ---------------------------------------------------------------------------------------
@@ -412,7 +418,10 @@ def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> d
     try:
         for name, (path, cookie) in pages.items():
             url = f"http://127.0.0.1:{port}{path}"
-            warm(url, cookie, 4 * processes)
+            try:
+                warm(url, cookie, 4 * processes)
+            except OSError as error:
+                raise RuntimeError(f"{name} {url}: {error}\n{_log_tail(log_dir)}") from error
             r = run_wrk(url, cookie, wrk_args, lua)
             results[name] = {"req_s": r["requests"] / args.http_duration, "p50": r["p50_us"] / 1000, "p95": r["p95_us"] / 1000,
                              "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["non2xx"]}
@@ -472,14 +481,18 @@ def main() -> None:
                         r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps,
                                      interval_ms=args.interval_ms, edits=args.edits, scratch=scratch)
                     except Exception as error:  # a server that cannot take N: say so and go on
-                        print(f"{spec:<11} {n:>4} failed: {str(error)[:300]}")
+                        print(f"{spec:<11} {n:>4} failed: {str(error)[:3000]}")
                         continue
                     lost = (r["progress_expected"] - r["progress_received"]) + (r["edits_expected"] - r["edits_received"])
                     print(f"{spec:<11} {n:>4} {r['connect_all_s']:>9.2f} {r['presence_complete']:>4}/{n:<4} {_ms(r['progress_ms']):>32} "
                           f"{_ms(r['edit_ms']):>27} {r['final_ms']['p50']:>6.1f}/{r['final_ms']['p99']:<7.1f} {lost:>5} "
                           f"{r['finals_complete']:>3}/{n:<3} {os.getloadavg()[0]:.1f}")
                 if not args.no_http:
-                    h = http_load(kind, int(processes), world, args, scratch)
+                    try:
+                        h = http_load(kind, int(processes), world, args, scratch)
+                    except Exception as error:
+                        print(f"{spec:<11} HTTP failed: {str(error)[:3000]}")
+                        continue
                     floor = h["sign-in"]["p95"]
                     print(f"{spec:<11} HTTP, {args.http_connections} connections, {args.http_duration} s each: " + "; ".join(
                         f"{name} {v['req_s']:.0f} req/s p50 {v['p50']:.0f} p95 {v['p95']:.0f} p99 {v['p99']:.0f} ms"

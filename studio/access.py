@@ -38,9 +38,19 @@ MINIMUM_ROLE = {
 
 
 def role_of(user, project: Project) -> str | None:
+    """The user's role, asked of the database once per project object (so once per request: a
+    view that checks access and then asks what the user may do costs one membership query)."""
     if not getattr(user, "is_authenticated", False) or project.is_trashed:
         return None
-    return Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+    known = project.__dict__.setdefault("_roles_asked", {})
+    if user.pk not in known:
+        known[user.pk] = Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+    return known[user.pk]
+
+
+def forget_roles(project: Project) -> None:
+    """After a membership change on this very object (services that add or remove members)."""
+    project.__dict__.pop("_roles_asked", None)
 
 
 def role_allows(role: str | None, action: Action) -> bool:

@@ -140,25 +140,26 @@ def _guest_media(studio: Studio) -> str:
 
 
 # page -> (its URL for a built studio, the exact number of queries it may make at every size).
-# Signed-in pages count the session and the user (2) and the project with the member's role.
+# Signed-in pages count the session and the user (2) and the project with the member's role
+# (asked once per request, however many access questions the view asks: studio/access.py).
 PAGES = {
     "project list": (lambda s: reverse("project_list"), 4),
-    "project home": (lambda s: _url("project_home", s), 14),
-    "board": (lambda s: _url("board", s), 11),
-    "board scenes": (lambda s: _url("board_scenes", s), 10),
-    "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 10),
-    "shot card": (lambda s: _url("shot_card", s, s.shot.id), 9),
+    "project home": (lambda s: _url("project_home", s), 13),
+    "board": (lambda s: _url("board", s), 10),
+    "board scenes": (lambda s: _url("board_scenes", s), 9),
+    "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 9),
+    "shot card": (lambda s: _url("shot_card", s, s.shot.id), 8),
     "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 6),
-    "review room": (lambda s: _url("review", s, s.shot.id), 14),
+    "review room": (lambda s: _url("review", s, s.shot.id), 11),
     "take stack": (lambda s: _url("take_stack", s, s.shot.id), 8),
-    "comments": (lambda s: _url("comments", s, s.take.id), 8),
-    "cast library": (lambda s: _url("cast_library", s), 8),
-    "script": (lambda s: _url("script", s), 8),
-    "cut list": (lambda s: _url("cut_list", s), 6),
-    "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 10),
-    "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 8),
+    "comments": (lambda s: _url("comments", s, s.take.id), 7),
+    "cast library": (lambda s: _url("cast_library", s), 7),
+    "script": (lambda s: _url("script", s), 7),
+    "cut list": (lambda s: _url("cut_list", s), 5),
+    "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 8),
+    "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 7),
     "exports list": (lambda s: _url("cut_exports", s, s.cut.id), 6),
-    "members": (lambda s: _url("members", s), 6),
+    "members": (lambda s: _url("members", s), 5),
     "trash": (lambda s: _url("trash", s), 9),
     "activity": (lambda s: _url("activity", s), 5),
     "review links": (lambda s: _url("review_links", s), 7),
@@ -185,7 +186,7 @@ def test_a_cached_board_costs_the_same_queries_at_every_size(size, project, alic
     studio = build_studio(project, alice, size)
     client = client_for(alice)
     assert client.get(_url("board", studio)).status_code == 200  # fills the cache
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         response = client.get(_url("board", studio))
     assert response.status_code == 200
 
@@ -207,3 +208,17 @@ def _write_take_files(take: Take) -> None:
     path = Path(settings.MEDIA_ROOT) / take.video.name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"0123456789" * 100)
+
+
+@pytest.mark.parametrize("page", ["board", "review room", "cut editor", "script"])
+def test_a_page_asks_for_the_members_role_once(page, project, alice, django_assert_num_queries):
+    """A view checks access and then asks what the user may do (edit? comment?): one membership
+    query for all of it (issue 15)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    studio = build_studio(project, alice, 5)
+    client = client_for(alice)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(PAGES[page][0](studio)).status_code == 200
+    assert sum('"studio_membership"' in q["sql"] for q in queries.captured_queries) == 1
