@@ -88,6 +88,7 @@ def production_like_environment(layer: str) -> None:
     os.environ["CONTINUITY_CHANNEL_PREFIX"] = f"benchlive{os.getpid()}{layer}"  # our own groups on a shared Redis
     os.environ["CONTINUITY_IDENTITY_SCORING"] = "0"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("CONN_MAX_AGE", "0")  # ASGI servers: no connection kept per thread (README)
 
 
 @dataclass
@@ -444,6 +445,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--http-duration", type=int, default=10)
     parser.add_argument("--http-connections", type=int, default=50)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
     return parser.parse_args()
 
 
@@ -476,7 +478,7 @@ def main() -> None:
                   f"{'edit->receive p50/p95/p99':>27} {'final p50/p99':>14} {'lost':>5} {'finals':>7} load")
             for spec in args.servers.split(","):
                 kind, processes = spec.split(":") if ":" in spec else (spec, "1")
-                for n in (int(c) for c in args.clients.split(",")):
+                for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
                     try:
                         r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps,
                                      interval_ms=args.interval_ms, edits=args.edits, scratch=scratch)

@@ -114,7 +114,12 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'continuity.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# CONN_MAX_AGE: 60 s of persistent connections suits Gunicorn's WSGI workers. Under an ASGI server
+# every thread that runs a view keeps its own connection, so set CONN_MAX_AGE=0 there (Django's
+# advice for ASGI): measured in issue 15, 2 uvicorn processes under 50 connections exhausted a
+# PostgreSQL of max_connections=100 with the persistent default.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+                                              conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
