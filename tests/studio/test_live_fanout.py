@@ -66,7 +66,10 @@ async def test_a_join_is_one_delta_and_nobody_answers_it(project, users):
     snapshot = await _next(bob)
     assert snapshot["type"] == "snapshot"
     assert _people(snapshot) == {("alice", "board"), ("bob", "review:12")}  # the full list: only here
-    assert [m for m in await _everything(bob) if m["type"].startswith("presence")] == []  # no answers
+    # Nobody answers a join. (A process may still hand bob alice's own join if it reads it from
+    # Redis after bob subscribed: a duplicate of his snapshot, harmless; never anything new.)
+    known = {(e["c"], e["r"]) for e in snapshot["presence"]}
+    assert all(m["op"] == "join" and (m["c"], m["r"]) in known for m in await _everything(bob))
     [joined] = await _everything(alice)
     assert joined == {"type": "presence", "op": "join", "c": snapshot["you"], "u": "bob", "n": "bob", "i": "BO", "r": "review:12"}
     await bob.disconnect()
