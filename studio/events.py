@@ -36,10 +36,10 @@ def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progre
     `progress_only`: the event only moves a progress bar, so pages cached under the project's
     content_seq stay valid (see Project.content_seq).
     `coalesce`: a key for the thing the event is about (e.g. "take:12"). Progress events with a key
-    are coalesced: within COALESCE_WINDOW_S of the last one sent for that key, only the latest
-    value is kept and sent when the window ends. Any other event with the key (a final state, a
-    new status) is sent at once and drops the progress still waiting: final states are never
-    coalesced away, and an older progress value never follows them."""
+    are coalesced: within CONTINUITY_PROGRESS_COALESCE_S of the last one sent for that key, only
+    the latest value is kept and sent when the window ends. Any other event with the key (a final
+    state, a new status) is sent at once, right after the tick still waiting: final states are
+    never coalesced away, and no progress value follows them."""
     if coalesce is None:
         transaction.on_commit(lambda: send_now(project_id, event_type, payload, progress_only=progress_only))
     elif progress_only:
@@ -95,9 +95,14 @@ class _Coalescer:
             send_now(project_id, event_type, payload, progress_only=True)
 
     def supersede_and_send(self, key: str, project_id: int, event_type: str, payload: dict[str, Any]) -> None:
+        """A state change: the tick still waiting goes first (the last progress is always sent, in
+        order), then the change itself, at once."""
         with self._lock:
-            self._pending.pop(key, None)
+            waiting = self._pending.pop(key, None)
             self._last_sent.pop(key, None)
+        if waiting is not None:
+            _due, tick_project, tick_type, tick_payload = waiting
+            send_now(tick_project, tick_type, tick_payload, progress_only=True)
         send_now(project_id, event_type, payload)
 
     def _forget_old(self, now: float, window: float) -> None:

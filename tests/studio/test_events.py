@@ -190,4 +190,5 @@ def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, toke
                        coalesce="take:3")
     events._coalescer.flush()
     got = [m["event"]["take"] for m in received(channel, token=token)]
-    assert got == [{"id": 3, "step": 1}, {"id": 3, "status": "succeeded"}]  # the waiting tick never follows it
+    # the latest waiting tick goes just before the final state, never after it
+    assert got == [{"id": 3, "step": 1}, {"id": 3, "step": 3}, {"id": 3, "status": "succeeded"}]
