@@ -2,6 +2,8 @@
 
     python bench/bench_board_page.py [--shots 500 --connections 50 --duration 20
                                       --servers daphne:1,daphne:2,gunicorn:2,gunicorn:3]
+                                     [--profile board.txt]  (pyinstrument: one load that renders
+                                      the board, and one served from the cache; no wrk)
 
 Goals (issue 4): queries per board page load constant and <= 12 (counted for 10, 100 and --shots
 shots); p95 latency <= 150 ms at 50 concurrent connections on 2 cores.
@@ -65,6 +67,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--servers", default="daphne:1,daphne:2,gunicorn:2,gunicorn:3",
                         help="server:processes, one run each (daphne or gunicorn)")
+    parser.add_argument("--profile", type=Path, help="write pyinstrument profiles of the --shots board here and stop")
     parser.add_argument("--floor-server", default="gunicorn:2",
                         help="server for a last run against the sign-in page: the floor of any page")
     return parser.parse_args()
@@ -132,6 +135,27 @@ def load_after_change_ms(client, project, repeat: int = 5) -> float:
         client.get(f"/p/{project.slug}/board/", headers={"X-Forwarded-Proto": "https"})
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
+
+
+def profile_board(client, project, path: Path) -> None:
+    """pyinstrument of a board load that renders it (after a change) and of one from the cache."""
+    from django.db.models import F
+    from pyinstrument import Profiler
+
+    from studio.models import Project
+
+    url = f"/p/{project.slug}/board/"
+    client.get(url, headers={"X-Forwarded-Proto": "https"})  # Django's own caches (templates, content types)
+    texts = []
+    for label, change in (("renders the board (after a change)", True), ("from the cache", False)):
+        if change:
+            Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            client.get(url, headers={"X-Forwarded-Proto": "https"})
+        texts.append(f"=== {label}\n" + profiler.output_text(unicode=False, color=False, show_all=False))
+    path.write_text("\n".join(texts))
+    print(f"profiles written to {path}")
 
 
 def queries_per_load(client, project) -> tuple[int, int]:
@@ -286,6 +310,9 @@ def measure(args, scratch: Path) -> None:
     client.force_login(owner)
     print(f"machine: {os.cpu_count()} cores, database {os.environ['DATABASE_URL'].split(':')[0]}")
 
+    if args.profile:
+        profile_board(client, build_project(owner, args.shots, f"Board profile {time.time_ns()}"), args.profile)
+        return
     counts = {}
     for shots in sorted({10, 100, args.shots}):
         started = time.monotonic()

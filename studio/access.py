@@ -40,12 +40,24 @@ MINIMUM_ROLE = {
 
 
 def role_of(user, project: Project) -> str | None:
+    """The user's role, asked of the database once per project object (so once per request: a
+    view that checks access and then asks what the user may do costs one membership query)."""
     if not getattr(user, "is_authenticated", False) or project.is_trashed:
         return None
     known = getattr(project, "_caller_role", None)  # read with the project by project_for
     if known is not None and known[0] == user.pk and known[2] == _membership_changes[0]:
         return known[1]
-    return Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+    asked = project.__dict__.setdefault("_roles_asked", {})
+    key = (user.pk, _membership_changes[0])
+    if key not in asked:
+        asked[key] = Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+    return asked[key]
+
+
+def forget_roles(project: Project) -> None:
+    """After a membership change on this very object (services that add or remove members)."""
+    project.__dict__.pop("_roles_asked", None)
+    project.__dict__.pop("_caller_role", None)
 
 
 # The role project_for read is reused by later checks on the same project object, until any

@@ -1,13 +1,23 @@
-"""WebSocket: authorise, join the project's group, send a snapshot, then forward events."""
+"""WebSocket: authorise, join the project's group, send a snapshot, then forward events.
+
+The socket's page says which room its person is in (`?room=board`, `review:<shot id>`, or
+`project`); a shot form opened on the page adds `shot:<id>` ("editing this shot"). The browser
+beats every 25 s with the last sequence number it saw: the beat keeps its presence alive, and a
+beat that is behind the database gets a fresh snapshot (so a final state the layer dropped is
+re-sent from the database).
+"""
 
 from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
-from studio import access, events, selectors
-from studio.models import Project
+from studio import access, events, presence, selectors
+from studio.models import Project, Shot
 
 CLOSE_NOT_FOUND = 4404
 
@@ -18,35 +28,88 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if self.project_id is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.username = self.scope["user"].get_username()
+        self.connection = events.connection_id(self.channel_name)
+        self.who = presence.person(self.scope["user"])
+        self.rooms: dict[str, dict] = {}  # room -> this connection's entry there
         await self.accept()
         # Join before the snapshot so no event can fall between the two; duplicates are harmless.
-        await events.join_project(self.project_id, self.channel_name, self.username)
+        await events.join_project(self.project_id, self.channel_name)
         await events.join_user(self.scope["user"].id, self.channel_name)  # this person's notifications
+        await self._enter(self._page_room())
         await self.send_json(await self._snapshot())
 
     async def disconnect(self, code):
-        if getattr(self, "project_id", None) is not None:
-            await events.leave_project(self.project_id, self.channel_name, self.username)
-            await events.leave_user(self.scope["user"].id, self.channel_name)
+        if getattr(self, "project_id", None) is None:
+            return
+        await events.leave_project(self.project_id, self.channel_name)
+        await events.leave_user(self.scope["user"].id, self.channel_name)
+        for room in list(getattr(self, "rooms", {})):
+            await self._leave(room)
 
     async def receive_json(self, content, **kwargs):
-        if content.get("type") == "resync":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "resync":
             await self.send_json(await self._snapshot())
+        elif kind == "heartbeat":
+            await presence.heartbeat(self.project_id, self.rooms)
+            seq = content.get("seq")
+            if not isinstance(seq, int) or seq < await self._current_sequence():
+                await self.send_json(await self._snapshot())  # it missed something: the truth again
+        elif kind == "editing":
+            await self._editing(content.get("shot"))
+        else:
+            await self.send_json({"type": "error", "error": "unknown message: send resync, heartbeat or editing"})
 
     async def project_event(self, message):
         await self.send_json(message["event"])
 
     async def presence_message(self, message):
-        reply_to = message.get("reply_to")
-        if reply_to and reply_to != self.channel_name:
-            await events.answer_presence(reply_to, self.channel_name, self.username)
-        if reply_to != self.channel_name:
+        if message["event"].get("c") != self.connection:  # our own join is in our snapshot
             await self.send_json(message["event"])
 
     async def member_removed(self, message):
         if message["user_id"] == self.scope["user"].id:
             await self.close(code=CLOSE_NOT_FOUND)
+
+    @classmethod
+    async def encode_json(cls, content):
+        return json.dumps(content, separators=(",", ":"))  # compact: every byte goes to every socket
+
+    # --- presence -------------------------------------------------------------------------
+
+    def _page_room(self) -> str:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        room = (query.get("room") or ["project"])[0]
+        try:
+            return presence.check_room(room) if not room.startswith("shot:") else "project"
+        except presence.BadRoom:
+            return "project"
+
+    async def _enter(self, room: str) -> None:
+        entry = await presence.enter(self.project_id, room, self.connection, self.who)
+        self.rooms[room] = entry
+        await events.presence_changed(self.project_id, "join", entry)
+
+    async def _leave(self, room: str) -> None:
+        entry = self.rooms.pop(room, None)
+        if entry is not None:
+            await presence.leave(self.project_id, room, self.connection)
+            await events.presence_changed(self.project_id, "leave", entry)
+
+    async def _editing(self, shot_id) -> None:
+        """The shot form opened (a shot id) or closed (null) on this page."""
+        wanted = None
+        if shot_id is not None:
+            if not isinstance(shot_id, int) or not await self._shot_in_project(shot_id):
+                await self.send_json({"type": "error", "error": "editing: no such shot in this project"})
+                return
+            wanted = f"shot:{shot_id}"
+        for room in [r for r in self.rooms if r.startswith("shot:") and r != wanted]:
+            await self._leave(room)
+        if wanted and wanted not in self.rooms:
+            await self._enter(wanted)
+
+    # --- database ---------------------------------------------------------------------------
 
     @database_sync_to_async
     def _authorised_project_id(self) -> int | None:
@@ -56,5 +119,19 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     @database_sync_to_async
-    def _snapshot(self) -> dict:
+    def _shot_in_project(self, shot_id: int) -> bool:
+        return Shot.objects.filter(pk=shot_id, scene__project_id=self.project_id).exists()
+
+    @database_sync_to_async
+    def _current_sequence(self) -> int:
+        return events.current_sequence(self.project_id)
+
+    @database_sync_to_async
+    def _db_snapshot(self) -> dict:
         return selectors.project_snapshot(Project.objects.get(pk=self.project_id))
+
+    async def _snapshot(self) -> dict:
+        snapshot = await self._db_snapshot()
+        snapshot["presence"] = await presence.everyone(self.project_id)
+        snapshot["you"] = self.connection
+        return snapshot

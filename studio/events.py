@@ -12,11 +12,13 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
 
 from studio.models import Project
 
@@ -27,16 +29,28 @@ def project_group(project_id: int) -> str:
     return f"project.{project_id}"
 
 
-def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> None:
+def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False,
+            coalesce: str | None = None) -> None:
     """Publish an event to everyone watching the project, once the current transaction commits.
 
     `progress_only`: the event only moves a progress bar, so pages cached under the project's
-    content_seq stay valid (see Project.content_seq)."""
-    transaction.on_commit(lambda: send_now(project_id, event_type, payload, progress_only=progress_only))
+    content_seq stay valid (see Project.content_seq).
+    `coalesce`: a key for the thing the event is about (e.g. "take:12"). Progress events with a key
+    are coalesced: within CONTINUITY_PROGRESS_COALESCE_S of the last one sent for that key, only
+    the latest value is kept and sent when the window ends. Any other event with the key (a final
+    state, a new status) is sent at once, right after the tick still waiting: final states are
+    never coalesced away, and no progress value follows them."""
+    if coalesce is None:
+        transaction.on_commit(lambda: send_now(project_id, event_type, payload, progress_only=progress_only))
+    elif progress_only:
+        transaction.on_commit(lambda: _coalescer.offer(coalesce, project_id, event_type, payload))
+    else:
+        transaction.on_commit(lambda: _coalescer.supersede_and_send(coalesce, project_id, event_type, payload))
 
 
 def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> int | None:
-    """Number the event and send it. A lost send is logged, never raised: the DB already has it."""
+    """Number the event and send it: one group send per event, whatever the number of sockets.
+    A lost send is logged, never raised: the DB already has it."""
     seq = next_sequence(project_id, progress_only=progress_only)
     message = {"type": "project.event", "event": {"type": event_type, "seq": seq, **payload}}
     try:
@@ -44,6 +58,96 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progr
     except Exception:  # the channel layer is down: clients will see the gap and resync
         logger.warning("could not publish %s for project %s", event_type, project_id, exc_info=True)
     return seq
+
+
+class _Coalescer:
+    """Latest progress value wins per key within a short window (leading edge sent at once, the
+    latest of the rest when the window closes). Numbered when sent, so skipped values leave no
+    gap in the sequence. The trailing sends run on one daemon thread per process."""
+
+    def __init__(self):
+        self._lock = threading.Condition()
+        self._last_sent: dict[str, float] = {}
+        self._pending: dict[str, tuple[float, int, str, dict[str, Any]]] = {}
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    @staticmethod
+    def window() -> float:
+        return float(getattr(settings, "CONTINUITY_PROGRESS_COALESCE_S", 0.1))
+
+    def offer(self, key: str, project_id: int, event_type: str, payload: dict[str, Any]) -> None:
+        window = self.window()
+        with self._lock:
+            now = time.monotonic()
+            last = self._last_sent.get(key)
+            if key not in self._pending and (last is None or now - last >= window or window <= 0):
+                self._last_sent[key] = now
+                self._forget_old(now, window)
+                send = True
+            else:
+                due = self._pending[key][0] if key in self._pending else (last or now) + window
+                self._pending[key] = (due, project_id, event_type, payload)
+                self._ensure_thread()
+                self._lock.notify()
+                send = False
+        if send:
+            send_now(project_id, event_type, payload, progress_only=True)
+
+    def supersede_and_send(self, key: str, project_id: int, event_type: str, payload: dict[str, Any]) -> None:
+        """A state change: the tick still waiting goes first (the last progress is always sent, in
+        order), then the change itself, at once."""
+        with self._lock:
+            waiting = self._pending.pop(key, None)
+            self._last_sent.pop(key, None)
+        if waiting is not None:
+            _due, tick_project, tick_type, tick_payload = waiting
+            send_now(tick_project, tick_type, tick_payload, progress_only=True)
+        send_now(project_id, event_type, payload)
+
+    def _forget_old(self, now: float, window: float) -> None:
+        if len(self._last_sent) > 1000:
+            self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < window}
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="continuity-coalesce", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._lock.wait()
+                now = time.monotonic()
+                due = [(k, v) for k, v in self._pending.items() if v[0] <= now]
+                if not due:
+                    self._lock.wait(min(v[0] for v in self._pending.values()) - now)
+                    continue
+                for key, _ in due:
+                    del self._pending[key]
+                    self._last_sent[key] = now
+            close_old_connections()
+            for _key, (_due, project_id, event_type, payload) in due:
+                try:
+                    send_now(project_id, event_type, payload, progress_only=True)
+                except Exception:  # the database is the truth; a heartbeat or resync repairs it
+                    logger.warning("could not send coalesced %s for project %s", event_type, project_id, exc_info=True)
+            with self._lock:
+                idle = not self._pending
+            if idle:  # no connection left open while nothing waits (a test database can be dropped)
+                connection.close()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until nothing is pending (for tests and benches)."""
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)  # the last one taken is being sent
+
+
+_coalescer = _Coalescer()
 
 
 def next_sequence(project_id: int, *, progress_only: bool = False) -> int:
@@ -121,31 +225,28 @@ def close_member_sockets(project_id: int, user_id: int) -> None:
     transaction.on_commit(lambda: _publisher.group_send(project_group(project_id), message))
 
 
-# --- Presence: who has the project open. Ephemeral, so not numbered and never stored. -----------
+# --- Presence: who is where. Ephemeral (kept in Redis by studio/presence.py), so not numbered. ---
+# Deltas only: a join or a leave is one group send that every socket forwards as it is; nobody
+# answers it. The full list travels in each socket's snapshot.
 
-def _presence(kind: str, channel_name: str, username: str) -> dict[str, Any]:
-    # Clients see an opaque per-connection id, not our channel names.
-    connection = hashlib.sha256(channel_name.encode()).hexdigest()[:12]
-    return {"type": "presence.message", "event": {"type": kind, "connection": connection, "user": username}}
-
-
-async def join_project(project_id: int, channel_name: str, username: str) -> None:
-    """Subscribe a socket to its project's events and tell the others it arrived."""
-    layer = get_channel_layer()
-    await layer.group_add(project_group(project_id), channel_name)
-    await layer.group_send(project_group(project_id), {**_presence("presence.join", channel_name, username), "reply_to": channel_name})
+def connection_id(channel_name: str) -> str:
+    """Clients see an opaque per-connection id, not our channel names."""
+    return hashlib.sha256(channel_name.encode()).hexdigest()[:12]
 
 
-async def leave_project(project_id: int, channel_name: str, username: str) -> None:
-    layer = get_channel_layer()
-    await layer.group_discard(project_group(project_id), channel_name)
-    await layer.group_send(project_group(project_id), _presence("presence.leave", channel_name, username))
+async def join_project(project_id: int, channel_name: str) -> None:
+    """Subscribe a socket to its project's events (before its snapshot, so nothing falls between)."""
+    await get_channel_layer().group_add(project_group(project_id), channel_name)
 
 
-async def answer_presence(reply_to: str, channel_name: str, username: str) -> None:
-    """Tell a newcomer that this socket is here too. Presence is a courtesy: if the newcomer's
-    queue is full (a crowd joining at once), the answer is dropped rather than the socket."""
+async def leave_project(project_id: int, channel_name: str) -> None:
+    await get_channel_layer().group_discard(project_group(project_id), channel_name)
+
+
+async def presence_changed(project_id: int, op: str, entry: dict[str, Any]) -> None:
+    """One delta to the whole project: `op` is "join" or "leave", `entry` a presence entry."""
+    message = {"type": "presence.message", "event": {"type": "presence", "op": op, **entry}}
     try:
-        await get_channel_layer().send(reply_to, _presence("presence.here", channel_name, username))
-    except ChannelFull:
-        logger.info("presence answer dropped: %s is busy", reply_to)
+        await get_channel_layer().group_send(project_group(project_id), message)
+    except ChannelFull:  # presence is a courtesy; the next snapshot has the truth
+        logger.info("presence %s for project %s dropped: the layer is full", op, project_id)

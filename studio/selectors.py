@@ -496,6 +496,12 @@ def take_payload(take: Take) -> dict[str, Any]:
     }
 
 
+def take_progress_payload(take: Take) -> dict[str, Any]:
+    """A progress tick: only what a progress bar paints (the rest has not changed)."""
+    return {"id": take.id, "shot_id": take.shot_id, "status": take.status, "progress": round(take.progress, 4),
+            "step": take.step, "total_steps": take.total_steps}
+
+
 def identity_score_payload(score: IdentityScore) -> dict[str, Any]:
     """How a score travels to browsers and into the provenance manifest."""
     return {

@@ -115,7 +115,12 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'continuity.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# CONN_MAX_AGE: 60 s of persistent connections suits Gunicorn's WSGI workers. Under an ASGI server
+# every thread that runs a view keeps its own connection, so set CONN_MAX_AGE=0 there (Django's
+# advice for ASGI): measured in issue 15, 2 uvicorn processes under 50 connections exhausted a
+# PostgreSQL of max_connections=100 with the persistent default.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+                                              conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
@@ -146,9 +151,18 @@ def _celery_url(redis_url: str) -> str:
 
 # CONTINUITY_CHANNEL_REDIS_URL: a separate Redis for live events (default: the broker's). The crash
 # tests point a worker at a dead one to prove a lost event never loses a render.
+# CONTINUITY_CHANNEL_LAYER: "pubsub" (the default: one Redis PUBLISH per group send, delivered once
+# per server process, no shared per-process inbox to fill; measured in BENCHMARKS.md, issue 15) or
+# "core" (channels_redis' list-based layer: one queued copy per socket, `capacity` per process).
+_CHANNEL_BACKENDS = {"pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer", "core": "channels_redis.core.RedisChannelLayer"}
+CHANNEL_LAYER_KIND = os.environ.get("CONTINUITY_CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER_KIND not in _CHANNEL_BACKENDS:
+    raise ImproperlyConfigured(f"CONTINUITY_CHANNEL_LAYER must be one of {sorted(_CHANNEL_BACKENDS)}, not {CHANNEL_LAYER_KIND!r}")
+# Progress ticks of one take or export closer than this are coalesced (latest value wins).
+CONTINUITY_PROGRESS_COALESCE_S = float(os.environ.get("CONTINUITY_PROGRESS_COALESCE_S", "0.1"))
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": _CHANNEL_BACKENDS[CHANNEL_LAYER_KIND],
         "CONFIG": {
             # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis' 5 s
             # BZPOPMIN: a quiet channel then times out and kills the consumer. Give it room.

@@ -4,8 +4,9 @@
    no build step. */
 
 import { configureHtmx } from "./htmx-setup.js";
-import { connectLive, resync, state } from "./live.js";
+import { connectLive, heartbeat, resync, state } from "./live.js";
 import { onEvent, onSnapshot } from "./live-events.js";
+import { paintPresence, watchEditing } from "./live-presence.js";
 import { startMentions } from "./mentions.js";
 import { setUpSortableLists } from "./sortable-lists.js";
 import { startToasts } from "./toasts.js";
@@ -13,8 +14,12 @@ import { startToasts } from "./toasts.js";
 configureHtmx();
 startToasts();
 startMentions();
-htmx.onLoad(function (root) { setUpSortableLists(root.querySelectorAll ? root : document); });
+htmx.onLoad(function (root) {
+  setUpSortableLists(root.querySelectorAll ? root : document);
+  paintPresence(root);  // a swapped-in card or form shows who is there at once
+  watchEditing();
+});
 connectLive(onSnapshot, onEvent);
 
 // For the browser console and the browser tests: the connection's state, a manual resync.
-window.ContinuityLive = { resync: resync, state: state };
+window.ContinuityLive = { resync: resync, heartbeat: heartbeat, state: state };

@@ -2,12 +2,14 @@
    else asks the fragments that show it to refetch (fragments.js). */
 
 import { emit, emitSoon } from "./fragments.js";
+import { presenceDelta, presenceSnapshot } from "./live-presence.js";
 import { paintExport, paintTake } from "./progress.js";
 import { toast } from "./toasts.js";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 export function onSnapshot(msg, options) {
+  presenceSnapshot(msg);
   (msg.takes || []).forEach(paintTake);
   (msg.exports || []).forEach(paintExport);
   // After a reconnect or a gap we may have missed events: fragments refetch.
@@ -15,6 +17,8 @@ export function onSnapshot(msg, options) {
 }
 
 export function onEvent(msg) {
+  if (msg.type === "presence") { presenceDelta(msg); return; }
+  if (msg.type === "error") { console.warn("live:", msg.error); return; }
   dispatch(msg);
   emit("live-event", msg);
 }

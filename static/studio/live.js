@@ -2,9 +2,13 @@
    project's sequence number; the first message is a snapshot of the truth. A gap in the numbers
    asks for a fresh snapshot, a dropped socket reconnects with backoff (and gets a snapshot), and
    events already covered by a snapshot are ignored. What an event does to the page is the
-   caller's business (live-events.js). */
+   caller's business (live-events.js).
+   Every 25 s the page beats with the last number it saw: the beat keeps its presence alive, and
+   the server answers a beat that is behind with a fresh snapshot (a final state the layer
+   dropped comes back from the database). Presence deltas carry no number. */
 
-export const state = { socket: null, seq: null, attempt: 0, timer: null };
+export const state = { socket: null, seq: null, attempt: 0, timer: null, beat: null };
+const HEARTBEAT_MS = 25000;
 let handlers = { snapshot: function () {}, event: function () {} };
 
 function setLiveStatus(name, text) {
@@ -21,7 +25,15 @@ export function connectLive(onSnapshot, onEvent) {
 }
 
 export function resync() {
-  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify({ type: "resync" }));
+  sendLive({ type: "resync" });
+}
+
+export function sendLive(message) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+}
+
+export function heartbeat() {
+  sendLive({ type: "heartbeat", seq: state.seq });
 }
 
 function connect() {
@@ -30,13 +42,19 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   let socket;
   try {
-    socket = new WebSocket(scheme + location.host + path);
+    const room = document.body.dataset.liveRoom || "project";
+    socket = new WebSocket(scheme + location.host + path + "?room=" + encodeURIComponent(room));
   } catch (err) {
     reconnectLater();
     return;
   }
   state.socket = socket;
-  socket.onopen = function () { state.attempt = 0; setLiveStatus("live", "Live"); };
+  socket.onopen = function () {
+    state.attempt = 0;
+    setLiveStatus("live", "Live");
+    clearInterval(state.beat);
+    state.beat = setInterval(heartbeat, HEARTBEAT_MS);
+  };
   socket.onmessage = function (evt) {
     let msg;
     try { msg = JSON.parse(evt.data); } catch (err) { console.warn("live: bad message", err); return; }
@@ -44,6 +62,7 @@ function connect() {
   };
   socket.onclose = function (evt) {
     state.socket = null;
+    clearInterval(state.beat);
     if (evt.code === 4404) { setLiveStatus("closed", "No access"); return; }
     reconnectLater();
   };

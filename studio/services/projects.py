@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
-from studio import events
+from studio import access, events
 from studio.backends import validate_backend_name
 from studio.models import Membership, Project, Role
 from studio.services.audit import audit_record
@@ -63,6 +63,7 @@ def membership_add(*, project: Project, actor, user, role: str) -> Membership:
     if not created:
         raise ValidationError(f"{user.get_username()} is already a member of this project.")
     audit_record(actor=actor, project_id=project.id, verb="member added", obj=membership, changes={"role": role})
+    access.forget_roles(project)
     return membership
 
 
@@ -77,6 +78,7 @@ def membership_change_role(*, membership: Membership, actor, role: str) -> Membe
         raise ValidationError("A project needs at least one owner.")
     old, membership.role = membership.role, role
     membership.save(update_fields=["role"])
+    access.forget_roles(membership.project)
     audit_record(actor=actor, project_id=membership.project_id, verb="role changed", obj=membership, changes={"role": [old, role]})
     return membership
 
@@ -88,6 +90,7 @@ def membership_remove(*, membership: Membership, actor) -> None:
     audit_record(actor=actor, project_id=membership.project_id, verb="member removed", obj=membership)
     project_id, user_id = membership.project_id, membership.user_id
     membership.delete()
+    access.forget_roles(membership.project)
     events.close_member_sockets(project_id, user_id)
 
 

@@ -294,7 +294,10 @@ def _silent_since(takes, stale_before: datetime | None):
 
 
 def _publish(take: Take, *, progress_only: bool = False) -> None:
-    events.publish(_project_id(take), "take.changed", {"take": selectors.take_payload(take)}, progress_only=progress_only)
+    # Progress ticks travel compact and coalesced per take; a change of state in full, at once.
+    payload = selectors.take_progress_payload(take) if progress_only else selectors.take_payload(take)
+    events.publish(_project_id(take), "take.changed", {"take": payload}, progress_only=progress_only,
+                   coalesce=f"take:{take.pk}")
 
 
 def _project_id(take: Take) -> int:

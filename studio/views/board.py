@@ -99,12 +99,31 @@ def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dic
     return html
 
 
+def _cached_per_content(project, name: str, compute):
+    """A per-project part of the board under a versioned key (the project's content_seq, bumped by
+    every event but a progress tick), so a change is never served stale and nothing is deleted."""
+    key = f"{name}:{project.id}:{project.content_seq}"
+    try:
+        value = cache.get(key)
+    except Exception:  # Redis is away: slower, never broken
+        logger.warning("board cache unavailable", exc_info=True)
+        return compute()
+    if value is None:
+        value = compute()
+        try:
+            cache.set(key, value, BOARD_CACHE_S)
+        except Exception:
+            logger.warning("board cache unavailable", exc_info=True)
+    return value
+
+
 @require_safe
 @login_required
 def board_page(request, slug: str):
     project = access.project_for(request.user, slug, access.Action.VIEW)
     context = _board_context(request, project)
-    context |= {"cast_handles": selectors.cast_handles(project), "scene_form": SceneForm(), "nav": "board",
+    context |= {"cast_handles": _cached_per_content(project, "board-cast", lambda: selectors.cast_handles(project)),
+                "scene_form": SceneForm(), "nav": "board",
                 # "New cut from approved takes" keeps the board's scene filter (?scene=…), if any
                 "filter_scene_ids": [v for v in request.GET.getlist("scene") if v.isdigit()]}
     return render(request, "board/page.html", context)

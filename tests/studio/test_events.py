@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import threading
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -17,17 +17,30 @@ from studio import events
 from studio.models import Membership, Project
 
 
+# One long-lived loop for listening, as a server process has: the pub/sub layer subscribes per
+# event loop, so a channel must be made and read on the same loop.
+_loop = asyncio.new_event_loop()
+threading.Thread(target=_loop.run_forever, name="test-listen", daemon=True).start()
+
+
+def _on_loop(coroutine, timeout: float = 30):
+    return asyncio.run_coroutine_threadsafe(coroutine, _loop).result(timeout)
+
+
 def listen(project_id: int) -> str:
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.project_group(project_id), channel)
-    return channel
+
+    async def subscribe():
+        channel = await layer.new_channel()
+        await layer.group_add(events.project_group(project_id), channel)
+        return channel
+
+    return _on_loop(subscribe())
 
 
 def received(channel: str, *, token: str | None = None, timeout: float = 5.0) -> list[dict]:
     """Every message on the channel until it is quiet for `timeout` (short once one has come),
-    keeping only ours (other test runs may share the Redis). Read each channel once: channels_redis
-    binds a channel's buffer to the event loop that first read it."""
+    keeping only ours (other test runs may share the Redis)."""
     layer = get_channel_layer()
     messages: list[dict] = []
 
@@ -41,7 +54,7 @@ def received(channel: str, *, token: str | None = None, timeout: float = 5.0) ->
             messages.append(message)
             wait = 0.5
 
-    async_to_sync(drain)()
+    _on_loop(drain(), timeout=timeout + 60)
     if token is None:
         return messages
     return [m for m in messages if m.get("event", {}).get("token") == token or m.get("token") == token]
@@ -150,3 +163,32 @@ def test_removing_a_member_closes_their_sockets_after_commit(project, users, dja
     for callback in callbacks:
         callback()
     assert {"type": "member.removed", "user_id": dave.id} in received(channel)
+
+
+@pytest.mark.django_db(transaction=True)  # the trailing value is sent from the coalescer's own thread
+def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, token, settings, django_capture_on_commit_callbacks):
+    settings.CONTINUITY_PROGRESS_COALESCE_S = 0.3
+    channel = listen(project.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        for step in range(1, 11):  # ten ticks of take 1 at once: the first goes, the latest follows
+            events.publish(project.id, "take.changed", {"take": {"id": 1, "step": step}, "token": token},
+                           progress_only=True, coalesce="take:1")
+        events.publish(project.id, "take.changed", {"take": {"id": 2, "step": 1}, "token": token},
+                       progress_only=True, coalesce="take:2")  # another take: its own window
+    events._coalescer.flush()
+    got = [(m["event"]["take"]["id"], m["event"]["take"]["step"], m["event"]["seq"]) for m in received(channel, token=token)]
+    assert sorted(got, key=lambda g: g[2]) == got
+    assert [(take, step) for take, step, _ in got] == [(1, 1), (2, 1), (1, 10)]
+    assert [seq for *_, seq in got] == [1, 2, 3]  # numbered when sent: no gap for what was skipped
+
+    channel = listen(project.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        for step in range(1, 4):
+            events.publish(project.id, "take.changed", {"take": {"id": 3, "step": step}, "token": token},
+                           progress_only=True, coalesce="take:3")
+        events.publish(project.id, "take.changed", {"take": {"id": 3, "status": "succeeded"}, "token": token},
+                       coalesce="take:3")
+    events._coalescer.flush()
+    got = [m["event"]["take"] for m in received(channel, token=token)]
+    # the latest waiting tick goes just before the final state, never after it
+    assert got == [{"id": 3, "step": 1}, {"id": 3, "step": 3}, {"id": 3, "status": "succeeded"}]

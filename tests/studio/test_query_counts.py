@@ -167,7 +167,7 @@ PAGES = {
     "comments": (lambda s: _url("comments", s, s.take.id), 7),
     "cast library": (lambda s: _url("cast_library", s), 6),
     "script": (lambda s: _url("script", s), 7),
-    "script revision": (lambda s: _url("script_revision", s, 6), 8),
+    "script revision": (lambda s: _url("script_revision", s, 2), 6),
     "cut list": (lambda s: _url("cut_list", s), 5),
     "add to cut menu": (lambda s: _url("add_to_cut", s, s.shot.id), 5),
     "notifications": (lambda s: reverse("notifications"), 5),

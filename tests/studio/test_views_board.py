@@ -232,3 +232,22 @@ def test_any_change_but_progress_shows_on_the_next_load(project, shot, users):
     after = Project.objects.get(pk=project.pk)
     assert after.event_seq == before.event_seq + 1  # published and numbered...
     assert after.content_seq == before.content_seq  # ...but the page content is the same
+
+
+def test_the_cached_cast_handles_follow_a_cast_change(project, users, django_capture_on_commit_callbacks):
+    """The board's @cast list is cached per project content (a versioned key): a new cast member
+    shows on the next load, with no deletion needed."""
+    from studio.services.cast import cast_member_create
+
+    client = client_for(users["bob"])
+    url = reverse("board", args=[project.slug])
+
+    def handles() -> list[str]:
+        page = client.get(url).content.decode()
+        found = page.split('id="cast-handles" type="application/json">', 1)[1].split("</script>", 1)[0]
+        return [c["handle"] for c in json.loads(found)]
+
+    assert handles() == [] and handles() == []  # the second from the cache
+    with django_capture_on_commit_callbacks(execute=True):
+        cast_member_create(project=project, actor=users["alice"], name="Wren")
+    assert handles() == ["wren"]

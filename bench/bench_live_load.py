@@ -1,0 +1,507 @@
+"""A team on one project at once: N WebSocket watchers, a real Celery worker publishing progress on
+4 concurrent takes, edits over HTTP, and HTTP load on the board, sign-in and API pages.
+
+    python bench/bench_live_load.py [--clients 50,200,500] [--servers uvicorn:2]
+        [--layers pubsub] [--steps 20] [--interval-ms 250] [--edits 5]
+        [--http-duration 10] [--http-connections 50] [--board-shots 500] [--no-http]
+
+Per (server, layer, N) it prints:
+  connect-all   seconds from the first socket opening until every watcher has its snapshot and a
+                complete "who is here" list (snapshot + join deltas) of all N connections;
+  presence      how many watchers ended with the complete list;
+  publish->receive p50/p95/p99 ms: the worker's time.time() right before take_record_progress
+                (save, number, group send) to the watcher's receive, for every (watcher, take, step);
+  edit->receive p50/p95/p99 ms: an HTTP PATCH of a shot through the server (request sent) to each
+                watcher's shot.changed;
+  lost          progress, final and edit events a watcher never received live (a sequence gap),
+                and final states it never got at all (neither live nor in a resync snapshot);
+then, with --http-duration, wrk on the board (--board-shots shots), the sign-in page and the
+REST API's shot list under --http-connections connections, with each p95 over the sign-in p95.
+
+Real parts: the studio's ASGI app under the chosen server (daphne, uvicorn with uvloop and
+httptools, or gunicorn managing uvicorn workers; `kind:processes`), channels_redis on REDIS_URL,
+the database of DATABASE_URL (a throwaway SQLite file if unset), and `celery -A studio worker`
+(started here, with this module included so it knows the bench's one task, `bench.live_progress`,
+which drives the studio's own services: take_record_progress, then take_succeed). The watchers
+are `websockets` clients in this process: on a shared 2-core machine their own parsing is part of
+the measurement (a pessimistic stand-in for N browsers on N machines).
+
+`run_live(...)` is also what tests/e2e/test_live_load.py calls with N=10 as a correctness test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from celery import shared_task  # noqa: E402
+
+TAKES = 4
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+# --- The worker's side: a Celery task that drives the studio's own services --------------------
+
+@shared_task(name="bench.live_progress")
+def live_progress(take_ids: list[int], steps: int, interval_ms: float, out: str) -> None:
+    """Progress on every take every interval (take_record_progress: save, number, publish), then
+    each take succeeds (take_succeed: its final state). Publish times go to `out` as JSON."""
+    from studio.models import Take
+    from studio.services.renders import take_record_progress, take_succeed
+
+    takes = [Take.objects.select_related("shot__scene").get(pk=pk) for pk in take_ids]
+    sent, finals = [], []
+    started = time.monotonic()
+    for step in range(1, steps + 1):
+        for take in takes:
+            sent.append([take.id, step, time.time()])
+            take_record_progress(take=take, step=step, total=steps + 1, publish=True)
+        time.sleep(max(0.0, started + step * interval_ms / 1000 - time.monotonic()))
+    for take in takes:
+        finals.append([take.id, time.time()])
+        take_succeed(take=take, video="", poster="", last_frame="", frames=0, duration_s=0.0,
+                     compute_seconds=0.0, provenance={"bench": True})
+    Path(out).write_text(json.dumps({"sent": sent, "finals": finals}))
+
+
+# --- Environment, fixture, processes -------------------------------------------------------------
+
+def production_like_environment(layer: str) -> None:
+    """Fixed before settings load; the server and the worker inherit it."""
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # one key: the server accepts our session
+    os.environ.setdefault("DEBUG", "0")
+    os.environ["CONTINUITY_CHANNEL_LAYER"] = layer
+    os.environ["CONTINUITY_CHANNEL_PREFIX"] = f"benchlive{os.getpid()}{layer}"  # our own groups on a shared Redis
+    os.environ["CONTINUITY_IDENTITY_SCORING"] = "0"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("CONN_MAX_AGE", "0")  # ASGI servers: no connection kept per thread (README)
+
+
+@dataclass
+class World:
+    slug: str
+    project_id: int
+    take_ids: list[int]
+    shot_ids: list[int]
+    cookie: str
+    token: str
+    user: str
+
+
+def build_world(board_shots: int) -> World:
+    """A project with `board_shots` shots (at least TAKES), TAKES of them with a running take.
+    The caller keeps services.dispatch from sending render messages for them."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from studio.models import Shot
+    from studio.services.api_tokens import api_token_create
+    from studio.services.projects import project_create
+    from studio.services.render_requests import take_request
+    from studio.services.renders import take_claim
+    from studio.services.shots import scene_create, shot_create
+
+    user = get_user_model().objects.create_user(f"live{time.time_ns()}", password=None, first_name="Load", last_name="Bench")
+    if board_shots > TAKES:
+        from bench.bench_board_page import build_project
+
+        project = build_project(user, board_shots, f"Live load {time.time_ns()}")
+    else:
+        project = project_create(owner=user, name=f"Live load {time.time_ns()}", default_backend="animatic")
+        scene = scene_create(project=project, actor=user, heading="INT. ENGINE ROOM - NIGHT")
+        for n in range(TAKES):
+            shot_create(scene=scene, actor=user, prompt=f"the pistons slow down {n}", duration_s=2)
+    shots = list(Shot.objects.alive().filter(scene__project=project).order_by("id")[:TAKES])
+    take_ids = []
+    for shot in shots:
+        take = take_request(shot=shot, actor=user).take
+        take_claim(take_id=take.id, worker="bench", max_attempts=3)  # running, as during a render
+        take_ids.append(take.id)
+    client = Client()
+    client.force_login(user)
+    _, token = api_token_create(user=user, name="live bench", scopes=["read", "write"])
+    return World(project.slug, project.id, take_ids, [s.id for s in shots],
+                 f"sessionid={client.cookies['sessionid'].value}", token, user.get_username())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_command(kind: str, processes: int, port: int) -> tuple[list[str], list[int]]:
+    """The command line of an ASGI server (and fds it inherits)."""
+    app = "studio.asgi:application"
+    if kind == "uvicorn":
+        return ([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(processes),
+                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+                 "--log-level", "warning", "--backlog", "4096"], [])
+    if kind == "gunicorn":
+        return ([sys.executable, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", str(processes),
+                 "-b", f"127.0.0.1:{port}", "--backlog", "4096", "--log-level", "warning", app], [])
+    if kind == "daphne":
+        return ([sys.executable, "-m", "studio.daphne_server", "-b", "127.0.0.1", "-p", str(port), app], [])
+    raise SystemExit(f"unknown server {kind!r}: daphne, uvicorn or gunicorn")
+
+
+def start_server(kind: str, processes: int, port: int, log_dir: Path) -> list[subprocess.Popen]:
+    if kind == "daphne" and processes > 1:  # daphne has no process manager: one per process, SO_REUSEPORT
+        from bench.bench_board_page import start_daphnes
+
+        servers = start_daphnes(processes, port, log_dir)
+    else:
+        command, _ = server_command(kind, processes, port)
+        log = open(log_dir / f"{kind}.log", "wb")
+        servers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if any(s.poll() is not None for s in servers):
+            stop(servers)
+            raise RuntimeError(f"{kind} exited early:\n" + "\n".join(f.read_text(errors="replace")[-2000:] for f in log_dir.glob("*.log")))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            time.sleep(0.5 if processes == 1 else 2.0)  # every process up, not just the first
+            return servers
+        except OSError:
+            time.sleep(0.2)
+    stop(servers)
+    raise RuntimeError(f"{kind} did not listen on {port}")
+
+
+def start_worker(log_dir: Path) -> tuple[subprocess.Popen, str]:
+    queue = f"benchlive{os.getpid()}-{time.time_ns()}"
+    log_path = log_dir / "worker.log"
+    command = [sys.executable, "-m", "celery", "-A", "studio", "worker", "-I", "bench.bench_live_load", "-Q", queue,
+               "--concurrency", "1", "--prefetch-multiplier", "1", "-n", f"{queue}@%h", "--loglevel", "INFO",
+               "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    deadline = time.monotonic() + 90
+    while "ready." not in log_path.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            stop([worker])
+            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    return worker, queue
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- Watchers --------------------------------------------------------------------------------------
+
+@dataclass
+class Watcher:
+    """One WebSocket client that behaves like live.js: keeps the sequence, asks for a snapshot on a
+    gap, keeps the presence list from its snapshot and the deltas."""
+    received: list[tuple[float, dict]] = field(default_factory=list)
+    you: str | None = None
+    seq: int | None = None
+    gaps: int = 0
+    people: set = field(default_factory=set)
+    close_code: int | None = None
+    socket: object = None
+    task: object = None
+
+    async def open(self, url: str, origin: str, cookie: str) -> None:
+        from websockets.asyncio.client import connect
+
+        self.socket = await connect(url, origin=origin, additional_headers={"Cookie": cookie}, compression=None,
+                                    ping_interval=None, max_queue=None, open_timeout=120)
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for text in self.socket:
+                now, message = time.time(), json.loads(text)
+                self.received.append((now, message))
+                kind = message.get("type")
+                if kind == "snapshot":
+                    self.you, self.seq = message["you"], message["seq"]
+                    self.people = {(e["c"], e["r"]) for e in message["presence"]}
+                elif kind == "presence":
+                    (self.people.add if message["op"] == "join" else self.people.discard)((message["c"], message["r"]))
+                elif isinstance(message.get("seq"), int) and self.seq is not None:
+                    if message["seq"] > self.seq + 1:
+                        self.gaps += message["seq"] - self.seq - 1
+                        await self.socket.send('{"type":"resync"}')
+                    self.seq = max(self.seq, message["seq"])
+        except ConnectionClosed as closed:
+            self.close_code = closed.rcvd.code if closed.rcvd else 1006
+
+    async def close(self) -> None:
+        await self.socket.close()
+        self.task.cancel()
+
+
+async def _until(condition, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def _stats(values: list[float]) -> dict:
+    return {"n": len(values), "p50": percentile(values, .50), "p95": percentile(values, .95), "p99": percentile(values, .99)}
+
+
+def _patch_shot(port: int, world: World, shot_id: int, lens: int) -> float:
+    """An edit through the server's REST API; returns the time the request was sent."""
+    import http.client
+
+    headers = {"Authorization": f"Bearer {world.token}", "Content-Type": "application/json", "X-Forwarded-Proto": "https"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    path = f"/api/v1/projects/{world.slug}/shots/{shot_id}/"
+    connection.request("GET", path, headers=headers)
+    version = json.loads(connection.getresponse().read())["version"]
+    sent = time.time()
+    connection.request("PATCH", path, body=json.dumps({"lens_mm": lens, "version": version}), headers=headers)
+    response = connection.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"PATCH {path}: {response.status} {body[:300]!r}")
+    return sent
+
+
+async def live_run(world: World, port: int, clients: int, queue: str, steps: int, interval_ms: float, edits: int,
+                   scratch: Path) -> dict:
+    from studio.celery import app
+
+    url, origin = f"ws://127.0.0.1:{port}/ws/projects/{world.slug}/?room=board", f"http://127.0.0.1:{port}"
+    watchers = [Watcher() for _ in range(clients)]
+    started = time.monotonic()
+    batch = 50
+    for first in range(0, clients, batch):
+        await asyncio.gather(*(w.open(url, origin, world.cookie) for w in watchers[first:first + batch]))
+    await _until(lambda: all(w.you for w in watchers), 120, "every snapshot")
+    everyone = {(w.you, "board") for w in watchers}
+    try:
+        await _until(lambda: all(w.people >= everyone for w in watchers), 60, "complete presence lists")
+    except TimeoutError:
+        pass  # reported as incomplete
+    connect_all_s = time.monotonic() - started
+    complete = sum(w.people >= everyone for w in watchers)
+
+    out = scratch / f"sent-{time.time_ns()}.json"
+    app.send_task("bench.live_progress", args=[world.take_ids, steps, interval_ms, str(out)], queue=queue)
+    edit_sent = {}
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(interval_ms / 1000 * 2)
+    for n in range(edits):
+        lens = 20 + n
+        edit_sent[lens] = await loop.run_in_executor(None, _patch_shot, port, world, world.shot_ids[0], lens)
+        await asyncio.sleep(steps * interval_ms / 1000 / (edits + 1))
+
+    def finals_in(w: Watcher) -> set[int]:
+        got = set()
+        for _, m in w.received:
+            takes = m.get("takes", []) if m.get("type") == "snapshot" else [m.get("take")] if m.get("type") == "take.changed" else []
+            got |= {t["id"] for t in takes if t and t["id"] in world.take_ids and t["status"] in FINAL}
+        return got
+
+    try:
+        await _until(lambda: out.exists() and all(len(finals_in(w)) == TAKES for w in watchers), steps * interval_ms / 1000 + 120,
+                     "every final state")
+    except TimeoutError:
+        pass  # reported as lost
+    await asyncio.sleep(1.0)  # stragglers
+    record = json.loads(out.read_text()) if out.exists() else {"sent": [], "finals": []}
+    sent = {(take, step): t for take, step, t in record["sent"]}
+    final_sent = {take: t for take, t in record["finals"]}
+
+    progress_ms, final_ms, edit_ms = [], [], []
+    for w in watchers:
+        for t, m in w.received:
+            if m.get("type") == "take.changed":
+                take = m["take"]
+                if take["status"] in FINAL and take["id"] in final_sent:
+                    final_ms.append((t - final_sent[take["id"]]) * 1000)
+                elif (take["id"], take.get("step")) in sent and take["status"] == "running":
+                    progress_ms.append((t - sent[(take["id"], take["step"])]) * 1000)
+            elif m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]:
+                pass
+        # edits: shot.changed carries the version, not the lens; match them in order of arrival
+        arrivals = [t for t, m in w.received if m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]]
+        for sent_at, got_at in zip(sorted(edit_sent.values()), arrivals):
+            edit_ms.append((got_at - sent_at) * 1000)
+    expected_progress = len(sent) * clients
+    result = {
+        "clients": clients, "connect_all_s": connect_all_s, "presence_complete": complete,
+        "progress_ms": _stats(progress_ms), "final_ms": _stats(final_ms), "edit_ms": _stats(edit_ms),
+        "progress_expected": expected_progress, "progress_received": len(progress_ms),
+        "edits_expected": len(edit_sent) * clients, "edits_received": len(edit_ms),
+        "gaps": sum(w.gaps for w in watchers),
+        "finals_complete": sum(len(finals_in(w)) == TAKES for w in watchers),
+        "closed_by_server": sum(bool(w.close_code) for w in watchers),
+    }
+    await asyncio.gather(*(w.close() for w in watchers), return_exceptions=True)
+    return result
+
+
+def reset_takes(world: World) -> None:
+    """Running again, for the next run in the same world."""
+    from studio.models import Take, TakeStatus
+
+    Take.objects.filter(pk__in=world.take_ids).update(status=TakeStatus.RUNNING, progress=0, step=0, finished_at=None)
+
+
+def run_live(*, kind: str, processes: int, world: World, clients: int, steps: int, interval_ms: float, edits: int,
+             scratch: Path) -> dict:
+    """One measured run: a server, a Celery worker, `clients` watchers. The correctness test's entry."""
+    log_dir = Path(tempfile.mkdtemp(prefix=f"live-{kind}-", dir=scratch))
+    port = free_port()
+    servers = start_server(kind, processes, port, log_dir)
+    try:
+        worker, queue = start_worker(log_dir)
+        try:
+            reset_takes(world)
+            return asyncio.run(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir))
+        except Exception as error:
+            raise RuntimeError(f"{error}\n{_log_tail(log_dir)}") from error
+        finally:
+            stop([worker])
+    finally:
+        stop(servers)
+
+
+def _log_tail(log_dir: Path, chars: int = 1500) -> str:
+    return "\n".join(f"--- {f.name}:\n{f.read_text(errors='replace')[-chars:]}" for f in sorted(log_dir.glob("*.log")))
+
+
+# --- HTTP load ---------------------------------------------------------------------------------------
+
+def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> dict[str, dict]:
+    from bench.bench_board_page import P95_LUA, run_wrk, warm
+
+    log_dir = Path(tempfile.mkdtemp(prefix=f"http-{kind}-", dir=scratch))
+    lua = scratch / "p95.lua"
+    lua.write_text(P95_LUA)
+    port = free_port()
+    servers = start_server(kind, processes, port, log_dir)
+    pages = {"sign-in": ("/accounts/login/", ""), "board": (f"/p/{world.slug}/board/", world.cookie),
+             "api shots": (f"/api/v1/projects/{world.slug}/shots/", world.cookie)}
+    results = {}
+    wrk_args = argparse.Namespace(threads=2, connections=args.http_connections, duration=args.http_duration)
+    try:
+        for name, (path, cookie) in pages.items():
+            url = f"http://127.0.0.1:{port}{path}"
+            try:
+                warm(url, cookie, 4 * processes)
+            except OSError as error:
+                raise RuntimeError(f"{name} {url}: {error}\n{_log_tail(log_dir)}") from error
+            r = run_wrk(url, cookie, wrk_args, lua)
+            results[name] = {"req_s": r["requests"] / args.http_duration, "p50": r["p50_us"] / 1000, "p95": r["p95_us"] / 1000,
+                             "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["non2xx"]}
+    finally:
+        stop(servers)
+    return results
+
+
+# --- Main --------------------------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="50,200,500")
+    parser.add_argument("--servers", default="uvicorn:2", help="kind:processes, comma-separated (daphne, uvicorn, gunicorn)")
+    parser.add_argument("--layers", default="pubsub", help="pubsub and/or core, comma-separated")
+    parser.add_argument("--steps", type=int, default=20, help="progress reports per take")
+    parser.add_argument("--interval-ms", type=float, default=250)
+    parser.add_argument("--edits", type=int, default=5)
+    parser.add_argument("--board-shots", type=int, default=500)
+    parser.add_argument("--http-duration", type=int, default=10)
+    parser.add_argument("--http-connections", type=int, default=50)
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
+    return parser.parse_args()
+
+
+def _ms(s: dict) -> str:
+    return f"{s['p50']:.1f} / {s['p95']:.1f} / {s['p99']:.1f}" if s["n"] else "-"
+
+
+def main() -> None:
+    from bench._env import setup_django, throwaway_storage
+
+    args = parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    with throwaway_storage("bench-live-") as scratch:
+        layers = args.layers.split(",")
+        production_like_environment(layers[0])
+        os.environ["STATIC_ROOT"] = str(scratch / "static")
+        setup_django(migrate=True)
+        from django.core.management import call_command
+
+        call_command("collectstatic", verbosity=0, interactive=False)
+        from studio.services import dispatch
+
+        dispatch.enqueue_render = lambda take_id: None  # the bench's worker task drives the takes, not a render
+        world = build_world(args.board_shots)
+        for layer in layers:
+            production_like_environment(layer)  # the server and worker of these runs inherit it
+            print(f"\nlayer {layer}, {TAKES} takes x {args.steps} steps "
+                  f"every {args.interval_ms:.0f} ms, {args.edits} edits over HTTP; database {os.environ['DATABASE_URL'].split(':')[0]}")
+            print(f"{'server':<11} {'N':>4} {'connect s':>9} {'presence':>9} {'publish->receive p50/p95/p99 ms':>32} "
+                  f"{'edit->receive p50/p95/p99':>27} {'final p50/p99':>14} {'lost':>5} {'finals':>7} load")
+            for spec in args.servers.split(","):
+                kind, processes = spec.split(":") if ":" in spec else (spec, "1")
+                for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
+                    try:
+                        r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps,
+                                     interval_ms=args.interval_ms, edits=args.edits, scratch=scratch)
+                    except Exception as error:  # a server that cannot take N: say so and go on
+                        print(f"{spec:<11} {n:>4} failed: {str(error)[:3000]}")
+                        continue
+                    lost = (r["progress_expected"] - r["progress_received"]) + (r["edits_expected"] - r["edits_received"])
+                    print(f"{spec:<11} {n:>4} {r['connect_all_s']:>9.2f} {r['presence_complete']:>4}/{n:<4} {_ms(r['progress_ms']):>32} "
+                          f"{_ms(r['edit_ms']):>27} {r['final_ms']['p50']:>6.1f}/{r['final_ms']['p99']:<7.1f} {lost:>5} "
+                          f"{r['finals_complete']:>3}/{n:<3} {os.getloadavg()[0]:.1f}")
+                if not args.no_http:
+                    try:
+                        h = http_load(kind, int(processes), world, args, scratch)
+                    except Exception as error:
+                        print(f"{spec:<11} HTTP failed: {str(error)[:3000]}")
+                        continue
+                    floor = h["sign-in"]["p95"]
+                    print(f"{spec:<11} HTTP, {args.http_connections} connections, {args.http_duration} s each: " + "; ".join(
+                        f"{name} {v['req_s']:.0f} req/s p50 {v['p50']:.0f} p95 {v['p95']:.0f} p99 {v['p99']:.0f} ms"
+                        f" ({v['p95'] / floor:.2f}x sign-in p95, {v['errors']} errors)" for name, v in h.items())
+                        + f"; load {os.getloadavg()[0]:.1f}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Fan-out that scales (issue 15): presence in Redis sent as deltas, the full list only in the
+snapshot; heartbeats that repair a socket which missed events; a process inbox filled on purpose
+loses nothing for good. Through the real ASGI app, the real channel layer and the real Redis."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from studio import events, presence
+from studio.asgi import application
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_executor_connections"),
+              pytest.mark.services]
+
+
+@pytest.fixture(autouse=True)
+def _private_channel_prefix(settings):
+    """Groups and presence keys of our own, so another test run on the same Redis cannot talk in."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"].setdefault("CONFIG", {})["prefix"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = layers
+
+
+async def _socket(user, slug: str, room: str | None = "board") -> WebsocketCommunicator:
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"),
+               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    path = f"/ws/projects/{slug}/" + (f"?room={room}" if room else "")
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    return communicator
+
+
+async def _next(communicator: WebsocketCommunicator, timeout: float = 10) -> dict:
+    return json.loads(await communicator.receive_from(timeout=timeout))
+
+
+async def _everything(communicator: WebsocketCommunicator, quiet: float = 0.5) -> list[dict]:
+    """Every message until the socket is quiet for `quiet` seconds (without cancelling the app)."""
+    messages = []
+    while not await communicator.receive_nothing(timeout=quiet):
+        messages.append(await _next(communicator))
+    return messages
+
+
+def _people(snapshot: dict) -> set[tuple[str, str]]:
+    return {(entry["u"], entry["r"]) for entry in snapshot["presence"]}
+
+
+async def test_a_join_is_one_delta_and_nobody_answers_it(project, users):
+    alice = await _socket(users["alice"], project.slug)
+    first = await _next(alice)
+    assert first["type"] == "snapshot" and _people(first) == {("alice", "board")}
+    bob = await _socket(users["bob"], project.slug, room=f"review:{12}")
+    snapshot = await _next(bob)
+    assert snapshot["type"] == "snapshot"
+    assert _people(snapshot) == {("alice", "board"), ("bob", "review:12")}  # the full list: only here
+    # Nobody answers a join. (A process may still hand bob alice's own join if it reads it from
+    # Redis after bob subscribed: a duplicate of his snapshot, harmless; never anything new.)
+    known = {(e["c"], e["r"]) for e in snapshot["presence"]}
+    assert all(m["op"] == "join" and (m["c"], m["r"]) in known for m in await _everything(bob))
+    [joined] = await _everything(alice)
+    assert joined == {"type": "presence", "op": "join", "c": snapshot["you"], "u": "bob", "n": "bob", "i": "BO", "r": "review:12"}
+    await bob.disconnect()
+    [left] = await _everything(alice)
+    assert (left["op"], left["u"], left["c"]) == ("leave", "bob", snapshot["you"])
+    carol = await _socket(users["carol"], project.slug)
+    assert _people(await _next(carol)) == {("alice", "board"), ("carol", "board")}  # bob is gone from Redis too
+    await carol.disconnect()
+    await alice.disconnect()
+
+
+async def test_editing_a_shot_is_a_room_of_its_own(project, shot, users):
+    alice = await _socket(users["alice"], project.slug)
+    await _next(alice)
+    bob = await _socket(users["bob"], project.slug)
+    await _next(bob)
+    await _everything(alice)
+    await bob.send_json_to({"type": "editing", "shot": shot.id})
+    [editing] = await _everything(alice)
+    assert (editing["op"], editing["u"], editing["r"]) == ("join", "bob", f"shot:{shot.id}")
+    dave = await _socket(users["dave"], project.slug)
+    assert ("bob", f"shot:{shot.id}") in _people(await _next(dave))
+    await bob.send_json_to({"type": "editing", "shot": None})
+    assert [(m["op"], m["r"]) for m in await _everything(alice) if m["u"] == "bob"] == [("leave", f"shot:{shot.id}")]
+    await _everything(bob)  # dave's join
+    await bob.send_json_to({"type": "editing", "shot": 999999})  # not a shot of this project
+    assert [m["type"] for m in await _everything(bob)] == ["error"]
+    assert [m for m in await _everything(alice) if m.get("u") == "bob"] == []
+    for socket in (alice, bob, dave):
+        await socket.disconnect()
+
+
+async def test_a_bad_room_is_the_project_room(project, users):
+    socket = await _socket(users["dave"], project.slug, room="shot:1%0Aevil")
+    assert _people(await _next(socket)) == {("dave", "project")}
+    await socket.disconnect()
+
+
+async def test_presence_lives_in_redis_with_an_expiry_and_stale_entries_go(project, users):
+    socket = await _socket(users["dave"], project.slug)
+    snapshot = await _next(socket)
+    client = presence._client()
+    key = presence.room_key(project.id, "board")
+    assert 0 < await client.ttl(key) <= presence.TTL_S
+    # A server that died without a goodbye: an entry whose last beat is older than the TTL.
+    ghost = {"c": "ghost", "u": "ghost", "n": "ghost", "i": "GH", "r": "board", "t": int(time.time()) - presence.TTL_S - 5}
+    await client.hset(key, "ghost", json.dumps(ghost))
+    assert {e["c"] for e in await presence.everyone(project.id)} == {snapshot["you"]}
+    assert not await client.hexists(key, "ghost")
+    await socket.disconnect()
+
+
+async def test_a_heartbeat_behind_the_database_gets_the_truth_again(project, users):
+    socket = await _socket(users["dave"], project.slug)
+    snapshot = await _next(socket)
+    await socket.send_json_to({"type": "heartbeat", "seq": snapshot["seq"]})
+    assert await _everything(socket) == []  # up to date: nothing to say
+    await sync_to_async(events.next_sequence)(project.id)  # an event this socket never got
+    await socket.send_json_to({"type": "heartbeat", "seq": snapshot["seq"]})
+    again = await _next(socket)
+    assert again["type"] == "snapshot" and again["seq"] == snapshot["seq"] + 1
+    await socket.disconnect()
+
+
+@pytest.fixture
+def small_inbox(settings):
+    """channels_redis' core layer with room for 3 messages per process: easy to fill."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["BACKEND"] = "channels_redis.core.RedisChannelLayer"
+    layers["default"]["CONFIG"].update(capacity=3, expiry=10)
+    settings.CHANNEL_LAYERS = layers
+
+
+async def test_a_final_state_lost_to_a_full_inbox_comes_back_from_the_database(project, shot, users, small_inbox):
+    from studio.models import Take, TakeStatus
+    from studio.selectors import take_payload, take_progress_payload
+
+    take = await sync_to_async(Take.objects.create)(shot=shot, number=1, status=TakeStatus.RUNNING, total_steps=20,
+                                                   backend="animatic", request={}, signature=uuid.uuid4().hex)
+    socket = await _socket(users["dave"], project.slug)
+    snapshot = await _next(socket)
+    assert [t["status"] for t in snapshot["takes"] if t["id"] == take.id] == ["running"]
+
+    def flood():  # a burst from a worker while this process is too busy to read its inbox
+        for step in range(1, 20):
+            take.step, take.progress = step, step / 20
+            take.save(update_fields=["step", "progress"])
+            events.send_now(project.id, "take.changed", {"take": take_progress_payload(take)}, progress_only=True)
+        take.status, take.progress, take.step = TakeStatus.SUCCEEDED, 1.0, 20
+        take.save(update_fields=["status", "progress", "step"])
+        events.send_now(project.id, "take.changed", {"take": take_payload(take)})
+
+    worker = threading.Thread(target=flood)
+    worker.start()
+    worker.join()  # blocks this event loop, where the consumer runs: its inbox fills up
+    delivered = await _everything(socket)
+    assert 0 < len(delivered) <= 3  # the inbox held 3; the rest, the final state included, was dropped
+    assert all(m["take"]["status"] == "running" for m in delivered)
+    # The browser beats with the last number it saw; the server sees it is behind.
+    await socket.send_json_to({"type": "heartbeat", "seq": delivered[-1]["seq"]})
+    repaired = await _next(socket)
+    assert repaired["type"] == "snapshot"
+    assert [t["status"] for t in repaired["takes"] if t["id"] == take.id] == ["succeeded"]
+    await socket.disconnect()
+
+
+async def test_a_gap_in_the_numbers_asks_for_a_resync_that_has_the_final_state(project, shot, users, small_inbox):
+    """The other repair path: the browser sees a gap (live.js) and asks; the snapshot has it."""
+    socket = await _socket(users["dave"], project.slug)
+    await _next(socket)
+    await socket.send_json_to({"type": "resync"})
+    assert (await _next(socket))["type"] == "snapshot"
+    await socket.disconnect()
