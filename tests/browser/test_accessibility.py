@@ -30,6 +30,7 @@ def _stage() -> dict:
     from studio.services.cast import cast_member_create, cast_member_trash
     from studio.services.cuts import cut_entry_add
     from studio.services.demo import demo_project_ensure
+    from studio.services.reviews import comment_create
     from studio.services.sharing import review_link_create
     from studio.services.webhooks import endpoint_create
 
@@ -44,6 +45,8 @@ def _stage() -> dict:
     take = Take.objects.create(shot=shot, number=1, backend="animatic", request={"prompt": shot.prompt, "seed": 1},
                                signature=f"sig-a11y-{shot.id}", status=TakeStatus.SUCCEEDED, progress=1.0, frames=24,
                                duration_s=1.0, video=f"{base}/take1.mp4")
+    note = comment_create(take=take, author=owner, body="The lamp starts too bright @keeper", frame=6)
+    comment_create(take=take, guest_name="Ana", body="Agreed.", parent=note)
     cut = Cut.objects.get(project=project, name="Assembly")
     if not cut.entries.filter(shot=shot).exists():
         cut_entry_add(cut=cut, actor=owner, shot=shot, take=take)
@@ -122,10 +125,18 @@ def test_axe_finds_nothing_serious_on_any_studio_page(browser_page, settings):
     report = check_pages(browser, studio_pages(stage), live=True)
     # The same pages with the add/edit panels open: their forms must be labelled too.
     page = browser.page
-    page.goto(f"/p/{stage['project'].slug}/cast/")
-    page.get_by_role("button", name="Add to the cast").click()
-    if found := blocking_violations(page):
-        report["cast, new member form open"] = found
+    p = f"/p/{stage['project'].slug}"
+    opened = {
+        "cast, new member form open": (f"{p}/cast/", lambda: page.get_by_role("button", name="Add to the cast").click()),
+        "board, new scene form open": (f"{p}/board/", lambda: page.click("summary:text-is('New scene')")),
+        "review room, reply open": (f"{p}/shots/{stage['shot'].id}/review/", lambda: page.click("summary:text-is('Reply')")),
+    }
+    for name, (path, open_it) in opened.items():
+        page.goto(path)
+        page.wait_for_selector("#live-status[data-state=live]", timeout=10_000)
+        open_it()
+        if found := blocking_violations(page):
+            report[name] = found
     assert not report, "axe-core found serious or critical violations:\n" + _format(report)
 
 
