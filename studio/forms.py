@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django import forms
 from django.conf import settings
@@ -58,9 +59,12 @@ class CastMemberForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     rights_status = forms.ChoiceField(label="Rights", choices=RightsStatus.choices, initial=RightsStatus.UNKNOWN)
     rights_note = forms.CharField(label="Rights note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # One token per rendered form: a second submit of the same form (double click, resend) adds nobody new.
+    request_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
 
 
 class CastMemberEditForm(CastMemberForm):
+    request_token = None
     handle = forms.CharField(max_length=60, help_text="Used in prompts as @handle.")
     version = forms.IntegerField(widget=forms.HiddenInput)
 
@@ -255,7 +259,8 @@ class GuestPasswordForm(forms.Form):
 class GuestCommentForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=80)
     body = forms.CharField(label="Comment", max_length=MAX_COMMENT_CHARS, widget=forms.Textarea(attrs={"rows": 3}))
-    frame = forms.IntegerField(label="At frame", required=False, min_value=0, help_text="Optional.")
+    # Set by the player (the frame showing when "at the current frame" is ticked), never typed.
+    frame = forms.IntegerField(label="At frame", required=False, min_value=0, widget=forms.HiddenInput)
 
 
 # --- Sign-in (the studio's page and the admin's), with the limit on failed tries --------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -30,15 +31,35 @@ def unique_handle(project: Project, name: str) -> str:
     return handle
 
 
+REQUEST_TOKEN_TTL_S = 24 * 3600
+
+
+def _request_token_key(project: Project, request_token: str) -> str:
+    return f"cast-new:{project.id}:{request_token}"
+
+
 @transaction.atomic
 def cast_member_create(*, project: Project, actor, name: str, kind: str = CastKind.CHARACTER, handle: str = "",
-                       description: str = "", rights_status: str = RightsStatus.UNKNOWN, rights_note: str = "") -> CastMember:
+                       description: str = "", rights_status: str = RightsStatus.UNKNOWN, rights_note: str = "",
+                       request_token: str = "") -> CastMember:
+    """A new cast member. With a request_token (one per rendered form), the same form sent twice
+    (a double click, a resent request) returns the member the first send created."""
+    if request_token:
+        # Creations in one project wait for each other here, so a twin request sees the first one's member.
+        list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
+        earlier = cache.get(_request_token_key(project, request_token))
+        if earlier is not None:
+            existing = CastMember.objects.alive().filter(project=project, pk=earlier).first()
+            if existing is not None:
+                return existing
     handle = slugify_handle(handle) if handle else unique_handle(project, name)
     _check_handle_free(project, handle)
     member = CastMember(project=project, kind=kind, name=name.strip(), handle=handle, description=description,
                         rights_status=rights_status, rights_note=rights_note)
     member.full_clean(exclude=["project"])
     member.save()
+    if request_token:
+        cache.set(_request_token_key(project, request_token), member.pk, REQUEST_TOKEN_TTL_S)
     audit_record(actor=actor, project_id=project.id, verb="created", obj=member)
     events.publish(project.id, "cast.changed", {"cast_member": member.id})
     return member

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -60,7 +62,7 @@ def _card_context(request, project, member_id: int) -> dict:
 def cast_library(request, slug: str):
     project = access.project_for(request.user, slug, access.Action.VIEW)
     members = list(selectors.cast_library(project))
-    groups = [(label, [m for m in members if m.kind == kind]) for kind, label in CastKind.choices]
+    groups = [(kind, label, [m for m in members if m.kind == kind]) for kind, label in CastKind.choices]
     return render(request, "cast/library.html", {
         "project": project,
         "groups": groups,
@@ -90,8 +92,25 @@ def cast_member_new(request, slug: str):
         except ValidationError as exc:
             form.add_error(None, error_text(exc))
         else:
-            return after_write(request, _library_url(project) + f"#cast-{member.id}", f"@{member.handle} added to the cast.")
+            message = f"@{member.handle} added to the cast."
+            if request.htmx:
+                return _added(request, project, member, message)
+            return after_write(request, _library_url(project) + f"#cast-{member.id}", message)
     return render_fragment(request, "cast/_new_form.html", {"project": project, "form": form}, status=UNPROCESSABLE)
+
+
+def _added(request, project, member: CastMember, message: str):
+    """htmx: a fresh form (a new request token) in place of the sent one, and the member's group
+    with the new card swapped in out of band; the page stays where it is."""
+    members = [m for m in selectors.cast_library(project) if m.kind == member.kind]
+    response = render(request, "cast/_added.html", {
+        "project": project, "form": CastMemberForm(), "kind": member.kind, "label": member.get_kind_display(),
+        "members": members, "usage": selectors.cast_usage(project), "member_added": member,
+        "can_edit": access.can(request.user, project, access.Action.EDIT), "oob": True,
+    })
+    response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": "success"}})
+    response["HX-Trigger-After-Settle"] = json.dumps({"cast-added": {"id": member.id}})
+    return response
 
 
 @require_http_methods(["GET", "POST"])

@@ -193,3 +193,19 @@ def test_a_rotated_photo_is_stored_upright_with_its_upright_size(mara, alice):
     stored.refresh_from_db()
     assert Image.open(stored.image.path).size == (48, 64)
     assert (stored.width, stored.height) == (48, 64)
+
+
+def test_one_form_sent_twice_adds_one_member(project, alice):
+    first = cast_member_create(project=project, actor=alice, name="Tomas", request_token="form-1")
+    again = cast_member_create(project=project, actor=alice, name="Tomas", request_token="form-1")
+    other_form = cast_member_create(project=project, actor=alice, name="Tomas", request_token="form-2")
+    assert again.pk == first.pk
+    assert (first.handle, other_form.handle) == ("tomas", "tomas_2")
+    assert CastMember.objects.alive().filter(project=project).count() == 2
+
+
+def test_a_token_whose_member_went_to_the_trash_adds_a_new_one(project, alice):
+    first = cast_member_create(project=project, actor=alice, name="Ines", request_token="form-3")
+    cast_member_trash(member=first, actor=alice)
+    again = cast_member_create(project=project, actor=alice, name="Ines", request_token="form-3")
+    assert again.pk != first.pk and again.handle == "ines"

@@ -197,3 +197,14 @@ def test_a_key_for_a_take_outside_the_cut_opens_nothing(cut_link, project, scene
     foreign_key = access.review_link_media_key(other_link, cut_link["kept"].id)
     url = reverse("guest_media", args=[link.token, cut_link["kept"].id]) + "?k=" + foreign_key
     assert Client().get(url).status_code == 404
+
+
+def test_a_bad_frame_from_the_player_is_said_and_the_comment_kept(shared):
+    """The frame field is hidden (the player sets it); a bad value still gets a visible error."""
+    url = reverse("guest_comment", args=[shared["token"], shared["take"].id])
+    response = Client().post(url, {"name": "Kim", "body": "Keep this text", "frame": "-3"})
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert re.search(r'role="alert"><p>At frame: [^<]*greater than or equal to 0', body)
+    assert "Keep this text" in body
+    assert not Comment.objects.exists()

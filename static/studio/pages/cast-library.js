@@ -125,3 +125,25 @@ htmx.onLoad(function (root) {
   if (scope.matches && scope.matches("form[data-upload]")) setUp(scope);
   scope.querySelectorAll("form[data-upload]").forEach(setUp);
 });
+
+// "Add to the cast": a real button that opens the new-member form; after a member is added the
+// form comes back empty (the server swaps in a fresh one), the panel closes and the new card shows.
+const newToggle = document.getElementById("cast-new-toggle");
+const newPanel = document.getElementById("cast-new-panel");
+function showNewPanel(open) {
+  newPanel.hidden = !open;
+  newToggle.setAttribute("aria-expanded", String(open));
+  if (open) { const first = newPanel.querySelector("input:not([type=hidden]), select, textarea"); if (first) first.focus(); }
+}
+if (newToggle && newPanel) {
+  newToggle.addEventListener("click", function () { showNewPanel(newPanel.hidden); });
+  newPanel.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape") { showNewPanel(false); newToggle.focus(); }
+  });
+  document.body.addEventListener("cast-added", function (evt) {
+    showNewPanel(false);
+    newToggle.focus();
+    const card = document.getElementById("cast-" + evt.detail.id);
+    if (card) card.scrollIntoView({ block: "nearest" });
+  });
+}

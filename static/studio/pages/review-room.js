@@ -125,12 +125,13 @@ function startPlayer(player) {
     try { markers = data ? JSON.parse(data.textContent) : []; } catch (e) { markers = []; }
     markersBox.innerHTML = "";
     markers.forEach(function (m) {
-      const marker = document.createElement("button");
-      marker.type = "button";
+      // A mouse shortcut inside the timeline slider, which may not hold other controls: a plain
+      // element out of the tab order and the accessibility tree (the markers box is aria-hidden);
+      // each comment's timecode button in the list does the same seek from the keyboard.
+      const marker = document.createElement("span");
       marker.className = "marker" + (m.resolved ? " resolved" : "") + (m.annotation ? " drawn" : "");
       marker.style.left = (m.frame / Math.max(frames - 1, 1) * 100) + "%";
       marker.title = timecode(m.frame) + " — " + m.body;
-      marker.setAttribute("aria-label", "Comment at " + timecode(m.frame));
       marker.addEventListener("click", function (evt) { evt.stopPropagation(); pause(); seekFrame(m.frame); highlight(m.id); });
       markersBox.appendChild(marker);
     });
