@@ -36,6 +36,8 @@ def _stage() -> dict:
 
     project, _ = demo_project_ensure()
     owner = get_user_model().objects.get(username="demo")
+    get_user_model().objects.filter(pk=owner.pk).update(is_staff=True)  # the workers page is for operators
+    owner.refresh_from_db()
     shot = Shot.objects.alive().filter(scene__project=project).order_by("scene__order", "order").first()
     base = f"projects/{project.id}/takes/{shot.id}"
     folder = Path(settings.MEDIA_ROOT) / base
@@ -74,6 +76,9 @@ def studio_pages(stage: dict) -> list[str]:
         f"{p}/shots/{shot.id}/review/", f"{p}/cast/", f"{p}/script/", f"{p}/cuts/", f"{p}/cuts/{cut.id}/",
         f"{p}/members/", f"{p}/links/", f"{p}/webhooks/", f"{p}/trash/", f"{p}/activity/",
         "/accounts/tokens/", "/accounts/password/",
+        # Pages added beside the ones above: script revisions, usage and budget, notifications,
+        # and the operators' workers page (the demo owner is made staff for it).
+        f"{p}/script/revisions/1/", f"{p}/usage/", "/notifications/", "/workers/",
     ]
 
 
