@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from studio.models import (
     ApiToken, AuditEvent, CastMember, Comment, Cut, CutEntry, Export, IdentityScore, Membership, Project, ReferenceImage,
     ReviewDecision, ReviewLink, Scene, ScriptSource, Shot, ShotCast, Take, WebhookDelivery, WebhookEndpoint,
+    Notification, NotificationPreference, ShotFollow,
 )
 from studio.forms import AdminSignInForm
 
@@ -240,3 +241,31 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     exclude = ["secret"]  # shown once to the owner who registered it, on the project's Webhooks page
     readonly_fields = ["project", "created_by", "created_at", "disabled_at"]
     inlines = [WebhookDeliveryInline]
+
+
+# Notifications (studio/services/notifications.py): read-only records of who was told what; an
+# operator looks at them to answer "why did I (not) get an email?".
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["recipient", "kind", "project", "text", "email", "emailed_at", "read_at", "created_at"]
+    list_filter = ["kind", "email"]
+    search_fields = ["recipient__username", "text", "project__name"]
+    list_select_related = ["recipient", "project"]
+    readonly_fields = ["recipient", "kind", "project", "actor", "shot", "take", "comment", "text", "url", "in_app",
+                       "email", "emailed_at", "created_at", "read_at"]
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "kind", "in_app", "email"]
+    list_filter = ["kind", "email"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]
+
+
+@admin.register(ShotFollow)
+class ShotFollowAdmin(admin.ModelAdmin):
+    list_display = ["user", "shot", "created_at"]
+    search_fields = ["user__username", "shot__code"]
+    list_select_related = ["user", "shot"]
+    raw_id_fields = ["user", "shot"]

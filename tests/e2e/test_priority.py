@@ -7,9 +7,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from studio.models import Project, Take, TakePriority, TakeStatus
+from studio.services import dispatch
 from studio.services.render_rate import RenderQuota
 from studio.services.render_requests import take_request
 from studio.services.takes import take_cancel, take_set_priority
@@ -67,3 +69,8 @@ def test_an_urgent_take_behind_fifty_normal_ones_starts_next(routed_to_worker, p
     _wait_for(lambda: not Take.objects.filter(shot=shot, status__in=[TakeStatus.QUEUED, TakeStatus.RUNNING]).exists(),
               "the worker to finish")
     assert Take.objects.get(pk=urgent.pk).status == TakeStatus.SUCCEEDED
+    # The worker (shared by the session's e2e tests) still has the cancelled takes' messages and the
+    # finished takes' identity scoring to get through; every task acks late, so an empty broker
+    # means it is idle. Waiting keeps its row locks away from the next test's database flush.
+    queues = [settings.CONTINUITY_RENDER_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE, settings.CONTINUITY_IDENTITY_QUEUE]
+    _wait_for(lambda: dispatch.task_ids_in_broker(queues) == set(), "the worker to go idle")

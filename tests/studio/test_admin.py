@@ -49,6 +49,12 @@ def everything(project, scene, cast, alice, users):
     endpoint = WebhookEndpoint.objects.create(project=project, url="https://hooks.example.com/continuity", secret="whsec_dGVzdA==",
                                               events=["take.approved"], created_by=alice)
     WebhookDelivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="take.approved", payload={"a": 1})
+    # A mention notifies bob (a Notification) and makes alice follow the shot (a ShotFollow); bob
+    # chooses a daily digest for mentions (a NotificationPreference).
+    from studio.services.notifications import preferences_update  # lazy: only this fixture needs them
+
+    comment_create(take=take, author=alice, body="@bob the lamp flickers here", frame=3)
+    preferences_update(user=users["bob"], choices={"mention": (True, "digest")})
     assert ShotCast.objects.exists() and CutEntry.objects.exists() and ReferenceImage.objects.exists()
     assert Membership.objects.exists() and AuditEvent.objects.exists() and ReviewDecision.objects.exists()
     return project
