@@ -53,7 +53,9 @@ function holdLiveRefreshWhileEditing(evt) {
   const target = evt.detail.target;
   const active = document.activeElement;
   const typing = active && target.contains(active) && active.matches("input, textarea, select");
-  if (document.body.classList.contains("dragging") || target.querySelector("[data-editing], .upload:not(.done):not(.failed)") || typing) {
+  // An open panel with a form (e.g. "Re-render with this note") counts as editing: a swap would close it.
+  const busy = "[data-editing], details[open] form, .upload:not(.done):not(.failed)";
+  if (document.body.classList.contains("dragging") || target.querySelector(busy) || typing) {
     evt.preventDefault();
     target.dataset.staleSince = Date.now();
   }
