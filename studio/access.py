@@ -6,10 +6,12 @@ Someone who is not a member of a project must not learn that it exists: they get
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 
 from django.core import signing
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -93,18 +95,28 @@ def project_for(user, slug: str, action: Action = Action.VIEW) -> Project:
     """The live project with this slug, if the user may perform the action on it. The caller's
     membership comes back with its project in one query (every page and API call starts here): no
     membership, no project, and an outsider cannot tell one from the other."""
-    membership = None
+    project = None
     if getattr(user, "is_authenticated", False):  # an anonymous caller is a member of nothing: no query
-        found = (Membership.objects.select_related("project")
-                 .filter(user=user, project__slug=slug, project__deleted_at__isnull=True)
-                 .order_by()[:1])  # at most one row (unique per user and project): no ordering, no join to users
-        membership = next(iter(found), None)
-    if membership is None:
+        project = next(iter(Project.objects.raw(_project_with_role_sql(), [user.pk, slug])), None)
+    if project is None:
         raise Http404("No such project.")
-    project = membership.project
-    project._caller_role = (user.pk, membership.role, _membership_changes[0])
+    project._caller_role = (user.pk, project.__dict__.pop("caller_role"), _membership_changes[0])
     check(user, project, action)
     return project
+
+
+@functools.cache
+def _project_with_role_sql() -> str:
+    """The SQL of project_for, written once: every request starts with it, and the ORM spent more
+    time building and compiling the equivalent queryset than the database spent answering it
+    (BENCHMARKS.md, issue 14). Same rule as the queryset it replaced: a membership of this user in
+    the live project with this slug, at most one row (unique per user and project)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"p.{quote(f.column)}" for f in Project._meta.concrete_fields)
+    return (f"SELECT {columns}, m.{quote('role')} AS caller_role"
+            f" FROM {quote(Membership._meta.db_table)} m INNER JOIN {quote(Project._meta.db_table)} p"
+            f" ON p.{quote('id')} = m.{quote('project_id')}"
+            f" WHERE m.{quote('user_id')} = %s AND p.{quote('slug')} = %s AND p.{quote('deleted_at')} IS NULL")
 
 
 def trashed_project_for_owner(user, project_id: int) -> Project:

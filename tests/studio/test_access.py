@@ -102,3 +102,19 @@ def test_project_for_reads_project_and_role_in_one_query_and_a_membership_change
         assert access.can(users["bob"], found, Action.EDIT)  # the role read with the project: no query
     Membership.objects.get(project=project, user=users["bob"]).delete()  # e.g. bob leaves in this request
     assert not access.can(users["bob"], found, Action.VIEW)
+
+
+def test_project_for_answers_the_whole_project_as_the_orm_reads_it(project, users):
+    """project_for's hand-written SQL (studio/access.py) must give back every field exactly as a
+    plain ORM read does, with converted values (dates, numbers), on SQLite and PostgreSQL."""
+    from studio.models import Project
+
+    project.description = "A harbour at night"
+    project.gpu_budget_seconds = 3600
+    project.save()
+    found = access.project_for(users["carol"], project.slug)
+    expected = Project.objects.get(pk=project.pk)
+    for field in Project._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    assert type(found.created_at) is type(expected.created_at)
+    assert "caller_role" not in found.__dict__  # the role travels only as project_for's private note
