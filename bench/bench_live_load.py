@@ -36,6 +36,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def production_like_environment(layer: str) -> None:
     os.environ["CONTINUITY_IDENTITY_SCORING"] = "0"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("CONN_MAX_AGE", "0")  # ASGI servers: no connection kept per thread (README)
+    os.environ.setdefault("CONTINUITY_DB_POOL", "8")  # ...but a pool per process (PostgreSQL; README)
 
 
 @dataclass
@@ -150,10 +152,10 @@ def server_command(kind: str, processes: int, port: int) -> tuple[list[str], lis
     if kind == "uvicorn":
         return ([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(processes),
                  "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--lifespan", "off", "--no-access-log",
-                 "--log-level", "warning", "--backlog", "4096"], [])
+                 "--log-level", "warning", "--backlog", "4096", "--timeout-graceful-shutdown", "3"], [])
     if kind == "gunicorn":
         return ([sys.executable, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", str(processes),
-                 "-b", f"127.0.0.1:{port}", "--backlog", "4096", "--log-level", "warning", app], [])
+                 "-b", f"127.0.0.1:{port}", "--backlog", "4096", "--log-level", "warning", "--graceful-timeout", "3", app], [])
     if kind == "daphne":
         return ([sys.executable, "-m", "studio.daphne_server", "-b", "127.0.0.1", "-p", str(port), app], [])
     raise SystemExit(f"unknown server {kind!r}: daphne, uvicorn or gunicorn")
@@ -167,7 +169,8 @@ def start_server(kind: str, processes: int, port: int, log_dir: Path) -> list[su
     else:
         command, _ = server_command(kind, processes, port)
         log = open(log_dir / f"{kind}.log", "wb")
-        servers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)]
+        servers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)]
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if any(s.poll() is not None for s in servers):
@@ -191,7 +194,7 @@ def start_worker(log_dir: Path) -> tuple[subprocess.Popen, str]:
                "--without-gossip", "--without-mingle", "--without-heartbeat"]
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+                                  env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, start_new_session=True)
     deadline = time.monotonic() + 90
     while "ready." not in log_path.read_text(errors="replace"):
         if worker.poll() is not None or time.monotonic() > deadline:
@@ -202,6 +205,9 @@ def start_worker(log_dir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
+    """Stop each process and everything it started. Each runs in a session of its own, so its
+    process group holds its children too: a uvicorn worker whose supervisor went first was left
+    behind holding database connections (the test database then could not be dropped)."""
     for process in processes:
         if process.poll() is None:
             process.terminate()
@@ -211,6 +217,10 @@ def stop(processes: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of its group is still there
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 # --- Watchers --------------------------------------------------------------------------------------
@@ -247,7 +257,8 @@ class Watcher:
                     self.you, self.seq = message["you"], message["seq"]
                     self.people = {(e["c"], e["r"]) for e in message["presence"]}
                 elif kind == "presence":
-                    (self.people.add if message["op"] == "join" else self.people.discard)((message["c"], message["r"]))
+                    for change in message["ops"]:
+                        (self.people.add if change["op"] == "join" else self.people.discard)((change["c"], change["r"]))
                 elif isinstance(message.get("seq"), int) and self.seq is not None:
                     if message["seq"] > self.seq + 1:
                         self.gaps += message["seq"] - self.seq - 1
@@ -379,6 +390,15 @@ def reset_takes(world: World) -> None:
     Take.objects.filter(pk__in=world.take_ids).update(status=TakeStatus.RUNNING, progress=0, step=0, finished_at=None)
 
 
+def _run_watchers(coroutine):
+    """The watchers' loop: uvloop where installed (uvicorn[standard] brings it), as the servers use."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
 def run_live(*, kind: str, processes: int, world: World, clients: int, steps: int, interval_ms: float, edits: int,
              scratch: Path) -> dict:
     """One measured run: a server, a Celery worker, `clients` watchers. The correctness test's entry."""
@@ -389,7 +409,7 @@ def run_live(*, kind: str, processes: int, world: World, clients: int, steps: in
         worker, queue = start_worker(log_dir)
         try:
             reset_takes(world)
-            return asyncio.run(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir))
+            return _run_watchers(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir))
         except Exception as error:
             raise RuntimeError(f"{error}\n{_log_tail(log_dir)}") from error
         finally:

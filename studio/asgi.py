@@ -3,6 +3,7 @@
 import os
 
 from django.core.asgi import get_asgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
 django_asgi_app = get_asgi_application()
@@ -13,6 +14,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from studio.body_limits import BodySizeLimitMiddleware  # noqa: E402
 from studio.routing import websocket_urlpatterns  # noqa: E402
 from studio.websocket_origin import SameOriginValidator  # noqa: E402
+
+# Import every view now, not on the first HTTP request: that import (PDF, video and image
+# libraries) took most of a second on the event loop that also forwards live events, so the first
+# edit after a start stalled every socket of the process (BENCHMARKS.md, issue 15).
+get_resolver().url_patterns
 
 application = ProtocolTypeRouter(
     {

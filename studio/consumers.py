@@ -9,9 +9,9 @@ re-sent from the database).
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
@@ -46,6 +46,17 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         for room in list(getattr(self, "rooms", {})):
             await self._leave(room)
 
+    async def dispatch(self, message):
+        """Channels closes stale database connections before every message, through a hop to the
+        process's one sync thread: with hundreds of sockets each forwarding every progress event,
+        those hops queued behind each other and live latency grew without bound (BENCHMARKS.md,
+        issue 15). Every database call here goes through database_sync_to_async, which closes
+        stale connections itself, so messages are handled without the hop."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resync":
@@ -61,11 +72,10 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "error": "unknown message: send resync, heartbeat or editing"})
 
     async def project_event(self, message):
-        await self.send_json(message["event"])
+        await self.send(text_data=message.get("text") or events.encoded(message["event"]))
 
     async def presence_message(self, message):
-        if message["event"].get("c") != self.connection:  # our own join is in our snapshot
-            await self.send_json(message["event"])
+        await self.send(text_data=message.get("text") or events.encoded(message["event"]))
 
     async def member_removed(self, message):
         if message["user_id"] == self.scope["user"].id:
@@ -73,7 +83,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
 
     @classmethod
     async def encode_json(cls, content):
-        return json.dumps(content, separators=(",", ":"))  # compact: every byte goes to every socket
+        return events.encoded(content)  # compact: every byte goes to every socket
 
     # --- presence -------------------------------------------------------------------------
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import threading
 import time
+import weakref
 from typing import Any
 
-from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -48,11 +49,18 @@ def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progre
         transaction.on_commit(lambda: _coalescer.supersede_and_send(coalesce, project_id, event_type, payload))
 
 
+def encoded(event: dict[str, Any]) -> str:
+    """An event as its sockets receive it: compact JSON, encoded once by the sender and forwarded
+    as it is by every socket (not once per socket)."""
+    return json.dumps(event, separators=(",", ":"))
+
+
 def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> int | None:
     """Number the event and send it: one group send per event, whatever the number of sockets.
     A lost send is logged, never raised: the DB already has it."""
     seq = next_sequence(project_id, progress_only=progress_only)
-    message = {"type": "project.event", "event": {"type": event_type, "seq": seq, **payload}}
+    event = {"type": event_type, "seq": seq, **payload}
+    message = {"type": "project.event", "event": event, "text": encoded(event)}
     try:
         _publisher.group_send(project_group(project_id), message)
     except Exception:  # the channel layer is down: clients will see the gap and resync
@@ -244,9 +252,49 @@ async def leave_project(project_id: int, channel_name: str) -> None:
 
 
 async def presence_changed(project_id: int, op: str, entry: dict[str, Any]) -> None:
-    """One delta to the whole project: `op` is "join" or "leave", `entry` a presence entry."""
-    message = {"type": "presence.message", "event": {"type": "presence", "op": op, **entry}}
-    try:
-        await get_channel_layer().group_send(project_group(project_id), message)
-    except ChannelFull:  # presence is a courtesy; the next snapshot has the truth
-        logger.info("presence %s for project %s dropped: the layer is full", op, project_id)
+    """A join or a leave (`op`), batched: see _PresenceBatcher."""
+    _presence_batcher.add(project_id, {"op": op, **entry})
+
+
+PRESENCE_BATCH_S = 0.25
+
+
+class _PresenceBatcher:
+    """The joins and leaves a server process sees within PRESENCE_BATCH_S go out as one group send,
+    {"type": "presence", "ops": [{"op", "c", "u", "n", "i", "r"}, ...]}. When 500 people open the
+    board at once, one delta per join is 500 x 500 frames to write and parse; batched, a few dozen
+    messages carry them all (BENCHMARKS.md, issue 15). Presence is a courtesy shown to people, so a
+    quarter of a second is not noticed. A socket's own join may be in a batch it receives: clients
+    know their own connection id from the snapshot. One buffer per event loop (a test's loop or a
+    server's): a send is scheduled on the loop whose sockets caused it."""
+
+    def __init__(self):
+        self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, list]] = weakref.WeakKeyDictionary()
+
+    def add(self, project_id: int, op: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        pending = self._pending.setdefault(loop, {})
+        if project_id not in pending:
+            pending[project_id] = []
+            loop.call_later(PRESENCE_BATCH_S, lambda: loop.create_task(self._send(loop, project_id)))
+        pending[project_id].append(op)
+
+    async def _send(self, loop: asyncio.AbstractEventLoop, project_id: int) -> None:
+        ops = self._pending.get(loop, {}).pop(project_id, [])
+        if not ops:
+            return
+        event = {"type": "presence", "ops": ops}
+        message = {"type": "presence.message", "event": event, "text": encoded(event)}
+        try:
+            await get_channel_layer().group_send(project_group(project_id), message)
+        except Exception:  # presence is a courtesy; the next snapshot has the truth
+            logger.info("presence of project %s dropped: the layer refused it", project_id, exc_info=True)
+
+    async def flush(self) -> None:
+        """Send what waits now (a server shutting down, tests)."""
+        loop = asyncio.get_running_loop()
+        for project_id in list(self._pending.get(loop, {})):
+            await self._send(loop, project_id)
+
+
+_presence_batcher = _PresenceBatcher()

@@ -121,6 +121,15 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'con
 # PostgreSQL of max_connections=100 with the persistent default.
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
                                               conn_health_checks=True)}
+# CONTINUITY_DB_POOL=N (PostgreSQL): a pool of up to N connections per process (psycopg_pool, through
+# Django's "pool" option) instead of one connection per thread. For ASGI servers: every database
+# call of a WebSocket runs on a thread that would otherwise open and close its own connection
+# (measured in issue 15: opening them was most of what connecting 500 watchers cost).
+DB_POOL_MAX = int(os.environ.get("CONTINUITY_DB_POOL", "0"))
+if DB_POOL_MAX and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django refuses both at once
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX, "timeout": 10}
+    # (CONN_HEALTH_CHECKS stays on: the pool then checks a connection before handing it out)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

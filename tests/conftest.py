@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -192,7 +193,9 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
                "--concurrency", "1", "--prefetch-multiplier", "1", "-n", f"{queue_suffix}@%h", "--loglevel", "INFO",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: its pool child goes with it (an orphaned child kept connections
+        # to the test database open, and the database could not be dropped at the end).
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _wait_until_ready(process, log_path)
     yield {"process": process, "log": log_path, "queue_suffix": queue_suffix}
     process.terminate()
@@ -200,6 +203,11 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:

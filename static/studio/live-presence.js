@@ -1,6 +1,6 @@
 /* Who is here, painted: avatars (initials) of the people in a room, and "<name> is editing this
    shot" on a shot form. The server sends the full list only in a snapshot and then joins and
-   leaves as deltas ({type: "presence", op, c, u, n, i, r}); this module keeps the list and paints
+   leaves as batched deltas ({type: "presence", ops: [...]}); this module keeps the list and paints
    every element that asks for a room:
      data-presence-room="board"                 avatars of the people on the board
      data-presence-room="shot:12 review:12"     avatars of those editing or reviewing shot 12
@@ -21,10 +21,13 @@ export function presenceSnapshot(msg) {
   paintPresence(document);
 }
 
+// Joins and leaves come in batches ({type: "presence", ops: [{op, c, u, n, i, r}, ...]}), in order.
 export function presenceDelta(msg) {
-  const key = msg.c + "|" + msg.r;
-  if (msg.op === "join") people.set(key, msg);
-  else people.delete(key);
+  (msg.ops || []).forEach(function (change) {
+    const key = change.c + "|" + change.r;
+    if (change.op === "join") people.set(key, change);
+    else people.delete(key);
+  });
   paintPresence(document);
 }
 

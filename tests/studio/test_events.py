@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import threading
 import uuid
@@ -82,7 +83,9 @@ def test_publish_sends_only_after_commit(project, token, django_capture_on_commi
     assert Project.objects.get(pk=project.pk).event_seq == 0  # not even numbered yet
     callbacks[0]()
     [message] = received(channel, token=token)
-    assert message == {"type": "project.event", "event": {"type": "shot.changed", "seq": 1, "shot": 7, "token": token}}
+    assert message["type"] == "project.event"
+    assert message["event"] == {"type": "shot.changed", "seq": 1, "shot": 7, "token": token}
+    assert json.loads(message["text"]) == message["event"]  # encoded once, forwarded as it is by every socket
 
 
 def test_nothing_is_sent_when_the_transaction_rolls_back(project, token, django_capture_on_commit_callbacks):
