@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -81,28 +83,24 @@ def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dic
     that loads itself would load the scene unfiltered)."""
     filters_key = hashlib.sha256(repr(filters).encode()).hexdigest()[:16] if filters.active else "all"
     key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}:{filters_key}"
-    try:
-        html = cache.get(key)
-    except Exception:  # Redis is away: the board is slower, never broken
-        logger.warning("board cache unavailable", exc_info=True)
-        html = None
-    if html is None:
+
+    def render_parts() -> dict[str, str]:
         view = selectors.board_view(project, filters)
         scenes = view.scenes if filters.active else _mark_later_scenes(view.scenes)
         context = {"project": project, "scenes": scenes, "can_edit": can_edit, "view": view}
-        html = {"scenes": render_to_string("board/_scenes.html", context),
+        return {"scenes": render_to_string("board/_scenes.html", context),
                 "filters": render_to_string("board/_filters.html", context)}
-        try:
-            cache.set(key, html, BOARD_CACHE_S)
-        except Exception:
-            logger.warning("board cache unavailable", exc_info=True)
-    return html
+
+    return _cached(key, render_parts)
 
 
 def _cached_per_content(project, name: str, compute):
     """A per-project part of the board under a versioned key (the project's content_seq, bumped by
     every event but a progress tick), so a change is never served stale and nothing is deleted."""
-    key = f"{name}:{project.id}:{project.content_seq}"
+    return _cached(f"{name}:{project.id}:{project.content_seq}", compute)
+
+
+def _cached(key: str, compute):
     try:
         value = cache.get(key)
     except Exception:  # Redis is away: slower, never broken
@@ -121,12 +119,38 @@ def _cached_per_content(project, name: str, compute):
 @login_required
 def board_page(request, slug: str):
     project = access.project_for(request.user, slug, access.Action.VIEW)
+    if len(messages.get_messages(request)):  # a toast to show once: this load is not the usual page
+        return HttpResponse(_board_page_html(request, project).replace(CSRF_PLACEHOLDER, get_token(request)))
+    key = _board_page_key(request, project)
+    html = caches["process"].get(key)  # this process's memory first: no round trip, nothing to copy
+    if html is None:
+        html = _cached(key, lambda: _board_page_html(request, project))
+        caches["process"].set(key, html, BOARD_CACHE_S)
+    return HttpResponse(html.replace(CSRF_PLACEHOLDER, get_token(request)))
+
+
+# The whole board page is kept per person, project content, role and filter, with this in place of
+# the CSRF token (which differs per browser), put back on every load. On a board everyone is
+# watching, a page from the cache costs what the sign-in page costs (BENCHMARKS.md, issue 15).
+CSRF_PLACEHOLDER = "csrf-token-placeholder-0d5c2b7e"
+
+
+def _board_page_key(request, project) -> str:
+    """Versioned like every part of the board (the project's content_seq), per person as the page
+    shows them (name, staff link, role) and per filter."""
+    user = request.user
+    who = hashlib.sha256(f"{user.pk}:{user.get_username()}:{user.is_staff}:{access.role_of(user, project)}".encode()).hexdigest()[:16]
+    query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:16]
+    return f"board-page:{project.id}:{project.content_seq}:{who}:{query}"
+
+
+def _board_page_html(request, project) -> str:
     context = _board_context(request, project)
     context |= {"cast_handles": _cached_per_content(project, "board-cast", lambda: selectors.cast_handles(project)),
-                "scene_form": SceneForm(), "nav": "board",
+                "scene_form": SceneForm(), "nav": "board", "csrf_token": CSRF_PLACEHOLDER,
                 # "New cut from approved takes" keeps the board's scene filter (?scene=…), if any
                 "filter_scene_ids": [v for v in request.GET.getlist("scene") if v.isdigit()]}
-    return render(request, "board/page.html", context)
+    return render_to_string("board/page.html", context, request=request)
 
 
 @require_safe

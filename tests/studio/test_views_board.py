@@ -251,3 +251,46 @@ def test_the_cached_cast_handles_follow_a_cast_change(project, users, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         cast_member_create(project=project, actor=users["alice"], name="Wren")
     assert handles() == ["wren"]
+
+
+def _csrf_in(html: str) -> str:
+    import re
+
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def test_the_board_from_the_cache_carries_each_browsers_own_csrf_token_and_its_forms_post(project, shot, users):
+    """The whole board page is cached per person and project content, with the CSRF token put back
+    per request: two browsers of the same person each get a token their own cookie accepts."""
+    from django.test import Client
+
+    url = reverse("board", args=[project.slug])
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    for browser in (first, second):
+        browser.force_login(users["bob"])
+    pages = [browser.get(url).content.decode() for browser in (first, second, first)]  # the last two from the cache
+    assert "csrf-token-placeholder" not in "".join(pages)
+    assert pages[1].replace(_csrf_in(pages[1]), "T") == pages[2].replace(_csrf_in(pages[2]), "T")  # the same page
+    response = second.post(reverse("scene_new", args=[project.slug]), {"heading": "EXT. PIER - DAWN"},
+                           headers={"X-CSRFToken": _csrf_in(pages[1])})
+    assert response.status_code in (200, 302) and Scene.objects.filter(heading="EXT. PIER - DAWN").exists()
+    refused = first.post(reverse("scene_new", args=[project.slug]), {"heading": "EXT. NOWHERE"},
+                         headers={"X-CSRFToken": "x" * 64})
+    assert refused.status_code == 403  # a wrong token is still refused: the cache did not weaken the check
+
+
+def test_the_cached_board_follows_changes_roles_and_messages(project, shot, users, django_capture_on_commit_callbacks):
+    from studio.models import Membership, Role
+
+    url = reverse("board", args=[project.slug])
+    bob = client_for(users["bob"])
+    assert "Render everything not yet rendered" in bob.get(url).content.decode()  # editor
+    refused = bob.post(reverse("scene_new", args=[project.slug]), {"heading": ""})  # a plain form, refused
+    assert refused.status_code == 302
+    assert "A scene needs a heading." in bob.get(url).content.decode()  # the one-time message is shown...
+    assert "A scene needs a heading." not in bob.get(url).content.decode()  # ...once, then the cached page again
+    with django_capture_on_commit_callbacks(execute=True):  # its event bumps the project's content_seq
+        shot_create(scene=shot.scene, actor=users["alice"], prompt="a gull lands on @deck")
+    assert "a gull lands on" in bob.get(url).content.decode()  # a change: the page is made again
+    Membership.objects.filter(project=project, user=users["bob"]).update(role=Role.VIEWER)
+    assert "Render everything not yet rendered" not in bob.get(url).content.decode()  # his role now
