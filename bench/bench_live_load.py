@@ -508,7 +508,7 @@ def main() -> None:
                     lost = (r["progress_expected"] - r["progress_received"]) + (r["edits_expected"] - r["edits_received"])
                     print(f"{spec:<11} {n:>4} {r['connect_all_s']:>9.2f} {r['presence_complete']:>4}/{n:<4} {_ms(r['progress_ms']):>32} "
                           f"{_ms(r['edit_ms']):>27} {r['final_ms']['p50']:>6.1f}/{r['final_ms']['p99']:<7.1f} {lost:>5} "
-                          f"{r['finals_complete']:>3}/{n:<3} {os.getloadavg()[0]:.1f}")
+                          f"{r['finals_complete']:>3}/{n:<3} {os.getloadavg()[0]:.1f} (gaps {r['gaps']})")
                 if not args.no_http:
                     try:
                         h = http_load(kind, int(processes), world, args, scratch)

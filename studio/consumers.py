@@ -138,10 +138,37 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _db_snapshot(self) -> dict:
-        return selectors.project_snapshot(Project.objects.get(pk=self.project_id))
+        return _snapshots.current(self.project_id)
 
     async def _snapshot(self) -> dict:
         snapshot = await self._db_snapshot()
         snapshot["presence"] = await presence.everyone(self.project_id)
         snapshot["you"] = self.connection
         return snapshot
+
+
+class _SnapshotsOfThisProcess:
+    """The last snapshot built per project, reused while the project's sequence number has not
+    moved. A snapshot holds nothing personal (who is here and "you" are added per socket), and
+    every change to what it holds is published with a new number, so one with the current number
+    is the truth. When a whole team opens the board at once, one is built instead of one per socket
+    (building them was a third of what connecting 500 watchers cost; BENCHMARKS.md, issue 15)."""
+
+    def __init__(self):
+        self._by_project: dict[int, tuple[tuple, dict]] = {}
+
+    def current(self, project_id: int) -> dict:
+        # The number, and when the project was made: an id can come back (a test database
+        # rolled back), a project's creation time with it cannot.
+        version = tuple(Project.objects.filter(pk=project_id).values_list("event_seq", "created_at").get())
+        known = self._by_project.get(project_id)
+        if known is not None and known[0] == version:
+            return dict(known[1])
+        snapshot = selectors.project_snapshot(Project(pk=project_id))  # reads the number first, then the state
+        if len(self._by_project) > 1000:
+            self._by_project.clear()
+        self._by_project[project_id] = ((snapshot["seq"], version[1]), snapshot)
+        return dict(snapshot)
+
+
+_snapshots = _SnapshotsOfThisProcess()

@@ -23,7 +23,9 @@ def test_ten_watchers_get_every_final_state_every_edit_and_everyone_present(laye
     world = build_world(board_shots=TAKES)
     for name, value in {"DATABASE_URL": database_url_for_workers(), "CONTINUITY_CHANNEL_LAYER": layer,
                         "CONTINUITY_CHANNEL_PREFIX": f"livetest{uuid.uuid4().hex[:8]}", "CONTINUITY_IDENTITY_SCORING": "0",
-                        "DJANGO_ALLOW_ASYNC_UNSAFE": ""}.items():
+                        "DJANGO_ALLOW_ASYNC_UNSAFE": "",
+                        # as the README runs ASGI servers: a connection pool per process (PostgreSQL)
+                        "CONN_MAX_AGE": "0", "CONTINUITY_DB_POOL": "4"}.items():
         monkeypatch.setenv(name, value)
     result = run_live(kind="uvicorn", processes=2, world=world, clients=10, steps=4, interval_ms=250, edits=2,
                       scratch=tmp_path)

@@ -158,3 +158,23 @@ async def test_a_notification_reaches_only_its_recipients_sockets(project, users
     assert any(e["type"] == "comment.added" for e in dave)  # the project's own events still arrive
     for socket in sockets.values():
         await socket.disconnect()
+
+
+def test_a_snapshot_is_built_once_per_project_state_and_rebuilt_after_any_event(project, shot, django_assert_num_queries):
+    """Sockets opening together share one snapshot (studio/consumers.py); the project's sequence
+    number says when it is out of date."""
+    from studio import events
+    from studio.consumers import _snapshots
+    from studio.models import Take, TakeStatus
+
+    first = _snapshots.current(project.id)
+    with django_assert_num_queries(1):  # only the number is asked
+        again = _snapshots.current(project.id)
+    assert again == first
+    again["you"] = "someone"  # what a socket adds to its copy stays with it
+    assert "you" not in _snapshots.current(project.id)
+    take = Take.objects.create(shot=shot, number=1, status=TakeStatus.RUNNING, total_steps=4, backend="animatic",
+                               request={}, signature="s" * 64)
+    events.next_sequence(project.id)  # the take's event
+    after = _snapshots.current(project.id)
+    assert after["seq"] == first["seq"] + 1 and take.id in [t["id"] for t in after["takes"]]
