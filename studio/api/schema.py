@@ -24,6 +24,7 @@ ERRORS_ON_WRITES = {
     "409": "Someone changed the object since you read it (`current` holds its values), or its state forbids this.",
     "412": "`If-Match` names a version the object is no longer at (`current` holds its values).",
     "413": "The upload is larger than the most this accepts.",
+    "415": "The body's Content-Type is not one this accepts (JSON, form or multipart), or names no type it can read.",
     "429": "Too many render requests; `Retry-After` says when to try again.",
 }
 ERRORS_ON_READS = {"406": "The Accept header asks for a type this does not answer with."}
