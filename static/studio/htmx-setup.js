@@ -27,6 +27,7 @@ export function configureHtmx() {
     toast("The studio cannot be reached. Check your connection.", "error");
   });
   document.body.addEventListener("htmx:beforeRequest", holdLiveRefreshWhileEditing);
+  document.body.addEventListener("htmx:beforeSwap", dropLiveRefreshWhileEditing);
 }
 
 function sayPlainRefusals(evt) {
@@ -46,17 +47,28 @@ function sayErrors(evt) {
   toast(own || ERROR_MESSAGES[status] || "Something went wrong (" + status + "). Please try again.", "error");
 }
 
-// A live refresh must never throw away what someone is typing or dragging.
+// A live refresh must never throw away what someone is typing or dragging: it is held before it
+// is sent, and, when the person started editing while it was on its way, its answer is dropped
+// (the next live event, or a reload, brings the change).
 function holdLiveRefreshWhileEditing(evt) {
+  if (liveRefreshWouldInterrupt(evt)) evt.preventDefault();
+}
+
+function dropLiveRefreshWhileEditing(evt) {
+  if (liveRefreshWouldInterrupt(evt)) evt.detail.shouldSwap = false;
+}
+
+function liveRefreshWouldInterrupt(evt) {
   const trigger = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
-  if (!trigger || !String(trigger.type).startsWith("live-")) return;
+  if (!trigger || !String(trigger.type).startsWith("live-")) return false;
   const target = evt.detail.target;
   const active = document.activeElement;
   const typing = active && target.contains(active) && active.matches("input, textarea, select");
   // An open panel with a form (e.g. "Re-render with this note") counts as editing: a swap would close it.
   const busy = "[data-editing], details[open] form, .upload:not(.done):not(.failed)";
   if (document.body.classList.contains("dragging") || target.querySelector(busy) || typing) {
-    evt.preventDefault();
     target.dataset.staleSince = Date.now();
+    return true;
   }
+  return false;
 }
