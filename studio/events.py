@@ -290,11 +290,5 @@ class _PresenceBatcher:
         except Exception:  # presence is a courtesy; the next snapshot has the truth
             logger.info("presence of project %s dropped: the layer refused it", project_id, exc_info=True)
 
-    async def flush(self) -> None:
-        """Send what waits now (a server shutting down, tests)."""
-        loop = asyncio.get_running_loop()
-        for project_id in list(self._pending.get(loop, {})):
-            await self._send(loop, project_id)
-
 
 _presence_batcher = _PresenceBatcher()
