@@ -9,8 +9,11 @@ Per (server, layer, N) it prints:
   connect-all   seconds from the first socket opening until every watcher has its snapshot and a
                 complete "who is here" list (snapshot + join deltas) of all N connections;
   presence      how many watchers ended with the complete list;
-  publish->receive p50/p95/p99 ms: the worker's time.time() right before take_record_progress
-                (save, number, group send) to the watcher's receive, for every (watcher, take, step);
+  publish->receive p50/p95/p99 ms: the worker's publish (the event's `sent_at`, stamped as it is
+                handed to the channel layer) to the watcher's receive, for every progress event of
+                every watcher: the issue's "worker-publish -> client-receive";
+  report->receive p50/p95/p99 ms: from the worker's time.time() right before take_record_progress
+                (save the progress, number the event, publish): the same, plus the database writes;
   edit->receive p50/p95/p99 ms: an HTTP PATCH of a shot through the server (request sent) to each
                 watcher's shot.changed;
   lost          progress, final and edit events a watcher never received live (a sequence gap),
@@ -23,8 +26,9 @@ httptools, or gunicorn managing uvicorn workers; `kind:processes`), channels_red
 the database of DATABASE_URL (a throwaway SQLite file if unset), and `celery -A studio worker`
 (started here, with this module included so it knows the bench's one task, `bench.live_progress`,
 which drives the studio's own services: take_record_progress, then take_succeed). The watchers
-are `websockets` clients in this process: on a shared 2-core machine their own parsing is part of
-the measurement (a pessimistic stand-in for N browsers on N machines).
+are picows clients (a Cython WebSocket client) in this process, handling each frame in a callback
+as it is read: on a shared 2-core machine their own reading and parsing is still part of the
+measurement (a pessimistic stand-in for N browsers on N machines).
 
 `run_live(...)` is also what tests/e2e/test_live_load.py calls with N=10 as a correctness test.
 """
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -42,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +55,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from celery import shared_task  # noqa: E402
+from picows import WSListener, WSMsgType, ws_connect  # noqa: E402
 
 TAKES = 4
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -151,7 +157,7 @@ def server_command(kind: str, processes: int, port: int) -> tuple[list[str], lis
     app = "studio.asgi:application"
     if kind == "uvicorn":
         return ([sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(processes),
-                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+                 "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log",
                  "--log-level", "warning", "--backlog", "4096", "--timeout-graceful-shutdown", "3"], [])
     if kind == "gunicorn":
         return ([sys.executable, "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", str(processes),
@@ -225,51 +231,77 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 # --- Watchers --------------------------------------------------------------------------------------
 
-@dataclass
 class Watcher:
     """One WebSocket client that behaves like live.js: keeps the sequence, asks for a snapshot on a
-    gap, keeps the presence list from its snapshot and the deltas."""
-    received: list[tuple[float, dict]] = field(default_factory=list)
-    you: str | None = None
-    seq: int | None = None
-    gaps: int = 0
-    people: set = field(default_factory=set)
-    close_code: int | None = None
-    socket: object = None
-    task: object = None
+    gap, keeps the presence list from its snapshot and the deltas. A picows listener: frames are
+    handled in a callback as they are read, without a task per socket, so 500 of them in one
+    process measure the server rather than the client library."""
+
+    def __init__(self):
+        self.received: list[tuple[float, dict]] = []
+        self.you: str | None = None
+        self.seq: int | None = None
+        self.gaps = 0
+        self.people: set = set()
+        self.finals: set[int] = set()  # take ids seen in a final state (live or in a snapshot)
+        self.close_code: int | None = None
+        self.transport = None
+        self.text: list[bytes] = []  # a fragmented message so far
 
     async def open(self, url: str, origin: str, cookie: str) -> None:
-        from websockets.asyncio.client import connect
+        self.transport, _ = await ws_connect(lambda: _WatcherListener(self), url, websocket_handshake_timeout=120,
+                                             extra_headers={"Origin": origin, "Cookie": cookie})
 
-        self.socket = await connect(url, origin=origin, additional_headers={"Cookie": cookie}, compression=None,
-                                    ping_interval=None, max_queue=None, open_timeout=120)
-        self.task = asyncio.create_task(self._read())
+    def frame(self, now: float, payload: bytes) -> None:
+        data = json.loads(payload)
+        for message in data if isinstance(data, list) else [data]:  # events that reached the server together
+            self._handle(now, message)
 
-    async def _read(self) -> None:
-        from websockets.exceptions import ConnectionClosed
+    def _handle(self, now: float, message: dict) -> None:
+        self.received.append((now, message))
+        kind = message.get("type")
+        if kind == "snapshot":
+            self.you, self.seq = message["you"], message["seq"]
+            self.people = {(e["c"], e["r"]) for e in message["presence"]}
+            self.finals |= {t["id"] for t in message.get("takes", []) if t["status"] in FINAL}
+        elif kind == "presence":
+            for change in message["ops"]:
+                (self.people.add if change["op"] == "join" else self.people.discard)((change["c"], change["r"]))
+        elif isinstance(message.get("seq"), int) and self.seq is not None:
+            if kind == "take.changed" and message["take"]["status"] in FINAL:
+                self.finals.add(message["take"]["id"])
+            if message["seq"] > self.seq + 1:
+                self.gaps += message["seq"] - self.seq - 1
+                self.send('{"type":"resync"}')
+            self.seq = max(self.seq, message["seq"])
 
-        try:
-            async for text in self.socket:
-                now, message = time.time(), json.loads(text)
-                self.received.append((now, message))
-                kind = message.get("type")
-                if kind == "snapshot":
-                    self.you, self.seq = message["you"], message["seq"]
-                    self.people = {(e["c"], e["r"]) for e in message["presence"]}
-                elif kind == "presence":
-                    for change in message["ops"]:
-                        (self.people.add if change["op"] == "join" else self.people.discard)((change["c"], change["r"]))
-                elif isinstance(message.get("seq"), int) and self.seq is not None:
-                    if message["seq"] > self.seq + 1:
-                        self.gaps += message["seq"] - self.seq - 1
-                        await self.socket.send('{"type":"resync"}')
-                    self.seq = max(self.seq, message["seq"])
-        except ConnectionClosed as closed:
-            self.close_code = closed.rcvd.code if closed.rcvd else 1006
+    def send(self, text: str) -> None:
+        self.transport.send(WSMsgType.TEXT, text.encode())
 
     async def close(self) -> None:
-        await self.socket.close()
-        self.task.cancel()
+        self.transport.send_close()
+        self.transport.disconnect()
+
+
+class _WatcherListener(WSListener):
+    def __init__(self, watcher: Watcher):
+        super().__init__()
+        self.watcher = watcher
+
+    def on_ws_frame(self, transport, frame) -> None:
+        now = time.time()
+        if frame.msg_type == WSMsgType.CLOSE:
+            self.watcher.close_code = frame.get_close_code()
+            transport.disconnect()
+        elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.CONTINUATION):
+            self.watcher.text.append(frame.get_payload_as_bytes())
+            if frame.fin:
+                payload, self.watcher.text = b"".join(self.watcher.text), []
+                self.watcher.frame(now, payload)
+
+    def on_ws_disconnected(self, transport) -> None:
+        if self.watcher.close_code is None:
+            self.watcher.close_code = 1006
 
 
 async def _until(condition, timeout: float, what: str) -> float:
@@ -338,11 +370,7 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
         await asyncio.sleep(steps * interval_ms / 1000 / (edits + 1))
 
     def finals_in(w: Watcher) -> set[int]:
-        got = set()
-        for _, m in w.received:
-            takes = m.get("takes", []) if m.get("type") == "snapshot" else [m.get("take")] if m.get("type") == "take.changed" else []
-            got |= {t["id"] for t in takes if t and t["id"] in world.take_ids and t["status"] in FINAL}
-        return got
+        return w.finals & set(world.take_ids)
 
     try:
         await _until(lambda: out.exists() and all(len(finals_in(w)) == TAKES for w in watchers), steps * interval_ms / 1000 + 120,
@@ -352,11 +380,14 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     await asyncio.sleep(1.0)  # stragglers
     record = json.loads(out.read_text()) if out.exists() else {"sent": [], "finals": []}
     sent = {(take, step): t for take, step, t in record["sent"]}
+    sent_takes = {take for take, _step, _t in record["sent"]}
     final_sent = {take: t for take, t in record["finals"]}
 
-    progress_ms, final_ms, edit_ms = [], [], []
+    progress_ms, final_ms, edit_ms, published_ms = [], [], [], []
     for w in watchers:
         for t, m in w.received:
+            if m.get("type") == "take.changed" and m["take"]["id"] in sent_takes:
+                published_ms.append((t - m["sent_at"]) * 1000)
             if m.get("type") == "take.changed":
                 take = m["take"]
                 if take["status"] in FINAL and take["id"] in final_sent:
@@ -372,7 +403,7 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     expected_progress = len(sent) * clients
     result = {
         "clients": clients, "connect_all_s": connect_all_s, "presence_complete": complete,
-        "progress_ms": _stats(progress_ms), "final_ms": _stats(final_ms), "edit_ms": _stats(edit_ms),
+        "progress_ms": _stats(progress_ms), "published_ms": _stats(published_ms), "final_ms": _stats(final_ms), "edit_ms": _stats(edit_ms),
         "progress_expected": expected_progress, "progress_received": len(progress_ms),
         "edits_expected": len(edit_sent) * clients, "edits_received": len(edit_ms),
         "gaps": sum(w.gaps for w in watchers),
@@ -391,12 +422,20 @@ def reset_takes(world: World) -> None:
 
 
 def _run_watchers(coroutine):
-    """The watchers' loop: uvloop where installed (uvicorn[standard] brings it), as the servers use."""
+    """The watchers' loop: uvloop where installed (uvicorn[standard] brings it), as the servers use.
+    Python's garbage collector is off meanwhile: the watchers keep every message they receive, and
+    a full collection over them stalled all 500 at once for most of a second, which is the
+    bench's own pause, not the server's (N browsers are N processes)."""
+    gc.collect()
+    gc.disable()
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(coroutine)
+        return uvloop.run(coroutine)
+    finally:
+        gc.enable()
 
 
 def run_live(*, kind: str, processes: int, world: World, clients: int, steps: int, interval_ms: float, edits: int,
@@ -495,7 +534,7 @@ def main() -> None:
             print(f"\nlayer {layer}, {TAKES} takes x {args.steps} steps "
                   f"every {args.interval_ms:.0f} ms, {args.edits} edits over HTTP; database {os.environ['DATABASE_URL'].split(':')[0]}")
             print(f"{'server':<11} {'N':>4} {'connect s':>9} {'presence':>9} {'publish->receive p50/p95/p99 ms':>32} "
-                  f"{'edit->receive p50/p95/p99':>27} {'final p50/p99':>14} {'lost':>5} {'finals':>7} load")
+                  f"{'report->receive p50/p95/p99':>28} {'edit->receive p50/p95/p99':>27} {'final p50/p99':>14} {'lost':>5} {'finals':>7} load")
             for spec in args.servers.split(","):
                 kind, processes = spec.split(":") if ":" in spec else (spec, "1")
                 for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
@@ -506,7 +545,8 @@ def main() -> None:
                         print(f"{spec:<11} {n:>4} failed: {str(error)[:3000]}")
                         continue
                     lost = (r["progress_expected"] - r["progress_received"]) + (r["edits_expected"] - r["edits_received"])
-                    print(f"{spec:<11} {n:>4} {r['connect_all_s']:>9.2f} {r['presence_complete']:>4}/{n:<4} {_ms(r['progress_ms']):>32} "
+                    print(f"{spec:<11} {n:>4} {r['connect_all_s']:>9.2f} {r['presence_complete']:>4}/{n:<4} {_ms(r['published_ms']):>32} "
+                          f"{_ms(r['progress_ms']):>28} "
                           f"{_ms(r['edit_ms']):>27} {r['final_ms']['p50']:>6.1f}/{r['final_ms']['p99']:<7.1f} {lost:>5} "
                           f"{r['finals_complete']:>3}/{n:<3} {os.getloadavg()[0]:.1f} (gaps {r['gaps']})")
                 if not args.no_http:

@@ -8,8 +8,8 @@ Goal: p50 <= 5 ms and p99 <= 25 ms, with 1 and with 200 connected clients.
 Real parts, three kinds of process:
   server  daphne on a free TCP port serving studio.asgi:application (origin check, session auth,
           ProjectConsumer), started through this script's `--role server`, which only wraps
-          ProjectConsumer.project_event to stamp when the consumer got the event (a copy of the
-          event with `bench_consumer_t` added) before sending it exactly as the consumer does;
+          ProjectConsumer.forward to stamp when the process's fan-out handed the socket the event
+          (a copy with `bench_consumer_t` added) before writing it as the consumer does;
   clients N real WebSocket clients (the `websockets` package) in this process, logged in with a
           session cookie and the page's `Origin` (http://127.0.0.1:PORT), joining --connect-batch at a time (each
           join is answered by every socket already in: presence); each records time.time() on
@@ -261,10 +261,15 @@ def _progress(client: Listener, take_id: int) -> dict[int, tuple[float, dict]]:
     """step -> (receive time, event) for this take's progress events that client got."""
     found = {}
     for received_at, text in client.received:
-        event = json.loads(text)
-        if event.get("type") == "take.changed" and event["take"]["id"] == take_id and event["take"]["step"] > 0:
-            found.setdefault(event["take"]["step"], (received_at, event))
+        data = json.loads(text)
+        for event in data if isinstance(data, list) else [data]:  # events that reached the fan-out together
+            _step_of(found, received_at, event, take_id)
     return found
+
+
+def _step_of(found: dict, received_at: float, event: dict, take_id: int) -> None:
+    if event.get("type") == "take.changed" and event["take"]["id"] == take_id and event["take"]["step"] > 0:
+        found.setdefault(event["take"]["step"], (received_at, event))
 
 
 def analyse(clients: list[Listener], take_id: int, sent: dict) -> dict:
@@ -382,11 +387,15 @@ def server_main(args) -> None:
 
     from studio.consumers import ProjectConsumer
 
-    async def stamped_project_event(self, message):
-        # A copy: channels_redis hands the same dict to every consumer of the process.
-        await self.send_json({**message["event"], "bench_consumer_t": time.time()})
+    forward = ProjectConsumer.forward
 
-    ProjectConsumer.project_event = stamped_project_event
+    def stamped_forward(self, text):
+        # The process's fan-out hands every socket the same frame: one event, or an array of them.
+        data, now = json.loads(text), time.time()
+        stamped = [{**event, "bench_consumer_t": now} for event in (data if isinstance(data, list) else [data])]
+        forward(self, json.dumps(stamped if isinstance(data, list) else stamped[0]))
+
+    ProjectConsumer.forward = stamped_forward
     if args.redis_max_connections:  # before the layer exists; channels_redis passes it to redis-py's pool
         from django.conf import settings
 

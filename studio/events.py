@@ -59,8 +59,9 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progr
     """Number the event and send it: one group send per event, whatever the number of sockets.
     A lost send is logged, never raised: the DB already has it."""
     seq = next_sequence(project_id, progress_only=progress_only)
-    event = {"type": event_type, "seq": seq, **payload}
-    message = {"type": "project.event", "event": event, "text": encoded(event)}
+    # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
+    event = {"type": event_type, "seq": seq, **payload, "sent_at": round(time.time(), 6)}
+    message = {"type": "project.event", "project": project_id, "event": event, "text": encoded(event)}
     try:
         _publisher.group_send(project_group(project_id), message)
     except Exception:  # the channel layer is down: clients will see the gap and resync
@@ -229,7 +230,7 @@ async def leave_user(user_id: int, channel_name: str) -> None:
 
 def close_member_sockets(project_id: int, user_id: int) -> None:
     """Ask every open socket of this user on this project to close (membership removed)."""
-    message = {"type": "member.removed", "user_id": user_id}
+    message = {"type": "member.removed", "project": project_id, "user_id": user_id}
     transaction.on_commit(lambda: _publisher.group_send(project_group(project_id), message))
 
 
@@ -242,13 +243,121 @@ def connection_id(channel_name: str) -> str:
     return hashlib.sha256(channel_name.encode()).hexdigest()[:12]
 
 
-async def join_project(project_id: int, channel_name: str) -> None:
-    """Subscribe a socket to its project's events (before its snapshot, so nothing falls between)."""
-    await get_channel_layer().group_add(project_group(project_id), channel_name)
+async def watch_project(project_id: int, socket) -> None:
+    """Hand this socket its project's events from now on (before its snapshot, so nothing falls
+    between). `socket` has forward(text) and removed(user_id); see _ProjectFanout."""
+    await _fanout.here().watch(project_id, socket)
 
 
-async def leave_project(project_id: int, channel_name: str) -> None:
-    await get_channel_layer().group_discard(project_group(project_id), channel_name)
+async def unwatch_project(project_id: int, socket) -> None:
+    await _fanout.here().unwatch(project_id, socket)
+
+
+class _LoopFanout:
+    """The project events of one server process (one event loop). A single channel joins each
+    watched project's group, so the layer hands every event to the process once; a writer then
+    writes it to every socket of the process watching that project in one pass.
+
+    Events that arrive while a pass is being written go out together in the next pass, as one
+    frame per socket holding a JSON array of them, in order. On loopback most of a socket's cost is
+    the send itself (about 20 us), so four takes ticking together cost one send per socket, not
+    four. Before, each socket joined the group itself and Channels woke a task per socket per
+    event: about 50 us a socket, and a tick of four takes reached the last of 250 sockets after
+    50 ms (BENCHMARKS.md, issue 15)."""
+
+    def __init__(self):
+        self._lock = asyncio.Lock()  # group membership changes one at a time
+        self._channel: str | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._watching: dict[int, dict[Any, None]] = {}  # project id -> its sockets (an ordered set)
+        self._arrived: list[dict[str, Any]] = []  # received, not yet written
+        self._wake = asyncio.Event()
+
+    async def watch(self, project_id: int, socket) -> None:
+        async with self._lock:
+            sockets = self._watching.get(project_id)
+            if sockets is None:
+                layer = get_channel_layer()
+                if self._channel is None:
+                    # The default prefix: channels_redis' core layer reads all the channels of a
+                    # process from one list, named after it.
+                    self._channel = await layer.new_channel()
+                    loop = asyncio.get_running_loop()
+                    self._tasks = [loop.create_task(self._read(layer, self._channel)), loop.create_task(self._write())]
+                await layer.group_add(project_group(project_id), self._channel)
+                sockets = self._watching[project_id] = {}
+            sockets[socket] = None
+
+    async def unwatch(self, project_id: int, socket) -> None:
+        async with self._lock:
+            sockets = self._watching.get(project_id, {})
+            sockets.pop(socket, None)
+            if sockets or project_id not in self._watching:
+                return
+            del self._watching[project_id]
+            await get_channel_layer().group_discard(project_group(project_id), self._channel)
+            if not self._watching:  # nobody left: no task outlives its loop
+                for task in self._tasks:
+                    task.cancel()  # channels_redis forgets a channel whose receive is cancelled
+                self._tasks, self._channel, self._arrived = [], None, []
+
+    async def _read(self, layer, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis went away: clients see the gap when it is back and resync
+                logger.warning("live events of this process interrupted; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            self._arrived.append(message)
+            self._wake.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(0)  # let what has already arrived join this pass
+            self._wake.clear()
+            arrived, self._arrived = self._arrived, []
+            try:
+                self._write_pass(arrived)
+            except Exception:  # a bug here must not end live updates for the whole process
+                logger.exception("live events could not be written")
+
+    def _write_pass(self, arrived: list[dict[str, Any]]) -> None:
+        texts: dict[int, list[str]] = {}
+        for message in arrived:
+            project_id = message.get("project")
+            if message["type"] == "member.removed":
+                for socket in list(self._watching.get(project_id, ())):
+                    socket.removed(message["user_id"])
+            else:
+                texts.setdefault(project_id, []).append(message.get("text") or encoded(message["event"]))
+        for project_id, project_texts in texts.items():
+            frame = project_texts[0] if len(project_texts) == 1 else "[" + ",".join(project_texts) + "]"
+            for socket in list(self._watching.get(project_id, ())):
+                try:
+                    socket.forward(frame)
+                except Exception:  # one broken socket must not keep the event from the others
+                    logger.debug("could not forward an event to a socket", exc_info=True)
+
+
+class _ProjectFanout:
+    """One _LoopFanout per event loop: a server process has one; tests make a loop per test."""
+
+    def __init__(self):
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFanout] = weakref.WeakKeyDictionary()
+
+    def here(self) -> _LoopFanout:
+        loop = asyncio.get_running_loop()
+        fanout = self._by_loop.get(loop)
+        if fanout is None:
+            fanout = self._by_loop[loop] = _LoopFanout()
+        return fanout
+
+
+_fanout = _ProjectFanout()
 
 
 async def presence_changed(project_id: int, op: str, entry: dict[str, Any]) -> None:
@@ -284,7 +393,7 @@ class _PresenceBatcher:
         if not ops:
             return
         event = {"type": "presence", "ops": ops}
-        message = {"type": "presence.message", "event": event, "text": encoded(event)}
+        message = {"type": "presence.message", "project": project_id, "event": event, "text": encoded(event)}
         try:
             await get_channel_layer().group_send(project_group(project_id), message)
         except Exception:  # presence is a courtesy; the next snapshot has the truth

@@ -58,7 +58,8 @@ function connect() {
   socket.onmessage = function (evt) {
     let msg;
     try { msg = JSON.parse(evt.data); } catch (err) { console.warn("live: bad message", err); return; }
-    receive(msg);
+    // Events that reached the server together come as one array, in order.
+    (Array.isArray(msg) ? msg : [msg]).forEach(receive);
   };
   socket.onclose = function (evt) {
     state.socket = null;

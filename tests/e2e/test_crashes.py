@@ -39,6 +39,7 @@ from studio.services.render_requests import take_request
 from studio.services.shots import scene_create, shot_create
 from tests.conftest import _redis_answers, database_url_for_workers, require
 from tests.e2e import poison
+from tests.live_frames import messages_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -214,7 +215,7 @@ async def _events_until_final(communicator, take_id: int, timeout: float = WAIT_
     deadline = loop.time() + timeout
     while not _final_events(received, take_id):
         try:
-            received.append(json.loads(await communicator.receive_from(timeout=max(0.1, deadline - loop.time()))))
+            received.extend(messages_in(await communicator.receive_from(timeout=max(0.1, deadline - loop.time()))))
         except asyncio.TimeoutError:
             raise AssertionError(f"no final state for take {take_id}; last events: {received[-5:]}") from None
     return received + await _drain(communicator)
@@ -225,7 +226,7 @@ async def _drain(communicator) -> list[dict]:
     (receive_nothing, not a timed receive_from: a receive timeout cancels the consumer.)"""
     drained = []
     while not await communicator.receive_nothing(timeout=1):
-        drained.append(json.loads(await communicator.receive_from()))
+        drained.extend(messages_in(await communicator.receive_from()))
     return drained
 
 

@@ -16,6 +16,7 @@ from studio.asgi import application
 from studio.models import Export, ExportStatus, Take, TakeStatus
 from studio.services.cuts import cut_create, cut_render, export_request
 from studio.services.shots import shot_create
+from tests.live_frames import messages_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_executor_connections")]
 
@@ -42,7 +43,7 @@ async def _events_until(communicator, done, timeout: float) -> list[dict]:
     while not done(received):
         remaining = deadline - loop.time()
         try:
-            received.append(json.loads(await communicator.receive_from(timeout=max(0.1, remaining))))
+            received.extend(messages_in(await communicator.receive_from(timeout=max(0.1, remaining))))
         except asyncio.TimeoutError:
             raise AssertionError(f"timed out; last events: {received[-5:]}") from None
     return received

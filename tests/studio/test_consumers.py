@@ -11,6 +11,7 @@ from django.test import Client
 
 from studio.asgi import application
 from studio.websocket_origin import origin_allowed
+from tests.live_frames import messages_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_executor_connections")]
 
@@ -147,7 +148,7 @@ async def test_a_notification_reaches_only_its_recipients_sockets(project, users
     async def events_for(name):
         found = []
         while not await sockets[name].receive_nothing(timeout=1):
-            found.append(json.loads(await sockets[name].receive_from(timeout=5)))
+            found.extend(messages_in(await sockets[name].receive_from(timeout=5)))
         return found
 
     carol, dave = await events_for("carol"), await events_for("dave")

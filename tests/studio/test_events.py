@@ -8,6 +8,7 @@ import copy
 import json
 import logging
 import threading
+import time
 import uuid
 
 import pytest
@@ -84,7 +85,10 @@ def test_publish_sends_only_after_commit(project, token, django_capture_on_commi
     callbacks[0]()
     [message] = received(channel, token=token)
     assert message["type"] == "project.event"
+    sent_at = message["event"].pop("sent_at")
     assert message["event"] == {"type": "shot.changed", "seq": 1, "shot": 7, "token": token}
+    assert abs(sent_at - time.time()) < 60  # when it was published, for clients and the live bench
+    message["event"]["sent_at"] = sent_at
     assert json.loads(message["text"]) == message["event"]  # encoded once, forwarded as it is by every socket
 
 
@@ -165,7 +169,7 @@ def test_removing_a_member_closes_their_sockets_after_commit(project, users, dja
     assert [m for m in received(early, timeout=0.3) if m.get("user_id") == dave.id] == []
     for callback in callbacks:
         callback()
-    assert {"type": "member.removed", "user_id": dave.id} in received(channel)
+    assert {"type": "member.removed", "project": project.id, "user_id": dave.id} in received(channel)
 
 
 @pytest.mark.django_db(transaction=True)  # the trailing value is sent from the coalescer's own thread

@@ -18,6 +18,7 @@ from django.test import Client
 
 from studio import events, presence
 from studio.asgi import application
+from tests.live_frames import messages_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_executor_connections"),
               pytest.mark.services]
@@ -51,7 +52,7 @@ async def _everything(communicator: WebsocketCommunicator, quiet: float = 0.5) -
     """Every message until the socket is quiet for `quiet` seconds (without cancelling the app)."""
     messages = []
     while not await communicator.receive_nothing(timeout=quiet):
-        messages.append(await _next(communicator))
+        messages.extend(messages_in(await communicator.receive_from(timeout=10)))
     return messages
 
 
