@@ -14,6 +14,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client
 
 from studio import events, presence
@@ -212,3 +213,56 @@ async def test_joins_in_a_burst_travel_in_one_batch(project, users):
     assert sorted((c["op"], c["c"]) for c in _changes(messages, you=first["you"])) == sorted(("join", s["you"]) for s in snapshots)
     for socket in [alice, *others]:
         await socket.disconnect()
+
+
+async def test_events_that_reach_the_process_together_go_to_each_socket_as_one_frame_in_order(project, shot, users):
+    """The process's fan-out writes what arrived while it was busy in one pass: one frame per
+    socket, an array of the events in the order they were numbered; each socket gets the same."""
+    sockets = [await _socket(users[name], project.slug) for name in ("alice", "dave")]
+    for socket in sockets:
+        await _next(socket)
+        await _everything(socket)  # the joins
+
+    def burst():  # three events published while this loop (the server process) is busy
+        try:
+            for lens in (21, 22, 23):
+                events.send_now(project.id, "shot.changed", {"shot": shot.id, "lens": lens})
+        finally:
+            connection.close()  # this thread's own; the test database is dropped afterwards
+
+    worker = threading.Thread(target=burst)
+    worker.start()
+    worker.join()  # blocks this event loop: the three wait in the process's inbox
+    for socket in sockets:
+        frames = []
+        while not await socket.receive_nothing(timeout=0.5):
+            frames.append(json.loads(await socket.receive_from(timeout=10)))
+        assert len(frames) < 3, frames  # not one frame per event
+        events_got = [e for frame in frames for e in (frame if isinstance(frame, list) else [frame]) if e["type"] == "shot.changed"]
+        assert [e["lens"] for e in events_got] == [21, 22, 23]
+        assert [e["seq"] for e in events_got] == sorted(e["seq"] for e in events_got)
+        await socket.disconnect()
+
+
+@pytest.fixture
+def core_layer(settings):
+    """channels_redis' core layer, which keeps a group's members in Redis where we can count them."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["BACKEND"] = "channels_redis.core.RedisChannelLayer"
+    settings.CHANNEL_LAYERS = layers
+
+
+async def test_a_process_is_in_a_project_group_once_whatever_its_sockets(project, users, core_layer):
+    """One channel per server process joins the project's group (one copy of each event per
+    process, not per socket), and it leaves with the last socket."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    group_key = layer._group_key(events.project_group(project.id))
+    sockets = [await _socket(users[name], project.slug) for name in ("alice", "bob", "dave")]
+    async with layer.connection(layer.consistent_hash(events.project_group(project.id))) as redis:
+        assert await redis.zcard(group_key) == 1
+        for socket in sockets:
+            await socket.disconnect()
+        assert await redis.zcard(group_key) == 0
+
