@@ -386,14 +386,15 @@ def server_main(args) -> None:
     from daphne.cli import CommandLineInterface
 
     from studio.consumers import ProjectConsumer
+    from studio.socket_frames import EventFrame
 
     forward = ProjectConsumer.forward
 
-    def stamped_forward(self, text):
+    def stamped_forward(self, frame):
         # The process's fan-out hands every socket the same frame: one event, or an array of them.
-        data, now = json.loads(text), time.time()
+        data, now = json.loads(frame.text), time.time()
         stamped = [{**event, "bench_consumer_t": now} for event in (data if isinstance(data, list) else [data])]
-        forward(self, json.dumps(stamped if isinstance(data, list) else stamped[0]))
+        forward(self, EventFrame(json.dumps(stamped if isinstance(data, list) else stamped[0])))
 
     ProjectConsumer.forward = stamped_forward
     if args.redis_max_connections:  # before the layer exists; channels_redis passes it to redis-py's pool

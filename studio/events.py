@@ -21,6 +21,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from studio import socket_frames
 from studio.models import Project
 
 logger = logging.getLogger(__name__)
@@ -57,15 +58,22 @@ def encoded(event: dict[str, Any]) -> str:
 
 def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> int | None:
     """Number the event and send it: one group send per event, whatever the number of sockets.
-    A lost send is logged, never raised: the DB already has it."""
-    seq = next_sequence(project_id, progress_only=progress_only)
-    # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
-    event = {"type": event_type, "seq": seq, **payload, "sent_at": round(time.time(), 6)}
-    message = {"type": "project.event", "project": project_id, "event": event, "text": encoded(event)}
-    try:
-        _publisher.group_send(project_group(project_id), message)
-    except Exception:  # the channel layer is down: clients will see the gap and resync
-        logger.warning("could not publish %s for project %s", event_type, project_id, exc_info=True)
+    A lost send is logged, never raised: the DB already has it.
+
+    The number is taken and the event sent in one transaction, so the project row stays locked
+    until the event is in Redis: the next publisher (another thread or process) waits for it and
+    events reach the layer in the order of their numbers. Taken and sent apart, a worker's progress
+    and an edit from the web process now and then crossed on the way; every socket saw a gap and
+    asked for a snapshot at once, and 500 snapshots held up live events for seconds (issue 15)."""
+    with transaction.atomic():
+        seq = next_sequence(project_id, progress_only=progress_only)
+        # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
+        event = {"type": event_type, "seq": seq, **payload, "sent_at": round(time.time(), 6)}
+        message = {"type": "project.event", "project": project_id, "event": event, "text": encoded(event)}
+        try:
+            _publisher.group_send(project_group(project_id), message)
+        except Exception:  # the channel layer is down: clients will see the gap and resync
+            logger.warning("could not publish %s for project %s", event_type, project_id, exc_info=True)
     return seq
 
 
@@ -245,7 +253,7 @@ def connection_id(channel_name: str) -> str:
 
 async def watch_project(project_id: int, socket) -> None:
     """Hand this socket its project's events from now on (before its snapshot, so nothing falls
-    between). `socket` has forward(text) and removed(user_id); see _ProjectFanout."""
+    between). `socket` has forward(frame) (a socket_frames.EventFrame) and removed(user_id); see _ProjectFanout."""
     await _fanout.here().watch(project_id, socket)
 
 
@@ -335,7 +343,7 @@ class _LoopFanout:
             else:
                 texts.setdefault(project_id, []).append(message.get("text") or encoded(message["event"]))
         for project_id, project_texts in texts.items():
-            frame = project_texts[0] if len(project_texts) == 1 else "[" + ",".join(project_texts) + "]"
+            frame = socket_frames.EventFrame(project_texts[0] if len(project_texts) == 1 else "[" + ",".join(project_texts) + "]")
             for socket in list(self._watching.get(project_id, ())):
                 try:
                     socket.forward(frame)

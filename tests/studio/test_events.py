@@ -199,3 +199,37 @@ def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, toke
     got = [m["event"]["take"] for m in received(channel, token=token)]
     # the latest waiting tick goes just before the final state, never after it
     assert got == [{"id": 3, "step": 1}, {"id": 3, "step": 3}, {"id": 3, "status": "succeeded"}]
+
+
+@pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
+def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their_numbers(project, token, monkeypatch):
+    """A worker's progress and an edit from the web process are numbered by one counter; if they
+    crossed on the way to Redis, every socket would see a gap and ask for a snapshot at once. A
+    slow moment between numbering and sending (a busy machine) is made on purpose here."""
+    from django.db import connection
+
+    numbered = events.next_sequence
+
+    def slow_after_numbering(project_id, **kwargs):
+        seq = numbered(project_id, **kwargs)
+        time.sleep(0.002 * (seq % 3))
+        return seq
+
+    monkeypatch.setattr(events, "next_sequence", slow_after_numbering)
+    channel = listen(project.id)
+
+    def publisher(n: int) -> None:
+        try:
+            for i in range(15):
+                events.send_now(project.id, "take.changed", {"take": {"id": n, "step": i}, "token": token}, progress_only=True)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publisher, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    seqs = [m["event"]["seq"] for m in received(channel, token=token)]
+    assert sorted(seqs) == list(range(1, 61))  # all of them
+    assert seqs == sorted(seqs)  # and in order

@@ -266,3 +266,32 @@ async def test_a_process_is_in_a_project_group_once_whatever_its_sockets(project
             await socket.disconnect()
         assert await redis.zcard(group_key) == 0
 
+
+
+async def test_what_arrives_while_a_snapshot_is_made_is_written_after_it(project, users, monkeypatch):
+    """A presence change read too late for the snapshot's list but written before the snapshot
+    went out would be wiped from the client's list by it (one watcher in 500, now and then, in the
+    load bench). Events that come while the snapshot is made wait for it, in order."""
+    from studio.consumers import ProjectConsumer
+
+    made, go_on = asyncio.Event(), asyncio.Event()
+    snapshot = ProjectConsumer._snapshot
+
+    async def slow_snapshot(self):
+        truth = await snapshot(self)
+        made.set()
+        await go_on.wait()  # the database and Redis have answered; the frame has not gone yet
+        return truth
+
+    monkeypatch.setattr(ProjectConsumer, "_snapshot", slow_snapshot)
+    socket = await _socket(users["dave"], project.slug)
+    await asyncio.wait_for(made.wait(), 10)
+    made.clear()
+    seq = await sync_to_async(events.send_now)(project.id, "shot.changed", {"shot": 1})
+    await asyncio.sleep(0.5)  # the event reaches the process and its fan-out meanwhile
+    go_on.set()
+    first = await _next(socket)
+    assert first["type"] == "snapshot" and first["seq"] == seq - 1
+    after = [m for m in await _everything(socket) if m["type"] != "presence"]
+    assert [(m["type"], m["seq"]) for m in after] == [("shot.changed", seq)]
+    await socket.disconnect()
