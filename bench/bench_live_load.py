@@ -3,7 +3,7 @@
 
     python bench/bench_live_load.py [--clients 50,200,500] [--servers uvicorn:2]
         [--layers pubsub] [--steps 20] [--interval-ms 250] [--edits 5]
-        [--http-duration 10] [--http-connections 50] [--board-shots 500] [--no-http]
+        [--http-duration 10] [--http-connections 50] [--board-shots 500] [--no-http] [--keep-logs DIR]
 
 Per (server, layer, N) it prints:
   connect-all   seconds from the first socket opening until every watcher has its snapshot and a
@@ -26,9 +26,11 @@ httptools, or gunicorn managing uvicorn workers; `kind:processes`), channels_red
 the database of DATABASE_URL (a throwaway SQLite file if unset), and `celery -A studio worker`
 (started here, with this module included so it knows the bench's one task, `bench.live_progress`,
 which drives the studio's own services: take_record_progress, then take_succeed). The watchers
-are picows clients (a Cython WebSocket client) in this process, handling each frame in a callback
-as it is read: on a shared 2-core machine their own reading and parsing is still part of the
-measurement (a pessimistic stand-in for N browsers on N machines).
+are picows clients (a Cython WebSocket client) in this process, stamping each frame in a callback
+as it is read and parsing it about 10 ms later with the others read meanwhile (a browser parses
+only its own socket's frames): on a shared 2-core machine their own reading is still part of the
+measurement, as is the CPU the servers lose to them (a pessimistic stand-in for N browsers on N
+machines). Each run's server and worker logs can be kept with --keep-logs DIR.
 
 `run_live(...)` is also what tests/e2e/test_live_load.py calls with N=10 as a correctness test.
 """
@@ -42,6 +44,7 @@ import json
 import os
 import secrets
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -283,6 +286,31 @@ class Watcher:
         self.transport.disconnect()
 
 
+class _Inbox:
+    """Frames stamped as they are read and handled a little later, all together. 500 watchers share
+    this one process and its core with the servers; parsing each frame as it was read delayed the
+    reading (and stamping) of the next socket's frame behind it: the client's own JSON work, not
+    the server, was most of the measured latency. A browser parses its own socket's frames."""
+
+    DELAY_S = 0.01
+
+    def __init__(self):
+        self._frames: list[tuple[Watcher, float, bytes]] = []
+
+    def add(self, watcher: Watcher, now: float, payload: bytes) -> None:
+        if not self._frames:
+            asyncio.get_running_loop().call_later(self.DELAY_S, self._handle)
+        self._frames.append((watcher, now, payload))
+
+    def _handle(self) -> None:
+        frames, self._frames = self._frames, []
+        for watcher, now, payload in frames:
+            watcher.frame(now, payload)
+
+
+_inbox = _Inbox()
+
+
 class _WatcherListener(WSListener):
     def __init__(self, watcher: Watcher):
         super().__init__()
@@ -297,7 +325,7 @@ class _WatcherListener(WSListener):
             self.watcher.text.append(frame.get_payload_as_bytes())
             if frame.fin:
                 payload, self.watcher.text = b"".join(self.watcher.text), []
-                self.watcher.frame(now, payload)
+                _inbox.add(self.watcher, now, payload)
 
     def on_ws_disconnected(self, transport) -> None:
         if self.watcher.close_code is None:
@@ -386,8 +414,8 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     progress_ms, final_ms, edit_ms, published_ms = [], [], [], []
     for w in watchers:
         for t, m in w.received:
-            if m.get("type") == "take.changed" and m["take"]["id"] in sent_takes:
-                published_ms.append((t - m["sent_at"]) * 1000)
+            if m.get("type") == "take.changed" and m["take"]["id"] in sent_takes and m["take"]["status"] == "running":
+                published_ms.append((t - m["sent_at"]) * 1000)  # progress; final states have their own column
             if m.get("type") == "take.changed":
                 take = m["take"]
                 if take["status"] in FINAL and take["id"] in final_sent:
@@ -439,8 +467,9 @@ def _run_watchers(coroutine):
 
 
 def run_live(*, kind: str, processes: int, world: World, clients: int, steps: int, interval_ms: float, edits: int,
-             scratch: Path) -> dict:
-    """One measured run: a server, a Celery worker, `clients` watchers. The correctness test's entry."""
+             scratch: Path, keep_logs: Path | None = None) -> dict:
+    """One measured run: a server, a Celery worker, `clients` watchers. The correctness test's entry.
+    The servers' and the worker's logs are copied under `keep_logs` when given."""
     log_dir = Path(tempfile.mkdtemp(prefix=f"live-{kind}-", dir=scratch))
     port = free_port()
     servers = start_server(kind, processes, port, log_dir)
@@ -455,6 +484,8 @@ def run_live(*, kind: str, processes: int, world: World, clients: int, steps: in
             stop([worker])
     finally:
         stop(servers)
+        if keep_logs is not None:
+            shutil.copytree(log_dir, keep_logs / log_dir.name)
 
 
 def _log_tail(log_dir: Path, chars: int = 1500) -> str:
@@ -505,6 +536,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--http-connections", type=int, default=50)
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
+    parser.add_argument("--keep-logs", type=Path, help="copy each live run's server and worker logs into this folder")
     return parser.parse_args()
 
 
@@ -539,7 +571,7 @@ def main() -> None:
                 kind, processes = spec.split(":") if ":" in spec else (spec, "1")
                 for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
                     try:
-                        r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps,
+                        r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps, keep_logs=args.keep_logs,
                                      interval_ms=args.interval_ms, edits=args.edits, scratch=scratch)
                     except Exception as error:  # a server that cannot take N: say so and go on
                         print(f"{spec:<11} {n:>4} failed: {str(error)[:3000]}")

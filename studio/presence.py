@@ -73,7 +73,10 @@ def _client() -> aioredis.Redis:
     client = _clients.get(loop)
     if client is None:
         url = getattr(settings, "CONTINUITY_PRESENCE_REDIS_URL", "") or settings.REDIS_URL
-        client = aioredis.Redis.from_url(url, socket_timeout=10, decode_responses=True)
+        # A blocking pool: when 500 sockets close at once their leaves wait their turn for one of
+        # 50 connections, instead of failing with "Too many connections" (redis-py 8 caps a pool).
+        pool = aioredis.BlockingConnectionPool.from_url(url, socket_timeout=10, decode_responses=True, max_connections=50, timeout=20)
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client
 
