@@ -12,6 +12,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from studio import socket_frames
+from studio.uvicorn_worker import UvicornWorker
 
 
 def _free_port() -> int:
@@ -20,11 +21,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-async def server():
+@pytest.fixture(params=["uvicorn's defaults", "the studio's worker"])
+async def server(request):
     """A uvicorn server (its default WebSocket protocol) whose app writes two events to each
-    connection directly when it can, else through the ASGI send, and says which it used."""
+    connection directly when it can, else through the ASGI send, and says which it used. With
+    uvicorn's defaults, or with the settings of the studio's gunicorn worker class."""
     written: list[bool] = []
+    settings = {} if request.param == "uvicorn's defaults" else UvicornWorker.CONFIG_KWARGS
 
     async def app(scope, receive, send):
         assert scope["type"] == "websocket"
@@ -44,11 +47,11 @@ async def server():
             written.append(socket_frames.write(connection, socket_frames.EventFrame("{}")))
 
     port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **{"lifespan": "off", **settings}))
     task = asyncio.create_task(uv.serve())
     while not uv.started:
         await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}/", written
+    yield f"ws://127.0.0.1:{port}/", written, request.param
     uv.should_exit = True
     await asyncio.wait_for(task, 10)
 
@@ -59,7 +62,7 @@ async def _texts(url: str, compression) -> list[str]:
 
 
 async def test_a_connection_without_extensions_gets_the_frame_built_once(server):
-    url, written = server
+    url, written, _ = server
     assert await _texts(url, None) == ['{"seq":1}', '[{"seq":2},{"seq":3,"note":"caf\u00e9"}]', "direct"]
     for _ in range(100):
         if len(written) == 3:
@@ -68,10 +71,14 @@ async def test_a_connection_without_extensions_gets_the_frame_built_once(server)
     assert written == [True, True, False]  # the last one after the client had gone
 
 
-async def test_a_connection_with_compression_goes_through_the_asgi_send(server):
-    url, written = server
-    assert await _texts(url, "deflate") == ['{"seq":1}', '[{"seq":2},{"seq":3,"note":"caf\u00e9"}]', "asgi"]
-    assert written == []
+async def test_a_browser_asking_for_compression_gets_it_only_where_the_server_offers_it(server):
+    """Browsers ask for permessage-deflate on every socket: uvicorn's defaults grant it, and the
+    frame goes through the ASGI send (compressed per socket); the studio's worker declines it, so
+    the same bytes go to every socket."""
+    url, written, settings = server
+    path = "asgi" if settings == "uvicorn's defaults" else "direct"
+    assert await _texts(url, "deflate") == ['{"seq":1}', '[{"seq":2},{"seq":3,"note":"caf\u00e9"}]', path]
+    assert (written == []) == (path == "asgi")
 
 
 def test_a_send_that_is_not_uvicorns_has_no_direct_connection():
