@@ -1,6 +1,5 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (origin-checked, with auth)."""
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -30,12 +29,6 @@ async def websocket_app(scope, receive, send):
     writing one to a socket (BENCHMARKS.md, issue 15)."""
     return await _websocket_app({**scope, "server_send": send}, receive, send)
 
-
-if os.environ.get("CONTINUITY_GC_FREEZE", "1") == "1":
-    # Everything imported so far lives as long as the process: out of the collector's sight, a full
-    # collection walks only what requests and sockets made since (BENCHMARKS.md, issue 15).
-    gc.collect()
-    gc.freeze()
 
 application = ProtocolTypeRouter({"http": BodySizeLimitMiddleware(django_asgi_app), "websocket": websocket_app})
 
