@@ -182,18 +182,36 @@ class _Publisher:
     """Sends from synchronous code (views, services, Celery workers) on one long-lived event loop
     per process. async_to_sync would build a loop, a thread and a Redis connection per event,
     which is most of a progress event's latency. Started lazily, so a forked worker child gets
-    its own."""
+    its own.
 
-    SEND_TIMEOUT_S = 5
+    A send that fails or hangs makes the next ones fail at once for RETRY_AFTER_S: send_now holds
+    the project's row while it sends, so with Redis hanging every publisher of the project would
+    otherwise wait its SEND_TIMEOUT_S in turn. Clients see the gap and resync once it is back."""
+
+    SEND_TIMEOUT_S = 2
+    RETRY_AFTER_S = 5
 
     def __init__(self):
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
+        self._failed_at: float | None = None
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self.RETRY_AFTER_S:
+            raise ConnectionError(f"the channel layer failed less than {self.RETRY_AFTER_S} s ago; not waiting on it again yet")
         future = asyncio.run_coroutine_threadsafe(get_channel_layer().group_send(group, message), self._running_loop())
-        future.result(timeout=self.SEND_TIMEOUT_S)
+        try:
+            future.result(timeout=self.SEND_TIMEOUT_S)
+        except BaseException:
+            future.cancel()
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+
+    def forget_failures(self) -> None:
+        """For tests: the next send tries the layer again."""
+        self._failed_at = None
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

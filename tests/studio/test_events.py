@@ -145,6 +145,37 @@ def test_a_dead_channel_layer_is_logged_not_raised(project, monkeypatch, caplog)
     assert "take.changed" in record.getMessage() and record.exc_info[0] is ConnectionError
 
 
+def test_a_hanging_channel_layer_is_waited_for_once_then_skipped_until_it_may_be_back(project, monkeypatch, caplog):
+    """send_now holds the project's row while it sends: with Redis hanging, every publisher of
+    the project would wait its timeout in turn. After one send fails, the next ones fail at once
+    (logged, numbered: clients resync) until RETRY_AFTER_S has passed; then the layer is tried again."""
+    sends = []
+
+    class HangingLayer:
+        async def group_send(self, group, message):
+            sends.append(message["event"]["seq"])
+            await asyncio.sleep(60)
+
+    monkeypatch.setattr(events, "get_channel_layer", lambda: HangingLayer())
+    monkeypatch.setattr(events._Publisher, "SEND_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(events._Publisher, "RETRY_AFTER_S", 1.0)
+    with caplog.at_level(logging.WARNING, logger="studio.events"):
+        started = time.monotonic()
+        events.send_now(project.id, "take.changed", {"take": 1})
+        waited = time.monotonic() - started
+        started = time.monotonic()
+        for _ in range(3):
+            events.send_now(project.id, "take.changed", {"take": 1})
+        skipped = time.monotonic() - started
+    assert sends == [1]  # the three after the failure never reached the layer
+    assert waited >= 0.3 and skipped < 0.3  # no wait for them
+    assert len([r for r in caplog.records if r.name == "studio.events"]) == 4  # each one said so
+    assert Project.objects.get(pk=project.pk).event_seq == 4  # all numbered: the gap tells clients
+    time.sleep(1.0)
+    events.send_now(project.id, "take.changed", {"take": 1})
+    assert sends == [1, 5]  # tried again
+
+
 def test_a_dead_channel_layer_does_not_break_a_service(project, scene, alice, monkeypatch, django_capture_on_commit_callbacks):
     from studio.models import Shot
     from studio.services.shots import shot_create
