@@ -188,7 +188,7 @@ class _Publisher:
     the project's row while it sends, so with Redis hanging every publisher of the project would
     otherwise wait its SEND_TIMEOUT_S in turn. Clients see the gap and resync once it is back."""
 
-    SEND_TIMEOUT_S = 2
+    SEND_TIMEOUT_S = 5
     RETRY_AFTER_S = 5
 
     def __init__(self):
