@@ -14,8 +14,8 @@ Per (server, layer, N) it prints:
                 every watcher: the issue's "worker-publish -> client-receive";
   report->receive p50/p95/p99 ms: from the worker's time.time() right before take_record_progress
                 (save the progress, number the event, publish): the same, plus the database writes;
-  edit->receive p50/p95/p99 ms: an HTTP PATCH of a shot through the server (request sent) to each
-                watcher's shot.changed;
+  edit->receive p50/p95/p99 ms: an HTTP PATCH of a shot through the server (request sent, from a
+                process of its own, as a person's browser would) to each watcher's shot.changed;
   lost          progress, final and edit events a watcher never received live (a sequence gap),
                 and final states it never got at all (neither live nor in a resync snapshot);
 then, with --http-duration, wrk on the board (--board-shots shots), the sign-in page and the
