@@ -309,6 +309,15 @@ class _Inbox:
         for watcher, now, payload in frames:
             watcher.frame(now, payload)
 
+    def flush(self) -> None:
+        """Handle what is waiting now (before the figures are taken)."""
+        self._handle()
+
+    def forget(self) -> None:
+        """A new run on a new event loop: nothing of the last one's watchers is waiting, and the
+        next frame schedules its own handling."""
+        self._frames = []
+
 
 _inbox = _Inbox()
 
@@ -375,6 +384,7 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     from studio.celery import app
 
     url, origin = f"ws://127.0.0.1:{port}/ws/projects/{world.slug}/?room=board", f"http://127.0.0.1:{port}"
+    _inbox.forget()
     watchers = [Watcher() for _ in range(clients)]
     started = time.monotonic()
     batch = 50
@@ -396,14 +406,13 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     # The edits come from a process of their own, like a person's browser: from a thread here, the
     # request waited for the interpreter lock while this process read 500 sockets, and that wait
     # was counted as the server's.
-    editor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-    await loop.run_in_executor(editor, time.time)  # started before anything is measured
-    await asyncio.sleep(interval_ms / 1000 * 2)
-    for n in range(edits):
-        lens = 20 + n
-        edit_sent[lens] = await loop.run_in_executor(editor, _patch_shot, port, world, world.shot_ids[0], lens)
-        await asyncio.sleep(steps * interval_ms / 1000 / (edits + 1))
-    editor.shutdown()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as editor:
+        await loop.run_in_executor(editor, time.time)  # started before anything is measured
+        await asyncio.sleep(interval_ms / 1000 * 2)
+        for n in range(edits):
+            lens = 20 + n
+            edit_sent[lens] = await loop.run_in_executor(editor, _patch_shot, port, world, world.shot_ids[0], lens)
+            await asyncio.sleep(steps * interval_ms / 1000 / (edits + 1))
 
     def finals_in(w: Watcher) -> set[int]:
         return w.finals & set(world.take_ids)
@@ -414,6 +423,7 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     except TimeoutError:
         pass  # reported as lost
     await asyncio.sleep(1.0)  # stragglers
+    _inbox.flush()
     record = json.loads(out.read_text()) if out.exists() else {"sent": [], "finals": []}
     sent = {(take, step): t for take, step, t in record["sent"]}
     sent_takes = {take for take, _step, _t in record["sent"]}
