@@ -25,6 +25,8 @@ CLOSE_NOT_FOUND = 4404
 
 
 class ProjectConsumer(AsyncJsonWebsocketConsumer):
+    MOST_HELD = 1000  # events kept while a snapshot is made; past that the client resyncs
+
     async def connect(self):
         self.project_id = await self._authorised_project_id()
         if self.project_id is None:
@@ -97,8 +99,6 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             socket_frames.write(self._direct, frame)  # the same bytes for every socket: no framing here
             return
         self._writing = _send_without_waiting(self.scope.get("server_send", self.base_send), {"type": "websocket.send", "text": frame.text})
-
-    MOST_HELD = 1000
 
     async def _send_snapshot(self) -> None:
         """The truth, then the events that arrived while it was read, in that order. Sent the

@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,13 @@ def _media_root(tmp_path_factory, settings):
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
     settings.CONTINUITY_MODELS_DIR = tmp_path_factory.mktemp("models")
     yield
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

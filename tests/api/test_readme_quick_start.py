@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from django.conf import settings
 from generation import media
 from studio.models import AuditEvent, Export, ExportFormat, ExportStatus, Project, Shot, Take, TakeStatus
 from studio.services.api_tokens import api_token_create
-from tests.conftest import ROOT, database_url_for_workers, png_bytes, require
+from tests.conftest import ROOT, database_url_for_workers, free_port, png_bytes, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -50,18 +49,12 @@ def readme_script() -> str:
     return match[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_studio(celery_worker_process, worker_media, settings, tmp_path):
     """daphne on a free port, sending renders and exports to the session's worker, sharing its media."""
     suffix = celery_worker_process["queue_suffix"]
     settings.MEDIA_ROOT = worker_media
-    port, log = _free_port(), tmp_path / "daphne.log"
+    port, log = free_port(), tmp_path / "daphne.log"
     env = {**os.environ, "DATABASE_URL": database_url_for_workers(), "REDIS_URL": settings.REDIS_URL,
            "MEDIA_ROOT": str(worker_media), "CONTINUITY_RENDER_QUEUE": f"gpu{suffix}",
            "CONTINUITY_DEFAULT_QUEUE": f"default{suffix}", "PYTHONUNBUFFERED": "1"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,8 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import require
-from tests.conftest import database_url_for_workers
+from tests.conftest import database_url_for_workers, free_port, require
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -30,12 +28,6 @@ EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded wi
 # Playwright's synchronous API keeps an event loop in this thread; the ORM calls the tests make
 # between browser steps are ordinary blocking calls, so Django's async guard does not apply.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -57,7 +49,7 @@ def studio_server(celery_worker_process, django_db_setup, django_db_blocker, wor
     """daphne serving studio.asgi on a free port, with the worker's queues and media folder."""
     with django_db_blocker.unblock():
         database_url = database_url_for_workers()
-    port = _free_port()
+    port = free_port()
     suffix = celery_worker_process["queue_suffix"]
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL, "MEDIA_ROOT": str(worker_media),

@@ -27,7 +27,7 @@ from django.test import Client
 from django.urls import reverse
 
 from studio.models import ReferenceImage
-from tests.conftest import ROOT, database_url_for_workers, png_bytes
+from tests.conftest import ROOT, database_url_for_workers, free_port, png_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,17 +48,11 @@ SERVERS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def server(request, django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         database_url = database_url_for_workers()
-    port, media = _free_port(), tmp_path_factory.mktemp("server-media")
+    port, media = free_port(), tmp_path_factory.mktemp("server-media")
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL, "MEDIA_ROOT": str(media),
            "PYTHONUNBUFFERED": "1"}

@@ -267,7 +267,6 @@ async def test_a_process_is_in_a_project_group_once_whatever_its_sockets(project
         assert await redis.zcard(group_key) == 0
 
 
-
 async def test_what_arrives_while_a_snapshot_is_made_is_written_after_it(project, users, monkeypatch):
     """A presence change read too late for the snapshot's list but written before the snapshot
     went out would be wiped from the client's list by it (one watcher in 500, now and then, in the

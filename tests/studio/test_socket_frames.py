@@ -5,7 +5,6 @@ WebSocket client; a connection with permessage-deflate keeps the ordinary ASGI s
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 import uvicorn
@@ -13,12 +12,7 @@ from websockets.asyncio.client import connect
 
 from studio import socket_frames
 from studio.uvicorn_worker import UvicornWorker
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.conftest import free_port
 
 
 @pytest.fixture(params=["uvicorn's defaults", "the studio's worker"])
@@ -46,7 +40,7 @@ async def server(request):
         if connection is not None:  # closed: a write is refused, not raised
             written.append(socket_frames.write(connection, socket_frames.EventFrame("{}")))
 
-    port = _free_port()
+    port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **{"lifespan": "off", **settings}))
     task = asyncio.create_task(uv.serve())
     while not uv.started:
