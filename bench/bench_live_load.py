@@ -3,7 +3,7 @@
 
     python bench/bench_live_load.py [--clients 50,200,500] [--servers uvicorn:2]
         [--layers pubsub] [--steps 20] [--interval-ms 250] [--edits 5]
-        [--http-duration 10] [--http-connections 50] [--board-shots 500] [--no-http] [--keep-logs DIR]
+        [--http-duration 10] [--http-connections 50] [--board-shots 500] [--no-http] [--lockstep] [--keep-logs DIR]
 
 Per (server, layer, N) it prints:
   connect-all   seconds from the first socket opening until every watcher has its snapshot and a
@@ -43,6 +43,7 @@ import gc
 import json
 import multiprocessing
 import os
+import random
 import secrets
 import signal
 import shutil
@@ -69,20 +70,28 @@ FINAL = {"succeeded", "failed", "cancelled"}
 # --- The worker's side: a Celery task that drives the studio's own services --------------------
 
 @shared_task(name="bench.live_progress")
-def live_progress(take_ids: list[int], steps: int, interval_ms: float, out: str) -> None:
+def live_progress(take_ids: list[int], steps: int, interval_ms: float, out: str, lockstep: bool = False) -> None:
     """Progress on every take every interval (take_record_progress: save, number, publish), then
-    each take succeeds (take_succeed: its final state). Publish times go to `out` as JSON."""
+    each take succeeds (take_succeed: its final state). Publish times go to `out` as JSON.
+
+    Each take ticks on its own clock, started at a random moment within the first interval, as
+    four renders on four GPU workers do (each reports when its own denoising step ends). With
+    `lockstep`, all four tick at the same moment, one after the other: the worst case for the
+    fan-out (four events within a few milliseconds), kept to compare."""
     from studio.models import Take
     from studio.services.renders import take_record_progress, take_succeed
 
     takes = [Take.objects.select_related("shot__scene").get(pk=pk) for pk in take_ids]
+    interval = interval_ms / 1000
+    offsets = [0.0] * len(takes) if lockstep else [random.uniform(0, interval) for _ in takes]
+    ticks = sorted((offset + step * interval, n, step) for n, offset in enumerate(offsets) for step in range(1, steps + 1))
     sent, finals = [], []
     started = time.monotonic()
-    for step in range(1, steps + 1):
-        for take in takes:
-            sent.append([take.id, step, time.time()])
-            take_record_progress(take=take, step=step, total=steps + 1, publish=True)
-        time.sleep(max(0.0, started + step * interval_ms / 1000 - time.monotonic()))
+    for due, n, step in ticks:
+        time.sleep(max(0.0, started + due - time.monotonic()))
+        sent.append([takes[n].id, step, time.time()])
+        take_record_progress(take=takes[n], step=step, total=steps + 1, publish=True)
+    time.sleep(max(0.0, started + ticks[-1][0] + interval - time.monotonic()))
     for take in takes:
         finals.append([take.id, time.time()])
         take_succeed(take=take, video="", poster="", last_frame="", frames=0, duration_s=0.0,
@@ -380,7 +389,7 @@ def _patch_shot(port: int, world: World, shot_id: int, lens: int) -> float:
 
 
 async def live_run(world: World, port: int, clients: int, queue: str, steps: int, interval_ms: float, edits: int,
-                   scratch: Path) -> dict:
+                   scratch: Path, lockstep: bool = False) -> dict:
     from studio.celery import app
 
     url, origin = f"ws://127.0.0.1:{port}/ws/projects/{world.slug}/?room=board", f"http://127.0.0.1:{port}"
@@ -400,7 +409,7 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     complete = sum(w.people >= everyone for w in watchers)
 
     out = scratch / f"sent-{time.time_ns()}.json"
-    app.send_task("bench.live_progress", args=[world.take_ids, steps, interval_ms, str(out)], queue=queue)
+    app.send_task("bench.live_progress", args=[world.take_ids, steps, interval_ms, str(out), lockstep], queue=queue)
     edit_sent = {}
     loop = asyncio.get_running_loop()
     # The edits come from a process of their own, like a person's browser: from a thread here, the
@@ -485,7 +494,7 @@ def _run_watchers(coroutine):
 
 
 def run_live(*, kind: str, processes: int, world: World, clients: int, steps: int, interval_ms: float, edits: int,
-             scratch: Path, keep_logs: Path | None = None) -> dict:
+             scratch: Path, keep_logs: Path | None = None, lockstep: bool = False) -> dict:
     """One measured run: a server, a Celery worker, `clients` watchers. The correctness test's entry.
     The servers' and the worker's logs are copied under `keep_logs` when given."""
     log_dir = Path(tempfile.mkdtemp(prefix=f"live-{kind}-", dir=scratch))
@@ -495,7 +504,7 @@ def run_live(*, kind: str, processes: int, world: World, clients: int, steps: in
         worker, queue = start_worker(log_dir)
         try:
             reset_takes(world)
-            return _run_watchers(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir))
+            return _run_watchers(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir, lockstep))
         except Exception as error:
             raise RuntimeError(f"{error}\n{_log_tail(log_dir)}") from error
         finally:
@@ -554,6 +563,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--http-connections", type=int, default=50)
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="the 4 takes tick at the same moment (the worst case) instead of each on its own clock")
     parser.add_argument("--keep-logs", type=Path, help="copy each live run's server and worker logs into this folder")
     return parser.parse_args()
 
@@ -581,7 +592,7 @@ def main() -> None:
         world = build_world(args.board_shots)
         for layer in layers:
             production_like_environment(layer)  # the server and worker of these runs inherit it
-            print(f"\nlayer {layer}, {TAKES} takes x {args.steps} steps "
+            print(f"\nlayer {layer}, {TAKES} takes x {args.steps} steps {'in lockstep' if args.lockstep else 'on their own clocks'} "
                   f"every {args.interval_ms:.0f} ms, {args.edits} edits over HTTP; database {os.environ['DATABASE_URL'].split(':')[0]}")
             print(f"{'server':<11} {'N':>4} {'connect s':>9} {'presence':>9} {'publish->receive p50/p95/p99 ms':>32} "
                   f"{'report->receive p50/p95/p99':>28} {'edit->receive p50/p95/p99':>27} {'final p50/p99':>14} {'lost':>5} {'finals':>7} load")
@@ -590,7 +601,7 @@ def main() -> None:
                 for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
                     try:
                         r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps, keep_logs=args.keep_logs,
-                                     interval_ms=args.interval_ms, edits=args.edits, scratch=scratch)
+                                     interval_ms=args.interval_ms, edits=args.edits, scratch=scratch, lockstep=args.lockstep)
                     except Exception as error:  # a server that cannot take N: say so and go on
                         print(f"{spec:<11} {n:>4} failed: {str(error)[:3000]}")
                         continue
