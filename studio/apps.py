@@ -10,4 +10,5 @@ class StudioConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(ffmpeg_binary_check)
+        from studio import auth_backends  # noqa: F401  # lazy: models load first; its receiver forgets a changed user in every process
         from studio.services import api_tokens  # noqa: F401  # lazy: its cache receivers connect once models load

@@ -93,6 +93,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# The signed-in user is read from the shared cache, not the database, on each request, and
+# dropped from it on every change (studio/auth_backends.py).
+AUTHENTICATION_BACKENDS = ["studio.auth_backends.CachedUserBackend"]
+
 ROOT_URLCONF = "studio.urls"
 ASGI_APPLICATION = "studio.asgi.application"
 WSGI_APPLICATION = "studio.wsgi.application"

@@ -206,7 +206,7 @@ def test_a_cached_board_costs_the_same_queries_at_every_size(size, project, alic
     studio = build_studio(project, alice, size)
     client = client_for(alice)
     assert client.get(_url("board", studio)).status_code == 200  # fills the cache
-    with django_assert_num_queries(3):  # session, user, project with the member's role
+    with django_assert_num_queries(2):  # session, project with the member's role (the user: studio/auth_backends.py)
         response = client.get(_url("board", studio))
     assert response.status_code == 200
 
