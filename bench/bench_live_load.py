@@ -3,7 +3,7 @@
 
     python bench/bench_live_load.py [--clients 50,200,500] [--servers uvicorn:2]
         [--layers pubsub] [--steps 20] [--interval-ms 250] [--edits 5]
-        [--http-duration 10] [--http-connections 50] [--board-shots 500] [--no-http] [--lockstep] [--keep-logs DIR]
+        [--http-duration 10] [--http-rounds 3] [--http-connections 50] [--board-shots 500] [--no-http] [--lockstep] [--keep-logs DIR]
 
 Per (server, layer, N) it prints:
   connect-all   seconds from the first socket opening until every watcher has its snapshot and a
@@ -18,8 +18,9 @@ Per (server, layer, N) it prints:
                 process of its own, as a person's browser would) to each watcher's shot.changed;
   lost          progress, final and edit events a watcher never received live (a sequence gap),
                 and final states it never got at all (neither live nor in a resync snapshot);
-then, with --http-duration, wrk on the board (--board-shots shots), the sign-in page and the
-REST API's shot list under --http-connections connections, with each p95 over the sign-in p95.
+then wrk on the board (--board-shots shots), the sign-in page and the REST API's shot list under
+--http-connections connections, the three in turn for --http-rounds rounds of --http-duration
+seconds each: the medians, and each page's p95 over the sign-in p95 of the same round.
 
 Real parts: the studio's ASGI app under the chosen server (daphne, uvicorn with uvloop and
 httptools, or gunicorn managing uvicorn workers; `kind:processes`), channels_redis on REDIS_URL,
@@ -46,6 +47,7 @@ import os
 import random
 import secrets
 import signal
+import statistics
 import shutil
 import socket
 import subprocess
@@ -521,7 +523,10 @@ def _log_tail(log_dir: Path, chars: int = 1500) -> str:
 
 # --- HTTP load ---------------------------------------------------------------------------------------
 
-def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> dict[str, dict]:
+def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> dict[str, list[dict]]:
+    """wrk on each page in turn, --http-rounds times over (sign-in, board, API, sign-in, ...): each
+    page's figures per round. The sign-in p95 alone moved by a third between runs on this shared
+    machine; pages measured side by side in each round, and compared round by round, drift together."""
     from bench.bench_board_page import P95_LUA, run_wrk, warm
 
     log_dir = Path(tempfile.mkdtemp(prefix=f"http-{kind}-", dir=scratch))
@@ -531,7 +536,7 @@ def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> d
     servers = start_server(kind, processes, port, log_dir)
     pages = {"sign-in": ("/accounts/login/", ""), "board": (f"/p/{world.slug}/board/", world.cookie),
              "api shots": (f"/api/v1/projects/{world.slug}/shots/", world.cookie)}
-    results = {}
+    results: dict[str, list[dict]] = {name: [] for name in pages}
     wrk_args = argparse.Namespace(threads=2, connections=args.http_connections, duration=args.http_duration)
     try:
         for name, (path, cookie) in pages.items():
@@ -540,12 +545,32 @@ def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> d
                 warm(url, cookie, 4 * processes)
             except OSError as error:
                 raise RuntimeError(f"{name} {url}: {error}\n{_log_tail(log_dir)}") from error
-            r = run_wrk(url, cookie, wrk_args, lua)
-            results[name] = {"req_s": r["requests"] / args.http_duration, "p50": r["p50_us"] / 1000, "p95": r["p95_us"] / 1000,
-                             "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["non2xx"]}
+            # Under load first, unmeasured: the database pool grows to its size and every page is
+            # cached, as on a server that has been up for a while (the first round of the board
+            # otherwise paid for opening the pool's connections, which the sign-in page never uses).
+            run_wrk(url, cookie, argparse.Namespace(threads=2, connections=args.http_connections, duration=2), lua)
+        for _round in range(args.http_rounds):
+            for name, (path, cookie) in pages.items():
+                r = run_wrk(f"http://127.0.0.1:{port}{path}", cookie, wrk_args, lua)
+                results[name].append({"req_s": r["requests"] / args.http_duration, "p50": r["p50_us"] / 1000,
+                                      "p95": r["p95_us"] / 1000, "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["non2xx"]})
     finally:
         stop(servers)
     return results
+
+
+def http_summary(rounds: dict[str, list[dict]]) -> str:
+    """Per page: the median of its rounds, and its p95 over the sign-in p95 of the same round, for
+    every round."""
+    floors = [r["p95"] for r in rounds["sign-in"]]
+    parts = []
+    for name, runs in rounds.items():
+        med = {key: statistics.median(r[key] for r in runs) for key in ("req_s", "p50", "p95", "p99")}
+        ratios = [r["p95"] / floor for r, floor in zip(runs, floors)]
+        parts.append(f"{name} {med['req_s']:.0f} req/s p50 {med['p50']:.0f} p95 {med['p95']:.0f} p99 {med['p99']:.0f} ms"
+                     f" (p95 / sign-in p95 by round: {' '.join(f'{x:.2f}x' for x in ratios)}; "
+                     f"{sum(r['errors'] for r in runs)} errors)")
+    return "; ".join(parts)
 
 
 # --- Main --------------------------------------------------------------------------------------------
@@ -559,7 +584,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--interval-ms", type=float, default=250)
     parser.add_argument("--edits", type=int, default=5)
     parser.add_argument("--board-shots", type=int, default=500)
-    parser.add_argument("--http-duration", type=int, default=10)
+    parser.add_argument("--http-duration", type=int, default=10, help="seconds of wrk per page and round")
+    parser.add_argument("--http-rounds", type=int, default=3, help="the pages loaded in turn, this many times")
     parser.add_argument("--http-connections", type=int, default=50)
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
@@ -616,11 +642,8 @@ def main() -> None:
                     except Exception as error:
                         print(f"{spec:<11} HTTP failed: {str(error)[:3000]}")
                         continue
-                    floor = h["sign-in"]["p95"]
-                    print(f"{spec:<11} HTTP, {args.http_connections} connections, {args.http_duration} s each: " + "; ".join(
-                        f"{name} {v['req_s']:.0f} req/s p50 {v['p50']:.0f} p95 {v['p95']:.0f} p99 {v['p99']:.0f} ms"
-                        f" ({v['p95'] / floor:.2f}x sign-in p95, {v['errors']} errors)" for name, v in h.items())
-                        + f"; load {os.getloadavg()[0]:.1f}")
+                    print(f"{spec:<11} HTTP, {args.http_connections} connections, {args.http_rounds} rounds of "
+                          f"{args.http_duration} s per page (medians): {http_summary(h)}; load {os.getloadavg()[0]:.1f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
