@@ -595,6 +595,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def cpu_calibration_s() -> float:
+    """How fast this machine is right now: a shared virtual machine's speed moved by half within
+    an hour on 3 December, and every latency with it."""
+    started, total = time.perf_counter(), 0
+    for step in range(10_000_000):
+        total += step
+    return time.perf_counter() - started
+
+
 def _ms(s: dict) -> str:
     return f"{s['p50']:.1f} / {s['p95']:.1f} / {s['p99']:.1f}" if s["n"] else "-"
 
@@ -603,7 +612,8 @@ def main() -> None:
     from bench._env import setup_django, throwaway_storage
 
     args = parse_args()
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, {cpu_calibration_s():.2f} s for a "
+          f"10-million-step Python loop (0.36-0.53 s on 3 December: compare runs by it)")
     with throwaway_storage("bench-live-") as scratch:
         layers = args.layers.split(",")
         production_like_environment(layers[0])

@@ -189,7 +189,9 @@ CHANNEL_LAYERS = {
     }
 }
 
-# The cache holds only throttle counters (studio/throttle.py); in Redis so every process agrees.
+# The shared cache, in Redis so every process agrees: throttle counters (studio/throttle.py), the
+# board's and the API's rendered parts under versioned keys, API tokens and signed-in users (both
+# dropped on every change). One connection pool per process (studio/cache.py).
 CACHES = {
     "default": {
         "BACKEND": "studio.cache.RedisCache",  # Django's, with one client per pool (studio/cache.py)
