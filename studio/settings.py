@@ -194,7 +194,7 @@ CHANNEL_LAYERS = {
 # dropped on every change). One connection pool per process (studio/cache.py).
 CACHES = {
     "default": {
-        "BACKEND": "studio.cache.RedisCache",  # Django's, with one client per pool (studio/cache.py)
+        "BACKEND": "studio.cache.RedisCache",  # Django's, with one pool and client per process (studio/cache.py)
         "LOCATION": os.environ.get("CONTINUITY_CACHE_URL") or REDIS_URL,
         "KEY_PREFIX": os.environ.get("CONTINUITY_CACHE_PREFIX", "continuity"),
     },
