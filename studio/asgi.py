@@ -2,11 +2,12 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
 from django.urls import get_resolver
 
+from studio.asgi_django import django_in_one_thread
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app = django_in_one_thread()  # each request's middleware and view in one thread (see there)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

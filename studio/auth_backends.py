@@ -4,8 +4,8 @@ Django's ModelBackend reads the user's row on every request that touches `reques
 shot board, served from the cache between changes, that read and the session's were most of what
 a signed-in page cost beyond the sign-in page (BENCHMARKS.md, issue 15). The row is kept in the
 shared cache (Redis) instead, and forgotten whenever the user is saved or deleted: a password
-change, a deactivation or a deletion takes effect on the next request, in every process.
-(Sessions stay in the database: Django's cached_db sessions fail a sign-in while Redis is away.)
+change, a deactivation or a deletion takes effect on the next request, in every process. The
+session itself is read from the cache too (studio/sessions.py).
 """
 
 from __future__ import annotations

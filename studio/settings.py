@@ -93,9 +93,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-# The signed-in user is read from the shared cache, not the database, on each request, and
-# dropped from it on every change (studio/auth_backends.py).
+# The signed-in user and the session are read from the shared cache, not the database, on each
+# request, and dropped from it on every change (studio/auth_backends.py, studio/sessions.py).
 AUTHENTICATION_BACKENDS = ["studio.auth_backends.CachedUserBackend"]
+SESSION_ENGINE = "studio.sessions"
 
 ROOT_URLCONF = "studio.urls"
 ASGI_APPLICATION = "studio.asgi.application"

@@ -1,6 +1,7 @@
-"""The signed-in user read from the shared cache (studio/auth_backends.py): one query fewer on every
-page, and a change to the user (deactivated, new password, deleted) still takes effect on the very
-next request, whichever process served the last one. Real Redis (the test settings' cache)."""
+"""The signed-in user and the session read from the shared cache (studio/auth_backends.py,
+studio/sessions.py): two queries fewer on every page, and a change to the user (deactivated, new
+password, deleted) or a sign-out still takes effect on the very next request, whichever process
+served the last one. Real Redis (the test settings' cache)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.cache import cache
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from studio import auth_backends
+from studio import auth_backends, sessions
 from tests.studio.views_helpers import client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
@@ -25,7 +26,7 @@ def _user_reads(queries) -> int:
     return sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries)
 
 
-def test_a_page_after_the_first_reads_the_user_from_the_cache(project, users, django_assert_num_queries):
+def test_a_page_after_the_first_reads_the_user_and_the_session_from_the_cache(project, users, django_assert_num_queries):
     from django.db import connection
 
     client = client_for(users["dave"])
@@ -33,8 +34,8 @@ def test_a_page_after_the_first_reads_the_user_from_the_cache(project, users, dj
         assert _board(client, project).status_code == 200
     assert _user_reads(first) == 1
     assert cache.get(auth_backends._key(users["dave"].pk)).username == "dave"
-    # The board again, unchanged: the session and the project with the caller's role, nothing else.
-    with django_assert_num_queries(2) as again:
+    # The board again, unchanged: the project with the caller's role, nothing else.
+    with django_assert_num_queries(1) as again:
         assert _board(client, project).status_code == 200
     assert _user_reads(again) == 0
 
@@ -66,3 +67,25 @@ def test_a_saved_change_to_the_user_is_read_anew_on_the_next_page(project, users
     dave.save()
     _board(client, project)
     assert cache.get(auth_backends._key(dave.pk)).first_name == "David"
+
+
+def test_a_sign_out_ends_the_session_in_the_cache_too(project, users):
+    from django.test import Client
+
+    client = Client()
+    assert client.post(reverse("login"), {"username": "dave", "password": "pw-dave"}).status_code == 302
+    assert _board(client, project).status_code == 200
+    cookie = client.cookies["sessionid"].value
+    assert cache.get(sessions.SessionStore.cache_key_prefix + cookie) is not None  # served from Redis
+    client.post(reverse("logout"))
+    stolen = Client()
+    stolen.cookies["sessionid"] = cookie  # the old cookie, replayed
+    assert cache.get(sessions.SessionStore.cache_key_prefix + cookie) is None
+    assert _board(stolen, project).status_code == 302
+
+
+def test_a_cached_session_lives_a_few_minutes_at_most(project, users):
+    client = client_for(users["dave"])
+    _board(client, project)
+    key = sessions.SessionStore.cache_key_prefix + client.cookies["sessionid"].value
+    assert 0 < cache._cache.get_client().ttl(cache.make_key(key)) <= sessions.SESSION_CACHE_S

@@ -148,41 +148,42 @@ def _guest_media(studio: Studio) -> str:
 
 
 # page -> (its URL for a built studio, the exact number of queries it may make at every size).
-# Signed-in pages count the session and the user (2) and the project with the member's role (one
-# query: studio/access.py project_for; a later role check reuses it).
+# Signed-in pages count the user on a first load (1: the session comes from the cache,
+# studio/sessions.py, and the user too after that, studio/auth_backends.py) and the project with
+# the member's role (one query: studio/access.py project_for; a later role check reuses it).
 PAGES = {
-    "project list": (lambda s: reverse("project_list"), 4),
-    "project home": (lambda s: _url("project_home", s), 12),
-    "board": (lambda s: _url("board", s), 9),
-    "board scenes": (lambda s: _url("board_scenes", s), 8),
+    "project list": (lambda s: reverse("project_list"), 3),
+    "project home": (lambda s: _url("project_home", s), 11),
+    "board": (lambda s: _url("board", s), 8),
+    "board scenes": (lambda s: _url("board_scenes", s), 7),
     # Filters and full-text search: the same board queries, and one for the words.
     "board filtered": (lambda s: _url("board", s) + f"?status=approved&cast={s.shot.cast_links.first().cast_member_id}"
-                       "&q=beat", 10),
-    "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 8),
-    "shot card": (lambda s: _url("shot_card", s, s.shot.id), 7),
-    "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 5),
+                       "&q=beat", 9),
+    "scene": (lambda s: _url("scene_fragment", s, s.shot.scene_id), 7),
+    "shot card": (lambda s: _url("shot_card", s, s.shot.id), 6),
+    "shot edit": (lambda s: _url("shot_edit", s, s.shot.id), 4),
     # The review room: the takes each note asked for (1), following and the members to @mention (2).
-    "review room": (lambda s: _url("review", s, s.shot.id), 13),
-    "take stack": (lambda s: _url("take_stack", s, s.shot.id), 7),
-    "comments": (lambda s: _url("comments", s, s.take.id), 7),
-    "cast library": (lambda s: _url("cast_library", s), 6),
-    "script": (lambda s: _url("script", s), 7),
-    "script revision": (lambda s: _url("script_revision", s, 2), 6),
-    "cut list": (lambda s: _url("cut_list", s), 5),
-    "add to cut menu": (lambda s: _url("add_to_cut", s, s.shot.id), 5),
-    "notifications": (lambda s: reverse("notifications"), 5),
-    "notification bell": (lambda s: reverse("notifications_bell"), 3),
+    "review room": (lambda s: _url("review", s, s.shot.id), 12),
+    "take stack": (lambda s: _url("take_stack", s, s.shot.id), 6),
+    "comments": (lambda s: _url("comments", s, s.take.id), 6),
+    "cast library": (lambda s: _url("cast_library", s), 5),
+    "script": (lambda s: _url("script", s), 6),
+    "script revision": (lambda s: _url("script_revision", s, 2), 5),
+    "cut list": (lambda s: _url("cut_list", s), 4),
+    "add to cut menu": (lambda s: _url("add_to_cut", s, s.shot.id), 4),
+    "notifications": (lambda s: reverse("notifications"), 4),
+    "notification bell": (lambda s: reverse("notifications_bell"), 2),
     # The cut's drift strip: the shots' cast links, the played takes' scores, their members (3).
-    "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 10),
-    "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 9),
-    "exports list": (lambda s: _url("cut_exports", s, s.cut.id), 5),
-    "members": (lambda s: _url("members", s), 4),
-    "trash": (lambda s: _url("trash", s), 8),
-    "activity": (lambda s: _url("activity", s), 4),
-    "review links": (lambda s: _url("review_links", s), 6),
+    "cut editor": (lambda s: _url("cut_editor", s, s.cut.id), 9),
+    "cut entries": (lambda s: _url("cut_entries", s, s.cut.id), 8),
+    "exports list": (lambda s: _url("cut_exports", s, s.cut.id), 4),
+    "members": (lambda s: _url("members", s), 3),
+    "trash": (lambda s: _url("trash", s), 7),
+    "activity": (lambda s: _url("activity", s), 3),
+    "review links": (lambda s: _url("review_links", s), 5),
     # Five roll-ups, the totals, the budget and the chart's days (one grouped query each), and
     # the role again for the owner's budget form.
-    "usage": (lambda s: _url("usage", s), 11),
+    "usage": (lambda s: _url("usage", s), 10),
     # A guest: no session, no user; the link (with its project and cut), then the cut's timeline.
     "guest page": (lambda s: reverse("guest_review", args=[s.token]), 5),
 }
@@ -206,7 +207,7 @@ def test_a_cached_board_costs_the_same_queries_at_every_size(size, project, alic
     studio = build_studio(project, alice, size)
     client = client_for(alice)
     assert client.get(_url("board", studio)).status_code == 200  # fills the cache
-    with django_assert_num_queries(2):  # session, project with the member's role (the user: studio/auth_backends.py)
+    with django_assert_num_queries(1):  # the project with the member's role (user and session: from the cache)
         response = client.get(_url("board", studio))
     assert response.status_code == 200
 
@@ -232,11 +233,11 @@ def _write_take_files(take: Take) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_workers_page_costs_the_same_queries_at_every_size(size, project, alice, django_assert_num_queries):
-    """Operators' page: the session and the user; the worker reports come from Redis, not the database."""
+    """Operators' page: the user (the session from the cache); the worker reports come from Redis."""
     build_studio(project, alice, size)
     alice.is_staff = True
     alice.save(update_fields=["is_staff"])
     client = client_for(alice)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         response = client.get(reverse("workers"))
     assert response.status_code == 200
