@@ -191,7 +191,7 @@ CHANNEL_LAYERS = {
 }
 
 # The shared cache, in Redis so every process agrees: throttle counters (studio/throttle.py), the
-# board's and the API's rendered parts under versioned keys, API tokens and signed-in users (both
+# board's and the API's rendered parts under versioned keys, API tokens, sessions and signed-in users (all
 # dropped on every change). One connection pool per process (studio/cache.py).
 CACHES = {
     "default": {
