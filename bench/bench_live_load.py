@@ -3,7 +3,7 @@
 
     python bench/bench_live_load.py [--clients 50,200,500] [--servers uvicorn:2]
         [--layers pubsub] [--steps 20] [--interval-ms 250] [--edits 5]
-        [--http-duration 10] [--http-rounds 3] [--http-connections 50] [--board-shots 500] [--no-http] [--lockstep] [--keep-logs DIR]
+        [--http-duration 10] [--http-rounds 3] [--http-connections 50] [--board-shots 500] [--no-http] [--no-floor] [--lockstep] [--keep-logs DIR]
 
 Per (server, layer, N) it prints:
   connect-all   seconds from the first socket opening until every watcher has its snapshot and a
@@ -16,6 +16,13 @@ Per (server, layer, N) it prints:
                 (save the progress, number the event, publish): the same, plus the database writes;
   edit->receive p50/p95/p99 ms: an HTTP PATCH of a shot through the server (request sent, from a
                 process of its own, as a person's browser would) to each watcher's shot.changed;
+                under it, each edit's request->publish (the server's part: the request read, the
+                shot written, the event numbered and handed to the layer) and the edits'
+                publish->receive (the fan-out's part);
+  bare floor    before each run, the same N watchers, cadence and number of server processes
+                against bare servers (bench/live_floor.py: Redis pub/sub written to every socket,
+                nothing else): what two cores take to write and read N sockets per event; the
+                studio's publish->receive is printed over it;
   lost          progress, final and edit events a watcher never received live (a sequence gap),
                 and final states it never got at all (neither live nor in a resync snapshot);
 then wrk on the board (--board-shots shots), the sign-in page and the REST API's shot list under
@@ -64,6 +71,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from celery import shared_task  # noqa: E402
 from picows import WSListener, WSMsgType, ws_connect  # noqa: E402
+
+from bench.live_floor import run_floor  # noqa: E402
 
 TAKES = 4
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -440,7 +449,8 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
     sent_takes = {take for take, _step, _t in record["sent"]}
     final_sent = {take: t for take, t in record["finals"]}
 
-    progress_ms, final_ms, edit_ms, published_ms = [], [], [], []
+    progress_ms, final_ms, edit_ms, published_ms, edit_published_ms = [], [], [], [], []
+    edit_request_ms: dict[float, float] = {}  # per edit: request sent -> event published (the server's part)
     for w in watchers:
         for t, m in w.received:
             if m.get("type") == "take.changed" and m["take"]["id"] in sent_takes and m["take"]["status"] == "running":
@@ -454,13 +464,16 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
             elif m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]:
                 pass
         # edits: shot.changed carries the version, not the lens; match them in order of arrival
-        arrivals = [t for t, m in w.received if m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]]
-        for sent_at, got_at in zip(sorted(edit_sent.values()), arrivals):
+        arrivals = [(t, m["sent_at"]) for t, m in w.received if m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]]
+        for sent_at, (got_at, published_at) in zip(sorted(edit_sent.values()), arrivals):
             edit_ms.append((got_at - sent_at) * 1000)
+            edit_published_ms.append((got_at - published_at) * 1000)
+            edit_request_ms[sent_at] = (published_at - sent_at) * 1000
     expected_progress = len(sent) * clients
     result = {
         "clients": clients, "connect_all_s": connect_all_s, "presence_complete": complete,
         "progress_ms": _stats(progress_ms), "published_ms": _stats(published_ms), "final_ms": _stats(final_ms), "edit_ms": _stats(edit_ms),
+        "edit_published_ms": _stats(edit_published_ms), "edit_request_ms": [edit_request_ms[t] for t in sorted(edit_request_ms)],
         "progress_expected": expected_progress, "progress_received": len(progress_ms),
         "edits_expected": len(edit_sent) * clients, "edits_received": len(edit_ms),
         "gaps": sum(w.gaps for w in watchers),
@@ -588,6 +601,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--http-rounds", type=int, default=3, help="the pages loaded in turn, this many times")
     parser.add_argument("--http-connections", type=int, default=50)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare fan-out floor (bench/live_floor.py) before each live run")
     parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
     parser.add_argument("--lockstep", action="store_true",
                         help="the 4 takes tick at the same moment (the worst case) instead of each on its own clock")
@@ -635,6 +649,10 @@ def main() -> None:
             for spec in args.servers.split(","):
                 kind, processes = spec.split(":") if ":" in spec else (spec, "1")
                 for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
+                    floor = None if args.no_floor else run_floor(clients=n, processes=int(processes), steps=args.steps,
+                                                                 interval_ms=args.interval_ms)
+                    if floor is not None:
+                        print(f"{'bare floor':<11} {n:>4} {'':>9} {'':>9} {_ms(floor['progress_ms']):>32}  (lost {floor['lost']})")
                     try:
                         r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps, keep_logs=args.keep_logs,
                                      interval_ms=args.interval_ms, edits=args.edits, scratch=scratch, lockstep=args.lockstep)
@@ -646,6 +664,12 @@ def main() -> None:
                           f"{_ms(r['progress_ms']):>28} "
                           f"{_ms(r['edit_ms']):>27} {r['final_ms']['p50']:>6.1f}/{r['final_ms']['p99']:<7.1f} {lost:>5} "
                           f"{r['finals_complete']:>3}/{n:<3} {os.getloadavg()[0]:.1f} (gaps {r['gaps']})")
+                    if floor is not None:
+                        print(f"{'':<16} publish->receive over the bare floor: p50 {r['published_ms']['p50'] / floor['progress_ms']['p50']:.2f}x, "
+                              f"p95 {r['published_ms']['p95'] / floor['progress_ms']['p95']:.2f}x, "
+                              f"p99 {r['published_ms']['p99'] / floor['progress_ms']['p99']:.2f}x")
+                    print(f"{'':<16} edits: request->publish {', '.join(f'{ms:.1f}' for ms in r['edit_request_ms'])} ms; "
+                          f"publish->receive {_ms(r['edit_published_ms'])} ms")
                 if not args.no_http:
                     try:
                         h = http_load(kind, int(processes), world, args, scratch)

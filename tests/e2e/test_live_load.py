@@ -34,3 +34,14 @@ def test_ten_watchers_get_every_final_state_every_edit_and_everyone_present(laye
     assert result["finals_complete"] == 10  # every watcher got all 4 final states (live or by resync)
     assert result["edits_expected"] == 20 and result["edits_received"] == 20  # no lost edits
     assert result["progress_received"] > 0
+    assert len(result["edit_request_ms"]) == 2  # each edit's server part, matched by its event's publish time
+
+
+def test_the_bare_floor_delivers_every_event_to_every_watcher():
+    """The floor the bench prints the studio's figures over (bench/live_floor.py): its own servers
+    and publisher on the real Redis. A floor that lost events would flatter it."""
+    from bench.live_floor import run_floor
+
+    result = run_floor(clients=6, processes=2, steps=3, interval_ms=50)
+    assert result["lost"] == 0
+    assert result["progress_ms"]["n"] == 6 * TAKES * 3
