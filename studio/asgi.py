@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels (origin-checked, with auth)."""
 
+import gc
 import os
 
 from django.urls import get_resolver
@@ -33,3 +34,10 @@ async def websocket_app(scope, receive, send):
 
 application = ProtocolTypeRouter({"http": BodySizeLimitMiddleware(django_asgi_app), "websocket": websocket_app})
 
+
+# Everything loaded by now lives as long as the process: settings, models, URL patterns, every
+# view and its libraries (about 170,000 objects). Python's full collections walked all of them
+# each time, about 100 ms with every socket of the process waiting; one came while 500 watchers
+# were connecting (BENCHMARKS.md, issue 15). Frozen, a collection walks only what came later.
+gc.collect()
+gc.freeze()
