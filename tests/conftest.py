@@ -22,6 +22,13 @@ from PIL import Image, ImageDraw
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# The servers and workers the tests start inherit this: a cache of this run's own on the shared
+# Redis. Each test run makes a new test database whose ids start again at 1, and a server of the
+# last run had cached its signed-in users by id (studio/auth_backends.py, 5 minutes): run again
+# within those minutes, a browser's session met the last run's user 1, failed its check and was
+# signed out, and the page never went live.
+os.environ.setdefault("CONTINUITY_CACHE_PREFIX", f"test-run-{uuid.uuid4().hex[:12]}")
+
 
 def require(condition: bool, what: str) -> None:
     """Skip when a real service is missing on a laptop; fail in CI, where everything must run."""
