@@ -1,7 +1,8 @@
 """WebSocket: authorise, join the project's group, send a snapshot, then forward events.
 
 The socket's page says which room its person is in (`?room=board`, `review:<shot id>`, or
-`project`); a shot form opened on the page adds `shot:<id>` ("editing this shot"). The browser
+`project`); a shot form opened on the page adds `shot:<id>` ("editing this shot"), and a review
+room's player says where it is on the take (`playhead`, relayed to the others). The browser
 beats every 25 s with the last sequence number it saw: the beat keeps its presence alive, and a
 beat that is behind the database gets a fresh snapshot (so a final state the layer dropped is
 re-sent from the database).
@@ -22,6 +23,11 @@ from studio import access, events, presence, selectors, socket_frames
 from studio.models import Project, Shot
 
 CLOSE_NOT_FOUND = 4404
+MOST_FRAMES = 10_000_000  # a playhead's frame: past any take's length, below what JSON numbers lose
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class ProjectConsumer(AsyncJsonWebsocketConsumer):
@@ -77,8 +83,10 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
                 await self._send_snapshot()  # it missed something: the truth again
         elif kind == "editing":
             await self._editing(content.get("shot"))
+        elif kind == "playhead":
+            await self._playhead(content)
         else:
-            await self.send_json({"type": "error", "error": "unknown message: send resync, heartbeat or editing"})
+            await self.send_json({"type": "error", "error": "unknown message: send resync, heartbeat, editing or playhead"})
 
     async def project_event(self, message):
         """A notification for this person (their user group); project events come through forward."""
@@ -156,6 +164,19 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             await self._leave(room)
         if wanted and wanted not in self.rooms:
             await self._enter(wanted)
+
+    async def _playhead(self, content: dict) -> None:
+        """Where this person is on a take's timeline, from a review room's page: shown to the others
+        in that room as their avatar on the timeline (events.playhead_moved). A courtesy: nothing
+        is written, and a take id that is not on the others' page is simply not painted there."""
+        room = next((r for r in self.rooms if r.startswith("review:")), None)
+        take, frame, playing = content.get("take"), content.get("frame"), content.get("playing", False)
+        if room is None:
+            await self.send_json({"type": "error", "error": "playhead: only from a review room"})
+        elif not (_whole(take) and _whole(frame) and frame <= MOST_FRAMES and isinstance(playing, bool)):
+            await self.send_json({"type": "error", "error": "playhead: take and frame must be whole numbers, playing true or false"})
+        else:
+            events.playhead_moved(self.project_id, {"c": self.connection, **self.who, "r": room, "t": take, "f": frame, "p": playing})
 
     # --- database ---------------------------------------------------------------------------
 

@@ -391,6 +391,14 @@ async def presence_changed(project_id: int, op: str, entry: dict[str, Any]) -> N
     _presence_batcher.add(project_id, {"op": op, **entry})
 
 
+def playhead_moved(project_id: int, playhead: dict[str, Any]) -> None:
+    """Where a person is on a take's timeline in a review room, {"c", "u", "n", "i", "r", "t"
+    (take), "f" (frame), "p" (playing)}: batched like presence, and only the latest position of
+    each connection in a batch goes out ({"type": "playheads", "ps": [...]}). Not numbered and not
+    kept: a courtesy that the next move repaints."""
+    _playhead_batcher.add(project_id, playhead)
+
+
 PRESENCE_BATCH_S = 0.25
 
 
@@ -401,29 +409,35 @@ class _PresenceBatcher:
     messages carry them all (BENCHMARKS.md, issue 15). Presence is a courtesy shown to people, so a
     quarter of a second is not noticed. A socket's own join may be in a batch it receives: clients
     know their own connection id from the snapshot. One buffer per event loop (a test's loop or a
-    server's): a send is scheduled on the loop whose sockets caused it."""
+    server's): a send is scheduled on the loop whose sockets caused it. The reviewers' places on
+    a take's timeline go the same way (`latest_by`: a connection's last position in a batch)."""
 
-    def __init__(self):
-        self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, list]] = weakref.WeakKeyDictionary()
+    def __init__(self, event_type: str = "presence", field: str = "ops", latest_by: str | None = None):
+        self._event_type, self._field, self._latest_by = event_type, field, latest_by
+        self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, dict]] = weakref.WeakKeyDictionary()
 
     def add(self, project_id: int, op: dict[str, Any]) -> None:
+        """Keep `op` for the next send; with `latest_by`, an op replaces the waiting one with the
+        same value of that key (the latest position of a connection), else every op is kept."""
         loop = asyncio.get_running_loop()
         pending = self._pending.setdefault(loop, {})
         if project_id not in pending:
-            pending[project_id] = []
+            pending[project_id] = {}
             loop.call_later(PRESENCE_BATCH_S, lambda: loop.create_task(self._send(loop, project_id)))
-        pending[project_id].append(op)
+        ops = pending[project_id]
+        ops[op[self._latest_by] if self._latest_by else len(ops)] = op
 
     async def _send(self, loop: asyncio.AbstractEventLoop, project_id: int) -> None:
-        ops = self._pending.get(loop, {}).pop(project_id, [])
+        ops = list(self._pending.get(loop, {}).pop(project_id, {}).values())
         if not ops:
             return
-        event = {"type": "presence", "ops": ops}
+        event = {"type": self._event_type, self._field: ops}
         message = {"type": "presence.message", "project": project_id, "event": event, "text": encoded(event)}
         try:
             await get_channel_layer().group_send(project_group(project_id), message)
         except Exception:  # presence is a courtesy; the next snapshot has the truth
-            logger.info("presence of project %s dropped: the layer refused it", project_id, exc_info=True)
+            logger.info("%s of project %s dropped: the layer refused it", self._event_type, project_id, exc_info=True)
 
 
 _presence_batcher = _PresenceBatcher()
+_playhead_batcher = _PresenceBatcher("playheads", "ps", latest_by="c")

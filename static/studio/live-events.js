@@ -2,7 +2,7 @@
    else asks the fragments that show it to refetch (fragments.js). */
 
 import { emit, emitSoon } from "./fragments.js";
-import { presenceDelta, presenceSnapshot } from "./live-presence.js";
+import { playheadsDelta, presenceDelta, presenceSnapshot } from "./live-presence.js";
 import { paintExport, paintTake } from "./progress.js";
 import { toast } from "./toasts.js";
 
@@ -18,6 +18,7 @@ export function onSnapshot(msg, options) {
 
 export function onEvent(msg) {
   if (msg.type === "presence") { presenceDelta(msg); return; }
+  if (msg.type === "playheads") { playheadsDelta(msg); return; }
   if (msg.type === "error") { console.warn("live:", msg.error); return; }
   dispatch(msg);
   emit("live-event", msg);

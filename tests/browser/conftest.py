@@ -190,3 +190,20 @@ def wait_until(page, expression: str, *, arg=None, timeout: float = 30_000) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout / 1000:.0f} s waiting for: {expression.strip()[:200]}")
         page.wait_for_timeout(100)
+
+
+RENDER_TIMEOUT_S = 180
+
+
+def wait_for_take(query, *, timeout: float = RENDER_TIMEOUT_S):
+    """The take `query` finds, once the worker has finished it (it must succeed)."""
+    from studio.models import TakeStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        take = query().first()
+        if take is not None and take.is_final:
+            assert take.status == TakeStatus.SUCCEEDED, take.error
+            return take
+        time.sleep(0.5)
+    raise AssertionError(f"no finished take after {timeout} s")

@@ -4,20 +4,16 @@ as a region; each new take links back to its comment and the comment's thread sh
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from generation.backends.base import RenderRequest
-from studio.models import Comment, Shot, Take, TakeStatus
+from studio.models import Comment, Shot, Take
 from studio.services.demo import demo_project_ensure
 from studio.services.render_requests import take_request
-from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_until
+from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_for_take, wait_until
 from tests.conftest import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-RENDER_TIMEOUT_S = 180
 
 
 @pytest.fixture
@@ -31,18 +27,6 @@ def owner(demo):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username="demo")
-
-
-def wait_for_take(query, *, timeout: float = RENDER_TIMEOUT_S) -> Take:
-    """The take `query` finds, once the worker has finished it (it must succeed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        take = query().first()
-        if take is not None and take.is_final:
-            assert take.status == TakeStatus.SUCCEEDED, take.error
-            return take
-        time.sleep(0.5)
-    raise AssertionError(f"no finished take after {timeout} s")
 
 
 def test_a_note_and_a_drawing_each_rerender_a_linked_take(browser_page, demo, owner):

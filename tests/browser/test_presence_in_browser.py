@@ -1,17 +1,19 @@
 """Presence people can see (issue 15): two browsers (two contexts, two people) on the same board,
-the same shot form and the same review room show each other: avatars with initials, and "<name>
-is editing this shot" on the shot form. Everything goes through the real server, the real channel
-layer and the presence hashes in Redis."""
+the same shot form and the same review room show each other: avatars with initials, "<name> is
+editing this shot" on the shot form, and where each reviewer is on the take's timeline.
+Everything goes through the real server, the real channel layer and the presence hashes in Redis."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from studio.models import Role, Shot
+from studio.models import Role, Shot, Take
 from studio.services.demo import demo_project_ensure
 from studio.services.projects import membership_add
-from tests.browser.conftest import off_the_event_loop
+from studio.services.render_requests import take_request
+from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_for_take, wait_until
+from tests.conftest import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -78,3 +80,34 @@ def test_two_people_see_each_other_on_the_board_the_shot_and_the_review_room(bro
     second.close()
     c.wait_for_selector("#presence-here .avatar[data-user=mina]", state="detached")
     a.wait_for_selector(f"{card} .presence .avatar[data-user=mina]", state="detached")
+
+
+def test_each_reviewer_sees_where_the_other_is_on_the_take_s_timeline(browser_page, demo, owner, mina):
+    require(has_ffmpeg(), "ffmpeg")
+    shot = Shot.objects.alive().filter(scene__project=demo).order_by("scene__order", "order").first()
+    requested = off_the_event_loop(take_request, shot=shot, actor=owner, force=True).take
+    take = wait_for_take(lambda: Take.objects.filter(pk=requested.pk))
+    url = f"/p/{demo.slug}/shots/{shot.id}/review/?take={take.id}"
+    first, second = browser_page(owner), browser_page(mina)
+    a, b = first.open(url), second.open(url)
+    for page, other in ((a, "mina"), (b, "demo")):
+        wait_until(page, "document.getElementById('video-main').readyState >= 2")
+        page.wait_for_selector(f"#presence-here .avatar[data-user={other}]")
+
+    # The owner steps twelve frames: Mina's timeline shows his avatar there, not at the start.
+    a.locator("#player").focus()
+    for _ in range(12):
+        a.keyboard.press("ArrowRight")
+    marker = b.wait_for_selector("#timeline-people .avatar.playhead[data-user=demo][data-frame='12']")
+    assert marker.inner_text() == "DE"
+    assert b.eval_on_selector("#timeline-people .avatar.playhead", "el => parseFloat(el.style.left)") > 0
+    assert avatars(b, "#timeline-people") == ["demo"]  # never herself
+    # Mina jumps to the end: the owner sees her there, and only her.
+    b.locator("#player").focus()
+    b.keyboard.press("End")
+    a.wait_for_selector(f"#timeline-people .avatar.playhead[data-user=mina][data-frame='{take.frames - 1}']")
+    assert avatars(a, "#timeline-people") == ["mina"]
+    first.screenshot("review-playheads")
+    # She leaves the room: her avatar leaves the owner's timeline.
+    second.close()
+    a.wait_for_selector("#timeline-people .avatar[data-user=mina]", state="detached")

@@ -91,6 +91,38 @@ async def test_a_join_is_one_delta_and_nobody_answers_it(project, users):
     await alice.disconnect()
 
 
+async def test_a_reviewer_s_place_on_the_timeline_reaches_the_others_latest_first(project, users):
+    """Playheads: a reviewer's moves within one batch reach the others as one entry, the latest;
+    only a review room's page may send them, and bad values are refused with an error."""
+    alice = await _socket(users["alice"], project.slug, room="review:12")
+    await _next(alice)
+    bob = await _socket(users["bob"], project.slug, room="review:12")
+    bob_you = (await _next(bob))["you"]
+    await _everything(alice)
+    await _everything(bob)
+    for frame in (3, 9, 27):  # scrubbing: three moves within a quarter of a second
+        await bob.send_json_to({"type": "playhead", "take": 41, "frame": frame, "playing": False})
+    seen = [m for m in await _everything(alice) if m["type"] == "playheads"]
+    assert [p for m in seen for p in m["ps"]] == [
+        {"c": bob_you, "u": "bob", "n": "bob", "i": "BO", "r": "review:12", "t": 41, "f": 27, "p": False}]
+    await bob.send_json_to({"type": "playhead", "take": 41, "frame": 30, "playing": True})
+    [moved] = [p for m in await _everything(alice) if m["type"] == "playheads" for p in m["ps"]]
+    assert (moved["f"], moved["p"]) == (30, True)
+
+    for bad in ({"take": "41", "frame": 1}, {"take": 41, "frame": -1}, {"take": 41, "frame": 1.5},
+                {"take": 41, "frame": 10**12}, {"take": 41, "frame": 1, "playing": "yes"}, {"take": True, "frame": 1}):
+        await bob.send_json_to({"type": "playhead", **bad})
+        [answer] = [m for m in await _everything(bob, quiet=0.3) if m["type"] != "playheads"]
+        assert answer["type"] == "error" and answer["error"].startswith("playhead:"), bad
+    carol = await _socket(users["carol"], project.slug)  # the board: not a review room
+    await _next(carol)
+    await carol.send_json_to({"type": "playhead", "take": 41, "frame": 1})
+    assert [m["error"] for m in await _everything(carol) if m["type"] == "error"] == ["playhead: only from a review room"]
+    assert not [m for m in await _everything(alice) if m["type"] == "playheads"]  # none of the refused went out
+    for socket in (alice, bob, carol):
+        await socket.disconnect()
+
+
 async def test_editing_a_shot_is_a_room_of_its_own(project, shot, users):
     alice = await _socket(users["alice"], project.slug)
     await _next(alice)

@@ -1,6 +1,7 @@
 /* The review room player: frame-accurate stepping, J/K/L, timecode at the project's frame rate,
    comment markers on a timeline, drawing on a paused frame, and synchronised compare. */
 
+import { sharePlayhead } from "../live-presence.js";
 import { playQuietly } from "../media.js";
 import { frameAt, secondsOf, timecode as timecodeAt } from "../timecode.js";
 
@@ -28,6 +29,7 @@ function refreshIdentityWhenScored() {
 function startPlayer(player) {
   const fps = Number(player.dataset.fps) || 24;
   const frames = Math.max(1, Number(player.dataset.frames) || 1);
+  const take = Number(player.dataset.take);
   const video = document.getElementById("video-main");
   const compare = document.getElementById("video-compare");
   const canvas = document.getElementById("draw-layer");
@@ -109,6 +111,7 @@ function startPlayer(player) {
     playButton.textContent = video.paused && !reverseTimer ? "▶︎" : "❚❚";
     if (atFrame && drawnFrame === null) frameLabel.textContent = timecode(frame);
     drawCanvas(frame);
+    sharePlayhead(take, frame, rate !== 0); // the others in this review room see where we are
   }
 
   function loop() {
