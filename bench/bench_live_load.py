@@ -649,9 +649,10 @@ def main() -> None:
             for spec in args.servers.split(","):
                 kind, processes = spec.split(":") if ":" in spec else (spec, "1")
                 for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
-                    floor = None if args.no_floor else run_floor(clients=n, processes=int(processes), steps=args.steps,
-                                                                 interval_ms=args.interval_ms)
-                    if floor is not None:
+                    floor = None
+                    if not args.no_floor:
+                        bare = run_floor(clients=n, processes=int(processes), takes=TAKES, steps=args.steps, interval_ms=args.interval_ms)
+                        floor = {"progress_ms": _stats(bare["latencies_ms"]), "lost": bare["lost"]}
                         print(f"{'bare floor':<11} {n:>4} {'':>9} {'':>9} {_ms(floor['progress_ms']):>32}  (lost {floor['lost']})")
                     try:
                         r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps, keep_logs=args.keep_logs,

@@ -1,7 +1,7 @@
 """The floor of live progress on this machine, for bench_live_load to measure the studio against.
 
-The same N picows watchers in the bench's process, the same cadence (TAKES takes, each ticking on
-its own clock), the same number of server processes sharing one listening socket, the same Redis
+The same N picows watchers in the bench's process, the same cadence (as many takes, each ticking
+on its own clock), the same number of server processes sharing one listening socket, the same Redis
 and the same Redis client as channels_redis' pub/sub layer (redis-py's asyncio client, hiredis) —
 but bare servers: each process subscribes to one Redis channel and writes every published message,
 as it came, to every socket it holds. No Django, no Channels, no ASGI, no database, no sequence
@@ -11,7 +11,7 @@ progress event shaped like the studio's (`take.changed`, stamped `sent_at` as it
 What this floor takes to reach the median and the 99th watcher is what two cores take to write and
 read N loopback sockets per event; what the studio takes beyond it is the ratio the bench prints.
 
-    run_floor(clients=500, processes=2, steps=20, interval_ms=250) -> {"progress_ms": {...}, "lost": 0, ...}
+    run_floor(clients=500, processes=2, takes=4, steps=20, interval_ms=250) -> {"latencies_ms": [...], "lost": 0}
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ import socket
 import time
 
 from picows import WSListener, WSMsgType, ws_connect, ws_create_server
-
-TAKES = 4
 
 
 class _Sockets(WSListener):
@@ -63,13 +61,13 @@ def _server_process(listening: socket.socket, redis_url: str, channel: str, read
     uvloop.run(_serve(listening, redis_url, channel, ready))
 
 
-def _publish(redis_url: str, channel: str, steps: int, interval_ms: float) -> None:
-    """TAKES takes on their own clocks, as bench.live_progress ticks them in the studio's run."""
+def _publish(redis_url: str, channel: str, takes: int, steps: int, interval_ms: float) -> None:
+    """`takes` takes on their own clocks, as bench.live_progress ticks them in the studio's run."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     interval = interval_ms / 1000
-    offsets = [random.uniform(0, interval) for _ in range(TAKES)]
+    offsets = [random.uniform(0, interval) for _ in range(takes)]
     ticks = sorted((offset + step * interval, n, step) for n, offset in enumerate(offsets) for step in range(1, steps + 1))
     started = time.monotonic()
     for seq, (due, n, step) in enumerate(ticks, start=1):
@@ -94,13 +92,13 @@ class _Watcher(WSListener):
             self.frames.append((time.time(), frame.get_payload_as_bytes()))
 
 
-async def _watch(port: int, clients: int, redis_url: str, channel: str, steps: int, interval_ms: float) -> list[_Watcher]:
+async def _watch(port: int, clients: int, redis_url: str, channel: str, takes: int, steps: int, interval_ms: float) -> list[_Watcher]:
     watchers = []
     for first in range(0, clients, 50):  # in batches, as the studio's run opens them
         opened = await asyncio.gather(*(ws_connect(_Watcher, f"ws://127.0.0.1:{port}/", websocket_handshake_timeout=120)
                                         for _ in range(first, min(clients, first + 50))))
         watchers += [listener for _transport, listener in opened]
-    publisher = multiprocessing.get_context("fork").Process(target=_publish, args=(redis_url, channel, steps, interval_ms))
+    publisher = multiprocessing.get_context("fork").Process(target=_publish, args=(redis_url, channel, takes, steps, interval_ms))
     publisher.start()
     while publisher.is_alive():
         await asyncio.sleep(0.05)
@@ -110,13 +108,11 @@ async def _watch(port: int, clients: int, redis_url: str, channel: str, steps: i
     return watchers
 
 
-def run_floor(*, clients: int, processes: int, steps: int, interval_ms: float, redis_url: str | None = None) -> dict:
-    """One run of the floor: its publish->receive percentiles (ms) and the events it lost."""
+def run_floor(*, clients: int, processes: int, takes: int, steps: int, interval_ms: float, redis_url: str | None = None) -> dict:
+    """One run of the floor: every publish->receive latency (ms) and the events it lost."""
     import gc
 
     import uvloop
-
-    from bench.bench_live_load import _stats
 
     redis_url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     channel = f"livefloor{os.getpid()}-{time.time_ns()}"
@@ -135,7 +131,7 @@ def run_floor(*, clients: int, processes: int, steps: int, interval_ms: float, r
         gc.collect()
         gc.disable()  # as for the studio's watchers: the bench's own collections are not the servers'
         try:
-            watchers = uvloop.run(_watch(port, clients, redis_url, channel, steps, interval_ms))
+            watchers = uvloop.run(_watch(port, clients, redis_url, channel, takes, steps, interval_ms))
         finally:
             gc.enable()
     finally:
@@ -144,4 +140,4 @@ def run_floor(*, clients: int, processes: int, steps: int, interval_ms: float, r
             server.terminate()
             server.join(10)
     latencies = [(received - json.loads(payload)["sent_at"]) * 1000 for w in watchers for received, payload in w.frames]
-    return {"clients": clients, "progress_ms": _stats(latencies), "lost": TAKES * steps * clients - len(latencies)}
+    return {"latencies_ms": latencies, "lost": takes * steps * clients - len(latencies)}
