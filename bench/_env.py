@@ -24,6 +24,7 @@ def throwaway_storage(prefix: str) -> Iterator[Path]:
     own_var_dir = "CONTINUITY_VAR_DIR" not in os.environ
     if own_var_dir:
         os.environ["CONTINUITY_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
+    Path(os.environ["CONTINUITY_VAR_DIR"]).mkdir(parents=True, exist_ok=True)  # a var dir named but not made yet
     scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ["CONTINUITY_VAR_DIR"]))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
     os.environ.setdefault("MEDIA_ROOT", str(scratch / "media"))
