@@ -178,11 +178,55 @@ def next_sequence(project_id: int, *, progress_only: bool = False) -> int:
         return cursor.fetchone()[0]
 
 
+class _DirectPubSub:
+    """channels_redis' pub/sub group send, made from the calling thread with redis-py's synchronous
+    client: the channel name, shard and serializer of the layer's own group_send
+    (RedisPubSubLoopLayer.group_send), one PUBLISH, without handing the message to an event loop
+    on another thread. That hand-over (a thread woken, the interpreter lock taken back, a few
+    asyncio steps) was most of the time between an event's `sent_at` and its arrival in Redis: in a
+    Celery worker, while 500 sockets were being written, 0.8 ms at the median and 4.4 ms at p90,
+    where the PUBLISH itself is about 0.2 ms (BENCHMARKS.md, issue 15).
+
+    Only for hosts given as an address (the studio's settings); a Sentinel or other setup keeps the
+    layer's own send."""
+
+    def __init__(self, layer, send_timeout_s: float):
+        import redis
+        from channels_redis.utils import decode_hosts
+
+        self._layer = layer
+        self._prefix = layer._kwargs.get("prefix", "asgi")
+        self._clients = []
+        for host in decode_hosts(layer._kwargs.get("hosts")):
+            options = {k: v for k, v in host.items() if k not in ("address", "socket_timeout", "socket_connect_timeout")}
+            self._clients.append(redis.Redis.from_url(host["address"], socket_timeout=send_timeout_s,
+                                                      socket_connect_timeout=send_timeout_s, **options))
+
+    @classmethod
+    def for_layer(cls, layer, send_timeout_s: float) -> "_DirectPubSub | None":
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+        from channels_redis.utils import decode_hosts
+
+        if type(layer) is not RedisPubSubChannelLayer or layer._args:
+            return None
+        if not all("address" in host for host in decode_hosts(layer._kwargs.get("hosts"))):
+            return None
+        return cls(layer, send_timeout_s)
+
+    def group_send(self, group: str, message: dict[str, Any]) -> None:
+        from channels_redis.utils import _consistent_hash
+
+        channel = f"{self._prefix}__group__{group}"  # as RedisPubSubLoopLayer._get_group_channel_name
+        client = self._clients[_consistent_hash(channel, len(self._clients))]
+        client.publish(channel, self._layer.serialize(message))
+
+
 class _Publisher:
-    """Sends from synchronous code (views, services, Celery workers) on one long-lived event loop
-    per process. async_to_sync would build a loop, a thread and a Redis connection per event,
-    which is most of a progress event's latency. Started lazily, so a forked worker child gets
-    its own.
+    """Sends from synchronous code (views, services, Celery workers). With the pub/sub layer, from
+    the calling thread (_DirectPubSub); with another layer, on one long-lived event loop per
+    process (async_to_sync would build a loop, a thread and a Redis connection per event, which
+    was most of a progress event's latency). Both made lazily, so a forked worker child gets its
+    own.
 
     A send that fails or hangs makes the next ones fail at once for RETRY_AFTER_S: send_now holds
     the project's row while it sends, so with Redis hanging every publisher of the project would
@@ -196,15 +240,19 @@ class _Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
         self._failed_at: float | None = None
+        self._direct: tuple[Any, int, _DirectPubSub | None] | None = None  # (layer, pid, its direct sender)
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
         if self._failed_at is not None and time.monotonic() - self._failed_at < self.RETRY_AFTER_S:
             raise ConnectionError(f"the channel layer failed less than {self.RETRY_AFTER_S} s ago; not waiting on it again yet")
-        future = asyncio.run_coroutine_threadsafe(get_channel_layer().group_send(group, message), self._running_loop())
+        layer = get_channel_layer()
+        direct = self._direct_sender(layer)
         try:
-            future.result(timeout=self.SEND_TIMEOUT_S)
+            if direct is not None:
+                direct.group_send(group, message)
+            else:
+                self._send_on_loop(layer, group, message)
         except BaseException:
-            future.cancel()
             self._failed_at = time.monotonic()
             raise
         self._failed_at = None
@@ -212,6 +260,20 @@ class _Publisher:
     def forget_failures(self) -> None:
         """For tests: the next send tries the layer again."""
         self._failed_at = None
+
+    def _direct_sender(self, layer) -> _DirectPubSub | None:
+        with self._lock:
+            if self._direct is None or self._direct[0] is not layer or self._direct[1] != os.getpid():
+                self._direct = (layer, os.getpid(), _DirectPubSub.for_layer(layer, self.SEND_TIMEOUT_S))
+            return self._direct[2]
+
+    def _send_on_loop(self, layer, group: str, message: dict[str, Any]) -> None:
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self._running_loop())
+        try:
+            future.result(timeout=self.SEND_TIMEOUT_S)
+        except BaseException:
+            future.cancel()
+            raise
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

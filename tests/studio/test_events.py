@@ -176,6 +176,69 @@ def test_a_hanging_channel_layer_is_waited_for_once_then_skipped_until_it_may_be
     assert sends == [1, 5]  # tried again
 
 
+def _layer_at(settings, address: str) -> None:
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["CONFIG"]["hosts"] = [{"address": address, "socket_timeout": 30}]
+    settings.CHANNEL_LAYERS = layers
+
+
+def test_the_pub_sub_layer_is_published_to_from_the_calling_thread(project, token, settings, monkeypatch):
+    """channels_redis' pub/sub layer gets one PUBLISH from the thread that sends (no hand-over to
+    an event loop thread); what it publishes is what the layer's own subscribers read."""
+    settings.CHANNEL_LAYERS = {**settings.CHANNEL_LAYERS, "default": {**settings.CHANNEL_LAYERS["default"],
+                                                                     "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+    channel = listen(project.id)
+    monkeypatch.setattr(events._Publisher, "_send_on_loop", lambda *a: pytest.fail("handed to the loop thread"))
+    events.send_now(project.id, "take.changed", {"take": {"id": 1}, "token": token})
+    [message] = received(channel, token=token)
+    assert message["event"]["seq"] == 1 and message["type"] == "project.event"
+    assert json.loads(message["text"]) == message["event"]
+
+
+def test_the_core_layer_keeps_its_own_send(settings):
+    settings.CHANNEL_LAYERS = {**settings.CHANNEL_LAYERS, "default": {**settings.CHANNEL_LAYERS["default"],
+                                                                     "BACKEND": "channels_redis.core.RedisChannelLayer"}}
+    assert events._DirectPubSub.for_layer(get_channel_layer(), 5) is None
+
+
+def test_a_pub_sub_redis_that_is_down_is_logged_not_raised(project, settings, caplog):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CHANNEL_LAYERS = copy.deepcopy(settings.CHANNEL_LAYERS)
+    _layer_at(settings, f"redis://127.0.0.1:{port}/0")
+    with caplog.at_level(logging.WARNING, logger="studio.events"):
+        assert events.send_now(project.id, "take.changed", {"take": 1}) == 1
+    [record] = [r for r in caplog.records if r.name == "studio.events"]
+    assert "take.changed" in record.getMessage() and record.exc_info is not None
+
+
+def test_a_hanging_pub_sub_redis_is_waited_for_once_then_skipped(project, settings, monkeypatch, caplog):
+    """A Redis that takes the connection and never answers: the PUBLISH times out once, and the
+    sends after it fail at once until RETRY_AFTER_S has passed."""
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0), backlog=16)  # accepts (in the kernel), never answers
+    monkeypatch.setattr(events._Publisher, "SEND_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(events._Publisher, "RETRY_AFTER_S", 30)
+    _layer_at(settings, f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    try:
+        with caplog.at_level(logging.WARNING, logger="studio.events"):
+            started = time.monotonic()
+            events.send_now(project.id, "take.changed", {"take": 1})
+            waited = time.monotonic() - started
+            started = time.monotonic()
+            events.send_now(project.id, "take.changed", {"take": 1})
+            skipped = time.monotonic() - started
+    finally:
+        silent.close()
+    assert 0.3 <= waited < 5 and skipped < 0.3
+    assert len([r for r in caplog.records if r.name == "studio.events"]) == 2
+    assert Project.objects.get(pk=project.pk).event_seq == 2
+
+
 def test_a_dead_channel_layer_does_not_break_a_service(project, scene, alice, monkeypatch, django_capture_on_commit_callbacks):
     from studio.models import Shot
     from studio.services.shots import shot_create
