@@ -3,7 +3,7 @@
 
     python bench/bench_live_load.py [--clients 50,200,500] [--servers uvicorn:2]
         [--layers pubsub] [--steps 20] [--interval-ms 250] [--edits 5]
-        [--http-duration 10] [--http-rounds 3] [--http-connections 50] [--board-shots 500] [--no-http] [--no-floor] [--lockstep] [--keep-logs DIR]
+        [--watcher-processes 2] [--http-duration 10] [--http-rounds 3] [--http-connections 50] [--board-shots 500] [--no-http] [--no-floor] [--lockstep] [--keep-logs DIR]
 
 Per (server, layer, N) it prints:
   connect-all   seconds from the first socket opening until every watcher has its snapshot and a
@@ -34,11 +34,11 @@ httptools, or gunicorn managing uvicorn workers; `kind:processes`), channels_red
 the database of DATABASE_URL (a throwaway SQLite file if unset), and `celery -A studio worker`
 (started here, with this module included so it knows the bench's one task, `bench.live_progress`,
 which drives the studio's own services: take_record_progress, then take_succeed). The watchers
-are picows clients (a Cython WebSocket client) in this process, stamping each frame in a callback
-as it is read and parsing it about 10 ms later with the others read meanwhile (a browser parses
-only its own socket's frames): on a shared 2-core machine their own reading is still part of the
-measurement, as is the CPU the servers lose to them (a pessimistic stand-in for N browsers on N
-machines). Each run's server and worker logs can be kept with --keep-logs DIR.
+are picows clients (a Cython WebSocket client) split over --watcher-processes processes (2 by
+default; the floor's the same), stamping each frame in a callback as it is read and parsing it
+about 10 ms later with the others read meanwhile (a browser parses only its own socket's frames):
+on a shared 2-core machine their own reading is still part of the measurement, as is the CPU the
+servers lose to them (a pessimistic stand-in for N browsers on N machines). Each run's server and worker logs can be kept with --keep-logs DIR.
 
 `run_live(...)` is also what tests/e2e/test_live_load.py calls with N=10 as a correctness test.
 """
@@ -399,51 +399,149 @@ def _patch_shot(port: int, world: World, shot_id: int, lens: int) -> float:
     return sent
 
 
-async def live_run(world: World, port: int, clients: int, queue: str, steps: int, interval_ms: float, edits: int,
-                   scratch: Path, lockstep: bool = False) -> dict:
-    from studio.celery import app
+# --- Watcher processes ------------------------------------------------------------------------------
+# The watchers are split over `watcher_processes` processes (500 browsers are 500 processes): in one
+# process, every event's 500 frames were read one after the other, and the last socket's frame
+# waited for the 499 before it to be read, which is the bench's own queue, not the server's. Each
+# process and the parent follow the same steps, over a pipe: open -> you ids; everyone -> how many
+# lists are complete; the record of sent events -> finals waited for; report -> what each received.
 
-    url, origin = f"ws://127.0.0.1:{port}/ws/projects/{world.slug}/?room=board", f"http://127.0.0.1:{port}"
-    _inbox.forget()
-    watchers = [Watcher() for _ in range(clients)]
+@dataclass
+class Received:
+    """What one watcher received and made of it, sent back to the parent."""
+    received: list[tuple[float, dict]]
+    gaps: int
+    finals: set[int]
+    close_code: int | None
+
+
+async def _next_order(conn, timeout: float = 600):
     started = time.monotonic()
+    while not conn.poll():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError("the bench's parent gave no order")
+        await asyncio.sleep(0.01)
+    return conn.recv()
+
+
+async def _watch_share(conn, url: str, origin: str, cookie: str, count: int) -> None:
+    _inbox.forget()
+    watchers = [Watcher() for _ in range(count)]
     batch = 50
-    for first in range(0, clients, batch):
-        await asyncio.gather(*(w.open(url, origin, world.cookie) for w in watchers[first:first + batch]))
+    for first in range(0, count, batch):
+        await asyncio.gather(*(w.open(url, origin, cookie) for w in watchers[first:first + batch]))
     await _until(lambda: all(w.you for w in watchers), 120, "every snapshot")
-    everyone = {(w.you, "board") for w in watchers}
+    conn.send([w.you for w in watchers])
+    everyone = await _next_order(conn)
     try:
         await _until(lambda: all(w.people >= everyone for w in watchers), 60, "complete presence lists")
     except TimeoutError:
         pass  # reported as incomplete
+    conn.send(sum(w.people >= everyone for w in watchers))
+    out, take_ids, timeout = await _next_order(conn)
+    try:
+        await _until(lambda: Path(out).exists() and all(len(w.finals & set(take_ids)) == len(take_ids) for w in watchers), timeout,
+                     "every final state")
+    except TimeoutError:
+        pass  # reported as lost
+    conn.send("finals")
+    await _next_order(conn)  # the parent waited for the stragglers
+    _inbox.flush()
+    conn.send([Received(w.received, w.gaps, w.finals, w.close_code) for w in watchers])
+    await asyncio.gather(*(w.close() for w in watchers), return_exceptions=True)
+
+
+def _watcher_process(conn, url: str, origin: str, cookie: str, count: int) -> None:
+    """One process's watchers, on uvloop as the servers use. Python's garbage collector is off: the
+    watchers keep every message they receive, and a full collection over them stalled them all
+    for most of a second, which is the bench's own pause, not the server's."""
+    gc.disable()
+    try:
+        import uvloop
+
+        uvloop.run(_watch_share(conn, url, origin, cookie, count))
+    except BaseException as error:
+        conn.send(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+        raise
+
+
+class WatcherProcesses:
+    """The parent's side of the watcher processes: each step sent to all, then every answer read."""
+
+    def __init__(self, url: str, origin: str, cookie: str, clients: int, processes: int):
+        context = multiprocessing.get_context("fork")
+        processes = max(1, min(processes, clients))
+        shares = [clients // processes + (k < clients % processes) for k in range(processes)]
+        self.pipes, self.parts = [], []
+        for share in shares:
+            parent_end, child_end = context.Pipe()
+            part = context.Process(target=_watcher_process, args=(child_end, url, origin, cookie, share), daemon=True)
+            part.start()
+            self.pipes.append(parent_end)
+            self.parts.append(part)
+
+    def answers(self, order=None, timeout: float = 300) -> list:
+        if order is not None:
+            for pipe in self.pipes:
+                pipe.send(order)
+        answers = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise TimeoutError(f"a watcher process gave no answer in {timeout:.0f} s")
+            answer = pipe.recv()
+            if isinstance(answer, Exception):
+                raise RuntimeError(f"a watcher process failed: {answer!r}") from answer
+            answers.append(answer)
+        return answers
+
+    def stop(self) -> None:
+        for part in self.parts:
+            part.join(10)
+            if part.is_alive():
+                part.terminate()
+
+
+def live_run(world: World, port: int, clients: int, queue: str, steps: int, interval_ms: float, edits: int,
+             scratch: Path, lockstep: bool = False, watcher_processes: int = 1) -> dict:
+    from studio.celery import app
+
+    url, origin = f"ws://127.0.0.1:{port}/ws/projects/{world.slug}/?room=board", f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    watchers = WatcherProcesses(url, origin, world.cookie, clients, watcher_processes)
+    try:
+        return _measured_run(watchers, world, port, clients, queue, steps, interval_ms, edits, scratch, lockstep, started, app)
+    finally:
+        watchers.stop()
+
+
+def _measured_run(watchers: WatcherProcesses, world: World, port: int, clients: int, queue: str, steps: int, interval_ms: float,
+                  edits: int, scratch: Path, lockstep: bool, started: float, app) -> dict:
+    yous = [you for share in watchers.answers() for you in share]
+    complete = sum(watchers.answers({(you, "board") for you in yous}))
     connect_all_s = time.monotonic() - started
-    complete = sum(w.people >= everyone for w in watchers)
 
     out = scratch / f"sent-{time.time_ns()}.json"
     app.send_task("bench.live_progress", args=[world.take_ids, steps, interval_ms, str(out), lockstep], queue=queue)
     edit_sent = {}
-    loop = asyncio.get_running_loop()
-    # The edits come from a process of their own, like a person's browser: from a thread here, the
-    # request waited for the interpreter lock while this process read 500 sockets, and that wait
-    # was counted as the server's.
+    # The edits come from a process of their own, like a person's browser.
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as editor:
-        await loop.run_in_executor(editor, time.time)  # started before anything is measured
-        await asyncio.sleep(interval_ms / 1000 * 2)
+        editor.submit(time.time).result()  # started before anything is measured
+        time.sleep(interval_ms / 1000 * 2)
         for n in range(edits):
             lens = 20 + n
-            edit_sent[lens] = await loop.run_in_executor(editor, _patch_shot, port, world, world.shot_ids[0], lens)
-            await asyncio.sleep(steps * interval_ms / 1000 / (edits + 1))
+            edit_sent[lens] = editor.submit(_patch_shot, port, world, world.shot_ids[0], lens).result()
+            time.sleep(steps * interval_ms / 1000 / (edits + 1))
+    watchers.answers((str(out), world.take_ids, steps * interval_ms / 1000 + 120), timeout=steps * interval_ms / 1000 + 300)
+    time.sleep(1.0)  # stragglers
+    received = [w for share in watchers.answers("report") for w in share]
+    return _figures(received, world, out, edit_sent, clients, connect_all_s, complete)
 
-    def finals_in(w: Watcher) -> set[int]:
+
+def _figures(watchers: list[Received], world: World, out: Path, edit_sent: dict, clients: int, connect_all_s: float,
+             complete: int) -> dict:
+    def finals_in(w: Received) -> set[int]:
         return w.finals & set(world.take_ids)
 
-    try:
-        await _until(lambda: out.exists() and all(len(finals_in(w)) == TAKES for w in watchers), steps * interval_ms / 1000 + 120,
-                     "every final state")
-    except TimeoutError:
-        pass  # reported as lost
-    await asyncio.sleep(1.0)  # stragglers
-    _inbox.flush()
     record = json.loads(out.read_text()) if out.exists() else {"sent": [], "finals": []}
     sent = {(take, step): t for take, step, t in record["sent"]}
     sent_takes = {take for take, _step, _t in record["sent"]}
@@ -461,8 +559,6 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
                     final_ms.append((t - final_sent[take["id"]]) * 1000)
                 elif (take["id"], take.get("step")) in sent and take["status"] == "running":
                     progress_ms.append((t - sent[(take["id"], take["step"])]) * 1000)
-            elif m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]:
-                pass
         # edits: shot.changed carries the version, not the lens; match them in order of arrival
         arrivals = [(t, m["sent_at"]) for t, m in w.received if m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]]
         for sent_at, (got_at, published_at) in zip(sorted(edit_sent.values()), arrivals):
@@ -480,7 +576,6 @@ async def live_run(world: World, port: int, clients: int, queue: str, steps: int
         "finals_complete": sum(len(finals_in(w)) == TAKES for w in watchers),
         "closed_by_server": sum(bool(w.close_code) for w in watchers),
     }
-    await asyncio.gather(*(w.close() for w in watchers), return_exceptions=True)
     return result
 
 
@@ -491,25 +586,8 @@ def reset_takes(world: World) -> None:
     Take.objects.filter(pk__in=world.take_ids).update(status=TakeStatus.RUNNING, progress=0, step=0, finished_at=None)
 
 
-def _run_watchers(coroutine):
-    """The watchers' loop: uvloop where installed (uvicorn[standard] brings it), as the servers use.
-    Python's garbage collector is off meanwhile: the watchers keep every message they receive, and
-    a full collection over them stalled all 500 at once for most of a second, which is the
-    bench's own pause, not the server's (N browsers are N processes)."""
-    gc.collect()
-    gc.disable()
-    try:
-        try:
-            import uvloop
-        except ImportError:
-            return asyncio.run(coroutine)
-        return uvloop.run(coroutine)
-    finally:
-        gc.enable()
-
-
 def run_live(*, kind: str, processes: int, world: World, clients: int, steps: int, interval_ms: float, edits: int,
-             scratch: Path, keep_logs: Path | None = None, lockstep: bool = False) -> dict:
+             scratch: Path, keep_logs: Path | None = None, lockstep: bool = False, watcher_processes: int = 1) -> dict:
     """One measured run: a server, a Celery worker, `clients` watchers. The correctness test's entry.
     The servers' and the worker's logs are copied under `keep_logs` when given."""
     log_dir = Path(tempfile.mkdtemp(prefix=f"live-{kind}-", dir=scratch))
@@ -519,7 +597,7 @@ def run_live(*, kind: str, processes: int, world: World, clients: int, steps: in
         worker, queue = start_worker(log_dir)
         try:
             reset_takes(world)
-            return _run_watchers(live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir, lockstep))
+            return live_run(world, port, clients, queue, steps, interval_ms, edits, log_dir, lockstep, watcher_processes)
         except Exception as error:
             raise RuntimeError(f"{error}\n{_log_tail(log_dir)}") from error
         finally:
@@ -596,6 +674,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="progress reports per take")
     parser.add_argument("--interval-ms", type=float, default=250)
     parser.add_argument("--edits", type=int, default=5)
+    parser.add_argument("--watcher-processes", type=int, default=2,
+                        help="processes the watchers are split over (the floor's too); 1 reads every socket in one process")
     parser.add_argument("--board-shots", type=int, default=500)
     parser.add_argument("--http-duration", type=int, default=10, help="seconds of wrk per page and round")
     parser.add_argument("--http-rounds", type=int, default=3, help="the pages loaded in turn, this many times")
@@ -643,7 +723,7 @@ def main() -> None:
         for layer in layers:
             production_like_environment(layer)  # the server and worker of these runs inherit it
             print(f"\nlayer {layer}, {TAKES} takes x {args.steps} steps {'in lockstep' if args.lockstep else 'on their own clocks'} "
-                  f"every {args.interval_ms:.0f} ms, {args.edits} edits over HTTP; database {os.environ['DATABASE_URL'].split(':')[0]}")
+                  f"every {args.interval_ms:.0f} ms, {args.edits} edits over HTTP, watchers in {args.watcher_processes} process(es); database {os.environ['DATABASE_URL'].split(':')[0]}")
             print(f"{'server':<11} {'N':>4} {'connect s':>9} {'presence':>9} {'publish->receive p50/p95/p99 ms':>32} "
                   f"{'report->receive p50/p95/p99':>28} {'edit->receive p50/p95/p99':>27} {'final p50/p99':>14} {'lost':>5} {'finals':>7} load")
             for spec in args.servers.split(","):
@@ -651,12 +731,14 @@ def main() -> None:
                 for n in ([] if args.no_live else (int(c) for c in args.clients.split(","))):
                     floor = None
                     if not args.no_floor:
-                        bare = run_floor(clients=n, processes=int(processes), takes=TAKES, steps=args.steps, interval_ms=args.interval_ms)
+                        bare = run_floor(clients=n, processes=int(processes), takes=TAKES, steps=args.steps, interval_ms=args.interval_ms,
+                                         watcher_processes=args.watcher_processes)
                         floor = {"progress_ms": _stats(bare["latencies_ms"]), "lost": bare["lost"]}
                         print(f"{'bare floor':<11} {n:>4} {'':>9} {'':>9} {_ms(floor['progress_ms']):>32}  (lost {floor['lost']})")
                     try:
                         r = run_live(kind=kind, processes=int(processes), world=world, clients=n, steps=args.steps, keep_logs=args.keep_logs,
-                                     interval_ms=args.interval_ms, edits=args.edits, scratch=scratch, lockstep=args.lockstep)
+                                     interval_ms=args.interval_ms, edits=args.edits, scratch=scratch, lockstep=args.lockstep,
+                                     watcher_processes=args.watcher_processes)
                     except Exception as error:  # a server that cannot take N: say so and go on
                         print(f"{spec:<11} {n:>4} failed: {str(error)[:3000]}")
                         continue

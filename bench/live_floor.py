@@ -1,6 +1,6 @@
 """The floor of live progress on this machine, for bench_live_load to measure the studio against.
 
-The same N picows watchers in the bench's process, the same cadence (as many takes, each ticking
+The same N picows watchers split over the same number of watcher processes, the same cadence (as many takes, each ticking
 on its own clock), the same number of server processes sharing one listening socket, the same Redis
 and the same Redis client as channels_redis' pub/sub layer (redis-py's asyncio client, hiredis) —
 but bare servers: each process subscribes to one Redis channel and writes every published message,
@@ -11,7 +11,8 @@ progress event shaped like the studio's (`take.changed`, stamped `sent_at` as it
 What this floor takes to reach the median and the 99th watcher is what two cores take to write and
 read N loopback sockets per event; what the studio takes beyond it is the ratio the bench prints.
 
-    run_floor(clients=500, processes=2, takes=4, steps=20, interval_ms=250) -> {"latencies_ms": [...], "lost": 0}
+    run_floor(clients=500, processes=2, takes=4, steps=20, interval_ms=250, watcher_processes=2)
+        -> {"latencies_ms": [...], "lost": 0}
 """
 
 from __future__ import annotations
@@ -92,15 +93,16 @@ class _Watcher(WSListener):
             self.frames.append((time.time(), frame.get_payload_as_bytes()))
 
 
-async def _watch(port: int, clients: int, redis_url: str, channel: str, takes: int, steps: int, interval_ms: float) -> list[_Watcher]:
+async def _watch_share(port: int, clients: int, conn) -> list[_Watcher]:
+    """This process's share of the watchers: opened, then told the parent, then kept until the
+    parent says the publisher is done."""
     watchers = []
     for first in range(0, clients, 50):  # in batches, as the studio's run opens them
         opened = await asyncio.gather(*(ws_connect(_Watcher, f"ws://127.0.0.1:{port}/", websocket_handshake_timeout=120)
                                         for _ in range(first, min(clients, first + 50))))
         watchers += [listener for _transport, listener in opened]
-    publisher = multiprocessing.get_context("fork").Process(target=_publish, args=(redis_url, channel, takes, steps, interval_ms))
-    publisher.start()
-    while publisher.is_alive():
+    conn.send("open")
+    while not conn.poll():
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # stragglers
     for watcher in watchers:
@@ -108,12 +110,54 @@ async def _watch(port: int, clients: int, redis_url: str, channel: str, takes: i
     return watchers
 
 
-def run_floor(*, clients: int, processes: int, takes: int, steps: int, interval_ms: float, redis_url: str | None = None) -> dict:
-    """One run of the floor: every publish->receive latency (ms) and the events it lost."""
+def _watcher_process(port: int, clients: int, conn) -> None:
     import gc
 
     import uvloop
 
+    gc.disable()  # as for the studio's watchers: the bench's own collections are not the servers'
+    watchers = uvloop.run(_watch_share(port, clients, conn))
+    conn.send([(received, payload) for w in watchers for received, payload in w.frames])
+
+
+def _watch(port: int, clients: int, watcher_processes: int, redis_url: str, channel: str, takes: int, steps: int,
+           interval_ms: float) -> list[tuple[float, bytes]]:
+    """Every frame the watchers received, (time, payload), the watchers split over `watcher_processes`
+    processes as bench_live_load splits the studio's."""
+    context = multiprocessing.get_context("fork")
+    shares = [clients // watcher_processes + (k < clients % watcher_processes) for k in range(watcher_processes)]
+    pipes, parts = [], []
+    try:
+        for share in shares:
+            parent_end, child_end = context.Pipe()
+            part = context.Process(target=_watcher_process, args=(port, share, child_end), daemon=True)
+            part.start()
+            pipes.append(parent_end)
+            parts.append(part)
+        for pipe in pipes:
+            if not pipe.poll(120) or pipe.recv() != "open":
+                raise RuntimeError("a floor watcher process did not open its sockets")
+        publisher = context.Process(target=_publish, args=(redis_url, channel, takes, steps, interval_ms))
+        publisher.start()
+        publisher.join()
+        for pipe in pipes:
+            pipe.send("done")
+        frames = []
+        for pipe in pipes:
+            if not pipe.poll(120):
+                raise RuntimeError("a floor watcher process did not report")
+            frames += pipe.recv()
+        return frames
+    finally:
+        for part in parts:
+            part.join(10)
+            if part.is_alive():
+                part.terminate()
+
+
+def run_floor(*, clients: int, processes: int, takes: int, steps: int, interval_ms: float, watcher_processes: int = 1,
+              redis_url: str | None = None) -> dict:
+    """One run of the floor: every publish->receive latency (ms) and the events it lost."""
     redis_url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     channel = f"livefloor{os.getpid()}-{time.time_ns()}"
     listening = socket.create_server(("127.0.0.1", 0), backlog=4096)
@@ -128,16 +172,11 @@ def run_floor(*, clients: int, processes: int, takes: int, steps: int, interval_
             servers.append(server)
             if not ready.wait(30):
                 raise RuntimeError("a floor server did not start")
-        gc.collect()
-        gc.disable()  # as for the studio's watchers: the bench's own collections are not the servers'
-        try:
-            watchers = uvloop.run(_watch(port, clients, redis_url, channel, takes, steps, interval_ms))
-        finally:
-            gc.enable()
+        frames = _watch(port, clients, watcher_processes, redis_url, channel, takes, steps, interval_ms)
     finally:
         listening.close()
         for server in servers:
             server.terminate()
             server.join(10)
-    latencies = [(received - json.loads(payload)["sent_at"]) * 1000 for w in watchers for received, payload in w.frames]
+    latencies = [(received - json.loads(payload)["sent_at"]) * 1000 for received, payload in frames]
     return {"latencies_ms": latencies, "lost": takes * steps * clients - len(latencies)}

@@ -1,5 +1,5 @@
 """The live load bench at small N as a correctness test (issue 15; no timing is asserted): 10
-WebSocket watchers through a real ASGI server (uvicorn, two processes behind one channel layer),
+WebSocket watchers (in two processes, as the bench splits them) through a real ASGI server (uvicorn, two processes behind one channel layer),
 a real Celery worker publishing progress on 4 concurrent takes, edits over HTTP. Every watcher
 must end with every final state, a complete "who is here" list, and every edit."""
 
@@ -28,7 +28,7 @@ def test_ten_watchers_get_every_final_state_every_edit_and_everyone_present(laye
                         "CONN_MAX_AGE": "0", "CONTINUITY_DB_POOL": "4"}.items():
         monkeypatch.setenv(name, value)
     result = run_live(kind="uvicorn", processes=2, world=world, clients=10, steps=4, interval_ms=250, edits=2,
-                      scratch=tmp_path)
+                      scratch=tmp_path, watcher_processes=2)  # as the bench runs them: 5 watchers in each of 2 processes
     assert result["closed_by_server"] == 0
     assert result["presence_complete"] == 10  # every watcher sees all 10 connections
     assert result["finals_complete"] == 10  # every watcher got all 4 final states (live or by resync)
@@ -42,6 +42,6 @@ def test_the_bare_floor_delivers_every_event_to_every_watcher():
     and publisher on the real Redis. A floor that lost events would flatter it."""
     from bench.live_floor import run_floor
 
-    result = run_floor(clients=6, processes=2, takes=TAKES, steps=3, interval_ms=50)
+    result = run_floor(clients=6, processes=2, takes=TAKES, steps=3, interval_ms=50, watcher_processes=2)
     assert result["lost"] == 0
     assert len(result["latencies_ms"]) == 6 * TAKES * 3
