@@ -22,6 +22,10 @@ from studio.websocket_origin import SameOriginValidator  # noqa: E402
 # edit after a start stalled every socket of the process (BENCHMARKS.md, issue 15).
 get_resolver().url_patterns
 
+from studio import events  # noqa: E402
+
+events.prepare_publisher()  # the first edit after a start goes out as fast as the next ones
+
 _websocket_app = SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 

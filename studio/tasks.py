@@ -7,6 +7,7 @@ messages queued before an upgrade still route to these functions.
 from celery import shared_task
 from celery.signals import worker_process_init
 
+from studio import events
 from studio.services import dispatch, exports, identity, reconcile, renders, webhooks, workers
 
 
@@ -44,3 +45,9 @@ def score_take_identity(take_id: int) -> None:
 def report_worker_ready(**_kwargs) -> None:
     """Each worker process appears on the Workers page as soon as it can take work."""
     workers.worker_report(state="idle")
+
+
+@worker_process_init.connect
+def prepare_live_events(**_kwargs) -> None:
+    """The first progress event of a worker process goes out as fast as the next ones."""
+    events.prepare_publisher()

@@ -239,6 +239,32 @@ def test_a_hanging_pub_sub_redis_is_waited_for_once_then_skipped(project, settin
     assert Project.objects.get(pk=project.pk).event_seq == 2
 
 
+def test_a_process_connects_its_publisher_as_it_starts(settings):
+    """prepare_publisher (called by studio.asgi and each Celery worker process) opens the
+    connection the first event will use, named after the process in Redis' CLIENT LIST."""
+    import redis
+
+    name = events._DirectPubSub.client_name()
+    settings.CHANNEL_LAYERS = copy.deepcopy(settings.CHANNEL_LAYERS)  # a new layer: a new sender, no connection yet
+    address = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"]
+    connected = lambda: {c["id"] for c in redis.Redis.from_url(address).client_list() if c["name"] == name}  # noqa: E731
+    before = connected()
+    events.prepare_publisher()
+    assert connected() - before  # a connection of this process's publisher that was not there
+
+
+def test_a_process_starts_while_redis_is_down(project, settings, caplog):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _layer_at(settings, f"redis://127.0.0.1:{port}/0")
+    with caplog.at_level(logging.INFO, logger="studio.events"):
+        events.prepare_publisher()  # no error: the first send tries again
+    assert any("not reachable" in r.getMessage() for r in caplog.records)
+
+
 def test_a_dead_channel_layer_does_not_break_a_service(project, scene, alice, monkeypatch, django_capture_on_commit_callbacks):
     from studio.models import Shot
     from studio.services.shots import shot_create
