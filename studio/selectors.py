@@ -697,15 +697,27 @@ def project_review_links(project: Project):
 # --- API reads (studio/api) ----------------------------------------------------------------------
 # Appended for the REST API: the lists it pages through, each a fixed number of queries per page.
 
+def _api_shot_cast() -> Prefetch:
+    return Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id"))
+
+
 def api_shots(project: Project) -> QuerySet[Shot]:
     """Live shots of live scenes, in board order, with their cast (handles) prefetched."""
     return (
         Shot.objects.alive()
         .filter(scene__project=project, scene__deleted_at__isnull=True)
         .select_related("scene")
-        .prefetch_related(Prefetch("cast_links", queryset=ShotCast.objects.select_related("cast_member").order_by("order", "id")))
+        .prefetch_related(_api_shot_cast())
         .order_by("scene__order", "scene_id", "order", "id")
     )
+
+
+def api_shot_with_cast(shot: Shot) -> Shot:
+    """A shot the caller already holds (just written), with its cast as api_shots gives it: one
+    query instead of reading the shot again."""
+    shot.__dict__.pop("_prefetched_objects_cache", None)  # a cast read before the write is stale
+    prefetch_related_objects([shot], _api_shot_cast())
+    return shot
 
 
 def api_scenes(project: Project) -> QuerySet[Scene]:

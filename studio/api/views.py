@@ -478,8 +478,11 @@ class ShotDetail(VersionedDetail):
     def patch(self, request, slug, pk):
         shot = self.shot_to_write()
         version, changes = _edit(s.ShotEditSerializer, request, self.if_match(shot))
-        shot_services.shot_update(shot=shot, actor=request.user, expected_version=version, **changes)
-        return self.answer(self.get_object())
+        shot = shot_services.shot_update(shot=shot, actor=request.user, expected_version=version, **changes)
+        # The written shot holds every column as committed (save_versioned); only its cast is read
+        # for the answer. Reading the shot again cost a third of the PATCH, in the process whose
+        # event loop writes the live events (BENCHMARKS.md, issue 15).
+        return self.answer(selectors.api_shot_with_cast(shot))
 
     @extend_schema(parameters=[IF_MATCH], responses={204: None})
     def delete(self, request, slug, pk):
