@@ -47,10 +47,12 @@ def apply_changes(obj: models.Model, changes: dict[str, Any], *, allowed: set[st
     return diff
 
 
-def save_versioned(obj: models.Model, *, expected_version: int | None, changes: dict[str, Any], allowed: set[str]) -> dict[str, list[Any]]:
-    """Optimistic concurrency: the write succeeds only if nobody bumped the version meanwhile."""
+def save_versioned(obj: models.Model, *, expected_version: int | None, changes: dict[str, Any], allowed: set[str],
+                   already_locked: bool = False) -> dict[str, list[Any]]:
+    """Optimistic concurrency: the write succeeds only if nobody bumped the version meanwhile.
+    `already_locked`: the caller read `obj` with select_for_update in this transaction; it is not read again."""
     model = type(obj)
-    locked = model.objects.select_for_update().get(pk=obj.pk)
+    locked = obj if already_locked else model.objects.select_for_update().get(pk=obj.pk)
     if expected_version is not None and locked.version != expected_version:
         raise StaleVersion(locked, snapshot_fields(locked, sorted(allowed | {"version"})))
     diff = apply_changes(locked, changes, allowed=allowed)

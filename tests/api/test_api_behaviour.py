@@ -360,25 +360,53 @@ def test_a_revocation_in_another_process_reaches_this_one_within_its_local_secon
     assert client.get("/api/v1/projects/").status_code == 401
 
 
-def test_a_shot_edit_reads_the_shot_before_writing_and_only_its_cast_after(world, alice, django_assert_num_queries):
+def test_a_shot_edit_reads_the_shot_once_locked_and_only_its_cast_after(world, alice, django_assert_num_queries):
     """An edit's event goes out as soon as the write commits, so what comes before it is kept
-    short (issue 15): the shot without its cast, then the write; the answer is the written shot,
+    short (issue 15): the shot read once, locked, then written; the answer is the written shot,
     with its cast read once the write is done."""
     client = token_client(alice)
     url = api(world["project"].slug, f"shots/{world['shot'].id}/")
     version = client.get(url).json()["version"]
-    # project and membership; the shot; the write's savepoint, lock, update, audit row and release;
+    # project and membership; the write's savepoint, locked read, update, audit row and release;
     # the cast for the answer. (The event is numbered after the commit, which this test's own
     # transaction never reaches.)
-    with django_assert_num_queries(8) as captured:
+    with django_assert_num_queries(7) as captured:
         edited = client.patch(url, {"lens_mm": 85, "version": version}, format="json")
     assert edited.status_code == 200 and edited.json()["lens_mm"] == 85 and edited.json()["cast"]
     sql = [q["sql"] for q in captured.captured_queries]
-    shot_reads = [n for n, q in enumerate(sql) if q.startswith('SELECT "studio_shot".')]
+    [shot_read] = [q for q in sql if q.startswith('SELECT "studio_shot".')]
+    assert shot_read.endswith('FOR UPDATE OF "studio_shot"')  # the scene row is not locked with it
     cast_reads = [n for n, q in enumerate(sql) if 'FROM "studio_shotcast"' in q]
     update = next(n for n, q in enumerate(sql) if q.startswith('UPDATE "studio_shot"'))
-    assert len(shot_reads) == 2 and len(cast_reads) == 1  # before the write, locked for it
-    assert cast_reads[0] > update  # the cast is read only once the write is done
+    assert len(cast_reads) == 1 and cast_reads[0] > update  # the cast is read only once the write is done
+
+
+def test_a_shot_edit_without_if_match_finds_only_a_live_shot_of_its_project(world, alice):
+    from studio.models import Shot
+    from studio.services.projects import project_create
+    from studio.services.shots import scene_create, shot_create, shot_trash
+
+    client = token_client(alice)
+    elsewhere = project_create(owner=alice, name="Another film", default_backend="animatic")
+    foreign = shot_create(scene=scene_create(project=elsewhere, actor=alice, heading="EXT. PIER - DAY"), actor=alice, prompt="gulls")
+    slug = world["project"].slug
+    assert client.patch(api(slug, f"shots/{foreign.id}/"), {"lens_mm": 85, "version": 1}, format="json").status_code == 404
+    trashed = shot_create(scene=world["shot"].scene, actor=alice, prompt="cut from the script")
+    shot_trash(shot=trashed, actor=alice)
+    assert client.patch(api(slug, f"shots/{trashed.id}/"), {"lens_mm": 85, "version": 1}, format="json").status_code == 404
+    assert client.patch(api(slug, "shots/999999/"), {"lens_mm": 85, "version": 1}, format="json").status_code == 404
+    assert Shot.objects.get(pk=foreign.pk).lens_mm != 85 and Shot.objects.get(pk=trashed.pk).lens_mm != 85
+    url = api(slug, f"shots/{world['shot'].id}/")
+    read = client.get(url).json()["version"]
+    assert client.patch(url, {"lens_mm": 85, "version": read}, format="json").status_code == 200
+    stale = client.patch(url, {"lens_mm": 24, "version": read}, format="json")  # someone saved since
+    assert stale.status_code == 409 and Shot.objects.get(pk=world["shot"].pk).lens_mm == 85
+
+
+def test_a_stranger_s_malformed_shot_edit_is_a_404_not_a_400(world, users):
+    client = token_client(users["eve"])  # not a member of the project
+    response = client.patch(api(world["project"].slug, f"shots/{world['shot'].id}/"), {"lens_mm": "wide"}, format="json")
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("edit", [
