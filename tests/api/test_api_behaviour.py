@@ -375,7 +375,8 @@ def test_a_shot_edit_reads_the_shot_once_locked_and_only_its_cast_after(world, a
     assert edited.status_code == 200 and edited.json()["lens_mm"] == 85 and edited.json()["cast"]
     sql = [q["sql"] for q in captured.captured_queries]
     [shot_read] = [q for q in sql if q.startswith('SELECT "studio_shot".')]
-    assert shot_read.endswith('FOR UPDATE OF "studio_shot"')  # the scene row is not locked with it
+    if connection.vendor == "postgresql":  # SQLite has no row locks: Django leaves the clause out
+        assert shot_read.endswith('FOR UPDATE OF "studio_shot"')  # the scene row is not locked with it
     cast_reads = [n for n, q in enumerate(sql) if 'FROM "studio_shotcast"' in q]
     update = next(n for n, q in enumerate(sql) if q.startswith('UPDATE "studio_shot"'))
     assert len(cast_reads) == 1 and cast_reads[0] > update  # the cast is read only once the write is done
