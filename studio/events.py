@@ -17,7 +17,10 @@ import time
 import weakref
 from typing import Any
 
+import redis
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, decode_hosts
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
@@ -191,9 +194,6 @@ class _DirectPubSub:
     layer's own send."""
 
     def __init__(self, layer, send_timeout_s: float):
-        import redis
-        from channels_redis.utils import decode_hosts
-
         self._layer = layer
         self._prefix = layer._kwargs.get("prefix", "asgi")
         self._clients = []
@@ -205,9 +205,6 @@ class _DirectPubSub:
 
     @classmethod
     def for_layer(cls, layer, send_timeout_s: float) -> "_DirectPubSub | None":
-        from channels_redis.pubsub import RedisPubSubChannelLayer
-        from channels_redis.utils import decode_hosts
-
         if type(layer) is not RedisPubSubChannelLayer or layer._args:
             return None
         if not all("address" in host for host in decode_hosts(layer._kwargs.get("hosts"))):
@@ -224,8 +221,6 @@ class _DirectPubSub:
             client.ping()
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
-        from channels_redis.utils import _consistent_hash
-
         channel = f"{self._prefix}__group__{group}"  # as RedisPubSubLoopLayer._get_group_channel_name
         client = self._clients[_consistent_hash(channel, len(self._clients))]
         client.publish(channel, self._layer.serialize(message))
