@@ -193,11 +193,11 @@ class _DirectPubSub:
     Only for hosts given as an address (the studio's settings); a Sentinel or other setup keeps the
     layer's own send."""
 
-    def __init__(self, layer, send_timeout_s: float):
+    def __init__(self, layer, hosts: list[dict[str, Any]], send_timeout_s: float):
         self._layer = layer
         self._prefix = layer._kwargs.get("prefix", "asgi")
         self._clients = []
-        for host in decode_hosts(layer._kwargs.get("hosts")):
+        for host in hosts:
             options = {k: v for k, v in host.items() if k not in ("address", "socket_timeout", "socket_connect_timeout")}
             self._clients.append(redis.Redis.from_url(host["address"], socket_timeout=send_timeout_s,
                                                       socket_connect_timeout=send_timeout_s, client_name=self.client_name(),
@@ -207,9 +207,10 @@ class _DirectPubSub:
     def for_layer(cls, layer, send_timeout_s: float) -> "_DirectPubSub | None":
         if type(layer) is not RedisPubSubChannelLayer or layer._args:
             return None
-        if not all("address" in host for host in decode_hosts(layer._kwargs.get("hosts"))):
+        hosts = decode_hosts(layer._kwargs.get("hosts"))
+        if not all("address" in host for host in hosts):
             return None
-        return cls(layer, send_timeout_s)
+        return cls(layer, hosts, send_timeout_s)
 
     @staticmethod
     def client_name() -> str:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from studio import events
+from studio import events, selectors
 from studio.backends import validate_backend_name
 from studio.models import CastMember, Project, Scene, Shot, ShotCast
 from studio.services.audit import audit_record
@@ -127,8 +127,7 @@ def shot_update_in_project(*, project: Project, shot_id: int, actor, expected_ve
     shot is read once, locked, instead of read by the caller and again locked here, so the edit's
     event goes out sooner (BENCHMARKS.md, issue 15). Shot.DoesNotExist when it is not a live shot
     of a live scene of the project."""
-    shot = (Shot.objects.alive().select_for_update(of=("self",)).select_related("scene")
-            .get(pk=shot_id, scene__project=project, scene__deleted_at__isnull=True))
+    shot = selectors.api_shots(project).prefetch_related(None).order_by().select_for_update(of=("self",)).get(pk=shot_id)
     return _shot_update(shot, actor, expected_version, changes, already_locked=True)
 
 
