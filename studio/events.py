@@ -313,6 +313,11 @@ def current_sequence(project_id: int) -> int:
     return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).get()
 
 
+def current_sequences(project_id: int) -> tuple[int, int]:
+    """The project's event number and its content number (see Project.content_seq), read together."""
+    return Project.objects.filter(pk=project_id).values_list("event_seq", "content_seq").get()
+
+
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 

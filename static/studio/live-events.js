@@ -12,8 +12,15 @@ export function onSnapshot(msg, options) {
   presenceSnapshot(msg);
   (msg.takes || []).forEach(paintTake);
   (msg.exports || []).forEach(paintExport);
-  // After a reconnect or a gap we may have missed events: fragments refetch.
-  if (!options.first) emit("live-resync", {});
+  // After a reconnect or a gap we may have missed events: fragments refetch. So do they when the
+  // first snapshot finds the content changed since the page was rendered (an edit made while the
+  // page loaded, or while a socket that never got its first snapshot was down).
+  if (!options.first || changedSinceRender(msg)) emit("live-resync", {});
+}
+
+function changedSinceRender(msg) {
+  const rendered = Number(document.body.dataset.contentSeq);
+  return Number.isFinite(rendered) && typeof msg.content_seq === "number" && msg.content_seq > rendered;
 }
 
 export function onEvent(msg) {
