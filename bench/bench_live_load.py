@@ -27,7 +27,9 @@ Per (server, layer, N) it prints:
                 and final states it never got at all (neither live nor in a resync snapshot);
 then wrk on the board (--board-shots shots), the sign-in page and the REST API's shot list under
 --http-connections connections, the three in turn for --http-rounds rounds of --http-duration
-seconds each: the medians, and each page's p95 over the sign-in p95 of the same round.
+seconds each: the medians, each page's p95 over the sign-in p95 of the same round (and their
+median), and the CPU one request of the page took, in ms, in the server's processes, PostgreSQL,
+Redis and wrk (from /proc; the median of the rounds).
 
 Real parts: the studio's ASGI app under the chosen server (daphne, uvicorn with uvloop and
 httptools, or gunicorn managing uvicorn workers; `kind:processes`), channels_redis on REDIS_URL,
@@ -642,12 +644,45 @@ def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> d
             run_wrk(url, cookie, argparse.Namespace(threads=2, connections=args.http_connections, duration=2), lua)
         for _round in range(args.http_rounds):
             for name, (path, cookie) in pages.items():
+                before = cpu_seconds_by_part(servers)
                 r = run_wrk(f"http://127.0.0.1:{port}{path}", cookie, wrk_args, lua)
+                used = {part: seconds - before[part] for part, seconds in cpu_seconds_by_part(servers).items()}
                 results[name].append({"req_s": r["requests"] / args.http_duration, "p50": r["p50_us"] / 1000,
-                                      "p95": r["p95_us"] / 1000, "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["non2xx"]})
+                                      "p95": r["p95_us"] / 1000, "p99": r["p99_us"] / 1000, "errors": r["errors"] + r["non2xx"],
+                                      "cpu_ms": {part: 1000 * seconds / max(1, r["requests"]) for part, seconds in used.items()}})
     finally:
         stop(servers)
     return results
+
+
+CPU_PARTS = ("server", "PostgreSQL", "Redis", "wrk")
+
+
+def cpu_seconds_by_part(servers: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds (user and system, the reaped children's included) used so far by the server's
+    processes (each server runs in a session of its own), PostgreSQL, Redis and wrk (our own reaped
+    children), read from /proc: where a page's cost goes, per request, besides its latency. On a
+    closed loop of connections a page's latency follows its throughput, and its throughput the CPU
+    that one request takes on the whole machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    sessions = {server.pid for server in servers}
+    used = dict.fromkeys(CPU_PARTS, 0.0)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                line = stat.read()
+        except OSError:  # gone meanwhile
+            continue
+        name = line[line.index("(") + 1:line.rindex(")")]
+        fields = line[line.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ... utime is the 12th
+        seconds = sum(int(value) for value in fields[11:15]) / tick
+        part = ("server" if int(fields[3]) in sessions else "PostgreSQL" if name.startswith("postgres")
+                else "Redis" if name.startswith("redis-server") else None)
+        if part:
+            used[part] += seconds
+    children = os.times()
+    used["wrk"] = children.children_user + children.children_system
+    return used
 
 
 def http_summary(rounds: dict[str, list[dict]]) -> str:
@@ -658,9 +693,11 @@ def http_summary(rounds: dict[str, list[dict]]) -> str:
     for name, runs in rounds.items():
         med = {key: statistics.median(r[key] for r in runs) for key in ("req_s", "p50", "p95", "p99")}
         ratios = [r["p95"] / floor for r, floor in zip(runs, floors)]
+        cpu = {part: statistics.median(r["cpu_ms"][part] for r in runs) for part in CPU_PARTS}
         parts.append(f"{name} {med['req_s']:.0f} req/s p50 {med['p50']:.0f} p95 {med['p95']:.0f} p99 {med['p99']:.0f} ms"
-                     f" (p95 / sign-in p95 by round: {' '.join(f'{x:.2f}x' for x in ratios)}; "
-                     f"{sum(r['errors'] for r in runs)} errors)")
+                     f" (p95 / sign-in p95 by round: {' '.join(f'{x:.2f}x' for x in ratios)}, median {statistics.median(ratios):.2f}x; "
+                     f"{sum(r['errors'] for r in runs)} errors; CPU ms per request: "
+                     f"{', '.join(f'{part} {ms:.2f}' for part, ms in cpu.items())})")
     return "; ".join(parts)
 
 
