@@ -70,6 +70,9 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progr
     asked for a snapshot at once, and 500 snapshots held up live events for seconds (issue 15)."""
     with transaction.atomic():
         seq = next_sequence(project_id, progress_only=progress_only)
+        if seq is None:  # the project is gone (deleted for good while a worker finished): nobody to tell
+            logger.info("not publishing %s: project %s no longer exists", event_type, project_id)
+            return None
         # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
         event = {"type": event_type, "seq": seq, **payload, "sent_at": round(time.time(), 6)}
         message = {"type": "project.event", "project": project_id, "event": event, "text": encoded(event)}
@@ -170,15 +173,17 @@ class _Coalescer:
 _coalescer = _Coalescer()
 
 
-def next_sequence(project_id: int, *, progress_only: bool = False) -> int:
-    # One statement, so concurrent publishers (web and workers) never share a number.
+def next_sequence(project_id: int, *, progress_only: bool = False) -> int | None:
+    """The project's next event number; None when there is no such project (any more).
+    One statement, so concurrent publishers (web and workers) never share a number."""
     table = Project._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET event_seq = event_seq + 1, content_seq = content_seq + %s WHERE id = %s RETURNING event_seq",
             [0 if progress_only else 1, project_id],
         )
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 class _DirectPubSub:

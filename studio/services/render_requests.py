@@ -106,7 +106,11 @@ def take_request(*, shot: Shot, actor, prompt: str | None = None, force: bool = 
     frames are kept outside the region); variations of one shot pass their `seed`/`extra` and share
     a `variation_group`.
     """
-    shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=shot.pk)
+    # Only the shot's row is locked (takes are numbered per shot). Locked through the join too, the
+    # project's row (which every event of the project updates) was held for the whole request, and
+    # a worker's transaction that had the project's row and then wanted the shot's deadlocked with
+    # it (CI, tests/e2e/test_priority.py).
+    shot = Shot.objects.select_for_update(of=("self",)).select_related("scene__project").get(pk=shot.pk)
     notifications.shot_follow(user=actor, shot=shot)  # who asks for a render hears about its comments
     backend_name = backend_for(shot)
     upstream = continuity_take(shot) if region is None else None

@@ -60,7 +60,7 @@ def take_retry(*, take: Take, actor, priority: str | None = None) -> TakeRequest
         raise ValidationError(f"Take {take.number} is {take.status}; only failed or cancelled takes can be retried.")
     if take.is_trashed:
         raise ValidationError(f"Take {take.number} is in the trash; restore it first.")
-    shot = Shot.objects.select_for_update().select_related("scene__project").get(pk=take.shot_id)
+    shot = Shot.objects.select_for_update(of=("self",)).select_related("scene__project").get(pk=take.shot_id)  # as take_request
     try:
         request = RenderRequest.from_dict(take.request)
     except (TypeError, ValueError, KeyError) as error:
@@ -87,7 +87,7 @@ def take_set_priority(*, take: Take, actor, priority: str) -> Take:
     claimed by nobody (only one delivery can claim a take). Running and finished takes refuse."""
     if priority not in TakePriority.values:
         raise ValidationError(f"Unknown priority {priority!r}; use normal or urgent.")
-    take = Take.objects.select_for_update().select_related("shot__scene").get(pk=take.pk)
+    take = Take.objects.select_for_update(of=("self",)).select_related("shot__scene").get(pk=take.pk)
     if take.status != TakeStatus.QUEUED:
         raise ValidationError(f"Take {take.number} is {take.status}; only a queued take can change its place in the queue.")
     if take.priority == priority:
@@ -106,7 +106,8 @@ def take_trash(*, take: Take, actor) -> Take:
     """Move a finished take to the trash (an owner restores it for 30 days). Refused while it is
     rendering, while it is the shot's approved take, or while a cut plays it by choice: each of
     those would change something else without anyone asking."""
-    take = Take.objects.select_for_update().select_related("shot__scene").get(pk=take.pk)
+    # The take and its shot (an approval locks the shot: the two never cross), not scene and project.
+    take = Take.objects.select_for_update(of=("self", "shot")).select_related("shot__scene").get(pk=take.pk)
     if take.status in (TakeStatus.QUEUED, TakeStatus.RUNNING):
         raise ValidationError(f"Take {take.number} is still rendering; cancel it first.")
     if take.shot.approved_take_id == take.id:
@@ -126,7 +127,7 @@ def take_rerender_exact(*, take: Take, actor) -> Take:
     seed, reference image bytes and every parameter, rendered for real (never reused), recording
     `rerender_of`. Refused, with the reason, when any of those can no longer be had: the weights on
     this install are another revision, or an image it used is gone."""
-    take = Take.objects.select_for_update().select_related("shot__scene__project").get(pk=take.pk)
+    take = Take.objects.select_for_update(of=("self", "shot")).select_related("shot__scene__project").get(pk=take.pk)  # numbered per shot
     if take.status != TakeStatus.SUCCEEDED:
         raise ValidationError(f"Take {take.number} is {take.status}; only a finished take can be rendered again exactly.")
     request = RenderRequest.from_dict(take.request)

@@ -121,6 +121,16 @@ def test_sequence_numbers_increase_by_one_per_project(project, users, token, dja
     assert events.send_now(project.id, "ping", {"token": token}) == 4
 
 
+def test_an_event_of_a_project_deleted_meanwhile_is_dropped_not_raised(project, token):
+    """A worker finishing (or scoring) a take of a project deleted for good meanwhile: nobody to
+    tell, and the task must not fail on it (it raised a TypeError reading the missing number)."""
+    channel = listen(project.id)
+    gone = project.id
+    Project.objects.filter(pk=gone).delete()
+    assert events.send_now(gone, "take.identity", {"token": token}) is None
+    assert received(channel, token=token, timeout=0.5) == []
+
+
 def test_services_publish_through_the_layer(project, scene, alice, token, django_capture_on_commit_callbacks):
     from studio.services.shots import shot_create
 

@@ -4,6 +4,7 @@ side of the lifecycle (claim, progress, finish, cancel)."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -330,6 +331,73 @@ def test_concurrent_forced_requests_number_takes_without_gaps_or_duplicates(monk
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert sorted(Take.objects.filter(shot=target).values_list("number", flat=True)) == list(range(1, 9))
+
+
+def _waiting_on_a_lock(backend_pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [backend_pid])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == "Lock"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_render_request_never_deadlocks_with_a_worker_holding_the_project_row(monkeypatch, sent):
+    """What CI met (tests/e2e/test_priority.py): a worker's transaction referenced the project (a
+    row pointing at it: a key-share lock on the project's row), then the shot; a render request
+    locked the shot and then, through its join, the project. Each waited for the other and
+    PostgreSQL killed one. The request now locks the shot's row alone."""
+    require(connection.vendor == "postgresql", "PostgreSQL")
+    from django.contrib.auth import get_user_model
+
+    from studio.services.projects import project_create
+    from studio.services.shots import scene_create
+
+    monkeypatch.setattr("studio.services.dispatch.enqueue_render", lambda take_id: None)
+    owner = get_user_model().objects.create_user("locker", "locker@example.com", "pw")
+    project = project_create(owner=owner, name="Locks")
+    target = shot_create(scene=scene_create(project=project, actor=owner, heading="INT. ROOM - DAY"), actor=owner,
+                         prompt="a door opens")
+    worker_holds_project, request_started = threading.Event(), threading.Event()
+    request_pid: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker():  # as a worker's transaction inserting rows that point at the project, then at the shot
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM studio_project WHERE id = %s FOR KEY SHARE", [project.pk])
+                worker_holds_project.set()
+                request_started.wait(timeout=30)
+                deadline = time.monotonic() + 30  # until the request has finished or waits on a lock
+                while request_thread.is_alive() and not _waiting_on_a_lock(request_pid[0]) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                cursor.execute("SELECT id FROM studio_shot WHERE id = %s FOR KEY SHARE", [target.pk])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def request():
+        try:
+            worker_holds_project.wait(timeout=30)
+            connection.ensure_connection()
+            request_pid.append(connection.connection.info.backend_pid)
+            request_started.set()
+            take_request(shot=target, actor=owner, force=True)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            request_started.set()
+            connection.close()
+
+    request_thread = threading.Thread(target=request)
+    worker_thread = threading.Thread(target=worker)
+    request_thread.start()
+    worker_thread.start()
+    for thread in (request_thread, worker_thread):
+        thread.join(timeout=60)
+    assert not request_thread.is_alive() and not worker_thread.is_alive()
+    assert errors == []  # before: psycopg.errors.DeadlockDetected in one of the two
+    assert Take.objects.filter(shot=target).count() == 1
 
 
 def test_a_broker_that_refuses_the_identity_message_costs_the_score_not_the_request(
