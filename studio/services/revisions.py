@@ -19,7 +19,7 @@ MAX_REASON_CHARS = 200
 def shots_mark_for_rerender(*, project: Project, actor, shot_ids: list[int], reason: str) -> list[Shot]:
     """Mark these live shots of the project stale with a reason ("script v3 changed the dialogue");
     ids of other projects' or trashed shots are ignored. Returns the shots marked."""
-    shots = list(Shot.objects.live().select_for_update().filter(scene__project=project, id__in=shot_ids)
+    shots = list(Shot.objects.live().select_for_update(of=("self",)).filter(scene__project=project, id__in=shot_ids)
                  .order_by("scene__order", "order", "id"))
     if not shots:
         return []
