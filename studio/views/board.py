@@ -133,7 +133,7 @@ def board_page(request, slug: str):
 # the CSRF token (which differs per browser), put back on every load. On a board everyone is
 # watching, a page from the cache costs what the sign-in page costs (BENCHMARKS.md, issue 15).
 # It is kept as UTF-8 bytes: both caches pickle what they keep, and unpickling the 180 KB page as
-# text (a few characters past Latin-1 in it, ⋮ and ·) took 0.5 ms a load, bytes a copy.
+# text (a few characters past Latin-1 in it, ⋮ and ·) took 0.6 ms a load, bytes a copy.
 CSRF_PLACEHOLDER = "csrf-token-placeholder-0d5c2b7e"
 
 
