@@ -235,6 +235,29 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, 
         pass
 
 
+def worker_goes_idle(worker: dict, timeout: float = 120) -> None:
+    """At the end of a test that used the worker: the tasks it left queued are dropped and the one
+    the worker is running is waited for, so that the test database is flushed (a TRUNCATE of every
+    table) while nothing writes to it. An identity score still being written when a test ended
+    deadlocked with the flush, and the next test found the last one's users still there (CI)."""
+    from studio.celery import app
+
+    suffix = worker["queue_suffix"]
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in (f"gpu{suffix}", f"default{suffix}", f"identity{suffix}"):
+            channel.queue_purge(queue)
+    node = f"{suffix}@{socket.gethostname()}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inspector = app.control.inspect(destination=[node], timeout=5, limit=1)
+        active, reserved = inspector.active(), inspector.reserved()
+        if active is not None and reserved is not None and not active.get(node) and not reserved.get(node):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the Celery worker was still busy {timeout:.0f} s after the test:\n{worker['log'].read_text()[-3000:]}")
+
+
 def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -21,7 +21,7 @@ from django.conf import settings
 from generation import media
 from studio.models import AuditEvent, Export, ExportFormat, ExportStatus, Project, Shot, Take, TakeStatus
 from studio.services.api_tokens import api_token_create
-from tests.conftest import ROOT, database_url_for_workers, free_port, png_bytes, require
+from tests.conftest import ROOT, database_url_for_workers, free_port, png_bytes, require, worker_goes_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -69,6 +69,7 @@ def live_studio(celery_worker_process, worker_media, settings, tmp_path):
         server.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.kill()
+    worker_goes_idle(celery_worker_process)
     print("--- daphne ---\n" + log.read_text(errors="replace")[-3000:])
     print("--- worker ---\n" + celery_worker_process["log"].read_text(errors="replace")[-3000:])
 

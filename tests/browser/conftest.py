@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import database_url_for_workers, free_port, require
+from tests.conftest import database_url_for_workers, free_port, require, worker_goes_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -91,6 +91,7 @@ def _shared_media_and_queues(request, settings, worker_media, celery_worker_proc
     settings.CONTINUITY_RENDER_QUEUE = f"gpu{suffix}"
     settings.CELERY_TASK_DEFAULT_QUEUE = f"default{suffix}"
     yield
+    worker_goes_idle(celery_worker_process)
     print("--- worker log ---\n" + celery_worker_process["log"].read_text(errors="replace")[-3000:])
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import worker_goes_idle
+
 
 @pytest.fixture
 def routed_to_worker(celery_worker_process, settings, worker_media):
@@ -14,5 +16,6 @@ def routed_to_worker(celery_worker_process, settings, worker_media):
     settings.CONTINUITY_IDENTITY_QUEUE = f"identity{suffix}"
     settings.MEDIA_ROOT = worker_media
     yield celery_worker_process
+    worker_goes_idle(celery_worker_process)
     # Shown by pytest only when the test failed: what the worker said.
     print(celery_worker_process["log"].read_text(errors="replace")[-4000:])
