@@ -247,13 +247,26 @@ def worker_goes_idle(worker: dict, timeout: float = 120) -> None:
         channel = connection.default_channel
         for queue in (f"gpu{suffix}", f"default{suffix}", f"identity{suffix}"):
             channel.queue_purge(queue)
+    wait_until_worker_idle(worker, timeout)
+
+
+def wait_until_worker_idle(worker: dict, timeout: float = 120) -> None:
+    """Until Celery's inspect reports nothing active or reserved on the session's worker, and then
+    nothing waits in its queues (a task sends the messages it makes before it ends, so what a
+    finished task queued is seen)."""
+    from studio.celery import app
+
+    suffix = worker["queue_suffix"]
     node = f"{suffix}@{socket.gethostname()}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         inspector = app.control.inspect(destination=[node], timeout=5, limit=1)
         active, reserved = inspector.active(), inspector.reserved()
         if active is not None and reserved is not None and not active.get(node) and not reserved.get(node):
-            return
+            with app.connection_for_write() as connection:
+                channel = connection.default_channel  # kombu's Redis channel: _size counts every priority step
+                if not any(channel._size(f"{name}{suffix}") for name in ("gpu", "default", "identity")):
+                    return
         time.sleep(0.2)
     pytest.fail(f"the Celery worker was still busy {timeout:.0f} s after the test:\n{worker['log'].read_text()[-3000:]}")
 
