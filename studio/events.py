@@ -83,6 +83,9 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progr
     return seq
 
 
+SENDING_WAIT_S = 10.0
+
+
 class _Coalescer:
     """Latest progress value wins per key within a short window (leading edge sent at once, the
     latest of the rest when the window closes). Numbered when sent, so skipped values leave no
@@ -92,6 +95,9 @@ class _Coalescer:
         self._lock = threading.Condition()
         self._last_sent: dict[str, float] = {}
         self._pending: dict[str, tuple[float, int, str, dict[str, Any]]] = {}
+        # Keys whose trailing tick the thread has taken and is sending: a final state of that key
+        # waits for it, or the tick could be numbered after the final state and undo it on screen.
+        self._sending: set[str] = set()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
@@ -112,7 +118,7 @@ class _Coalescer:
                 due = self._pending[key][0] if key in self._pending else (last or now) + window
                 self._pending[key] = (due, project_id, event_type, payload)
                 self._ensure_thread()
-                self._lock.notify()
+                self._lock.notify_all()
                 send = False
         if send:
             send_now(project_id, event_type, payload, progress_only=True)
@@ -123,6 +129,9 @@ class _Coalescer:
         with self._lock:
             waiting = self._pending.pop(key, None)
             self._last_sent.pop(key, None)
+            # The thread's send holds no lock this caller holds (on_commit runs after the commit),
+            # so it finishes; the timeout only guards against a send stuck on a dead Redis.
+            self._lock.wait_for(lambda: key not in self._sending, timeout=SENDING_WAIT_S)
         if waiting is not None:
             _due, tick_project, tick_type, tick_payload = waiting
             send_now(tick_project, tick_type, tick_payload, progress_only=True)
@@ -151,12 +160,17 @@ class _Coalescer:
                 for key, _ in due:
                     del self._pending[key]
                     self._last_sent[key] = now
+                    self._sending.add(key)
             close_old_connections()
-            for _key, (_due, project_id, event_type, payload) in due:
+            for key, (_due, project_id, event_type, payload) in due:
                 try:
                     send_now(project_id, event_type, payload, progress_only=True)
                 except Exception:  # the database is the truth; a heartbeat or resync repairs it
                     logger.warning("could not send coalesced %s for project %s", event_type, project_id, exc_info=True)
+                finally:
+                    with self._lock:
+                        self._sending.discard(key)
+                        self._lock.notify_all()
             with self._lock:
                 idle = not self._pending
             if idle:  # no connection left open while nothing waits (a test database can be dropped)
@@ -164,10 +178,8 @@ class _Coalescer:
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until nothing is pending (for tests and benches)."""
-        deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)  # the last one taken is being sent
+        with self._lock:
+            self._lock.wait_for(lambda: not self._pending and not self._sending, timeout=timeout)
 
 
 _coalescer = _Coalescer()

@@ -331,6 +331,38 @@ def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, toke
     assert got == [{"id": 3, "step": 1}, {"id": 3, "step": 3}, {"id": 3, "status": "succeeded"}]
 
 
+@pytest.mark.django_db(transaction=True)  # the trailing tick is sent from the coalescer's own thread
+def test_a_final_state_waits_for_the_trailing_tick_the_thread_is_sending(project, token, settings, monkeypatch,
+                                                                        django_capture_on_commit_callbacks):
+    """The coalescer's thread takes the waiting tick and sends it; a final state published in that
+    moment must not go first, or the tick is numbered after it and every page shows "running" again
+    (an export's last progress came after its "succeeded" in CI). The thread's send is slowed on
+    purpose so the final state comes while it is under way."""
+    settings.CONTINUITY_PROGRESS_COALESCE_S = 0.05
+    real_send_now = events.send_now
+    thread_sending = threading.Event()
+
+    def slow_when_trailing(*args, **kwargs):
+        if threading.current_thread().name == "continuity-coalesce":
+            thread_sending.set()
+            time.sleep(0.5)
+        return real_send_now(*args, **kwargs)
+
+    monkeypatch.setattr(events, "send_now", slow_when_trailing)
+    channel = listen(project.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        for step in (1, 2):  # the first goes at once, the second waits for the thread
+            events.publish(project.id, "export.changed", {"export": {"id": 7, "step": step}, "token": token},
+                           progress_only=True, coalesce="export:7")
+    assert thread_sending.wait(5)
+    with django_capture_on_commit_callbacks(execute=True):
+        events.publish(project.id, "export.changed", {"export": {"id": 7, "status": "succeeded"}, "token": token},
+                       coalesce="export:7")
+    events._coalescer.flush()
+    got = sorted(((m["event"]["seq"], m["event"]["export"]) for m in received(channel, token=token)), key=lambda g: g[0])
+    assert [export for _, export in got] == [{"id": 7, "step": 1}, {"id": 7, "step": 2}, {"id": 7, "status": "succeeded"}]
+
+
 @pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
 def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their_numbers(project, token, monkeypatch):
     """A worker's progress and an edit from the web process are numbered by one counter; if they
