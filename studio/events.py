@@ -130,8 +130,10 @@ class _Coalescer:
             waiting = self._pending.pop(key, None)
             self._last_sent.pop(key, None)
             # The thread's send holds no lock this caller holds (on_commit runs after the commit),
-            # so it finishes; the timeout only guards against a send stuck on a dead Redis.
-            self._lock.wait_for(lambda: key not in self._sending, timeout=SENDING_WAIT_S)
+            # so it finishes; the timeout only guards against a send stuck on a dead Redis. A
+            # forked child inherits the table but not the thread: nothing of it is being sent.
+            if self._pid == os.getpid():
+                self._lock.wait_for(lambda: key not in self._sending, timeout=SENDING_WAIT_S)
         if waiting is not None:
             _due, tick_project, tick_type, tick_payload = waiting
             send_now(tick_project, tick_type, tick_payload, progress_only=True)
@@ -161,9 +163,9 @@ class _Coalescer:
                     del self._pending[key]
                     self._last_sent[key] = now
                     self._sending.add(key)
-            close_old_connections()
             for key, (_due, project_id, event_type, payload) in due:
                 try:
+                    close_old_connections()
                     send_now(project_id, event_type, payload, progress_only=True)
                 except Exception:  # the database is the truth; a heartbeat or resync repairs it
                     logger.warning("could not send coalesced %s for project %s", event_type, project_id, exc_info=True)
