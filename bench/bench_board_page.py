@@ -65,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=int, default=20, help="seconds of wrk load per run")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--accept-encoding", default=BROWSER_ACCEPT_ENCODING,
+                        help="what the load says it takes; 'identity' for uncompressed pages")
     parser.add_argument("--servers", default="daphne:1,daphne:2,gunicorn:2,gunicorn:3",
                         help="server:processes, one run each (daphne or gunicorn)")
     parser.add_argument("--profile", type=Path, help="write pyinstrument profiles of the --shots board here and stop")
@@ -230,18 +232,24 @@ def wait_until_serving(url: str, cookie: str, processes: list[subprocess.Popen],
     raise SystemExit("the board never answered 200")
 
 
-def warm(url: str, cookie: str, requests: int) -> None:
+# What a browser says it takes (Chromium's), so the board is measured as browsers get it: gzipped.
+BROWSER_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+
+
+def warm(url: str, cookie: str, requests: int, accept_encoding: str = BROWSER_ACCEPT_ENCODING) -> None:
     """A few loads first, so every process has compiled its templates and opened its connections."""
     import urllib.request
 
     for _ in range(requests):
-        request = urllib.request.Request(url, headers={"Cookie": cookie, "X-Forwarded-Proto": "https"})
+        request = urllib.request.Request(url, headers={"Cookie": cookie, "X-Forwarded-Proto": "https",
+                                                       "Accept-Encoding": accept_encoding})
         urllib.request.urlopen(request, timeout=30).read()
 
 
 def run_wrk(url: str, cookie: str, args, lua_path: Path) -> dict[str, int]:
     command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.duration}s", "--timeout", "10s",
-               *(["-H", f"Cookie: {cookie}"] if cookie else []), "-H", "X-Forwarded-Proto: https", "-s", str(lua_path), url]
+               *(["-H", f"Cookie: {cookie}"] if cookie else []), "-H", "X-Forwarded-Proto: https",
+               "-H", f"Accept-Encoding: {getattr(args, 'accept_encoding', BROWSER_ACCEPT_ENCODING)}", "-s", str(lua_path), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     match = re.search(r"RESULT (.*)", output)
     if not match:
@@ -258,7 +266,7 @@ def measure_load(path: str, cookie: str, kind: str, processes: int, args, scratc
     servers = start_servers(kind, processes, port, log_dir)
     try:
         wait_until_serving(url, cookie, servers, log_dir)
-        warm(url, cookie, 4 * processes)
+        warm(url, cookie, 4 * processes, args.accept_encoding)
         cpu_before = os.times()
         result = run_wrk(url, cookie, args, lua_path)
         cpu_after = os.times()

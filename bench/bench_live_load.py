@@ -74,6 +74,7 @@ if str(REPO_ROOT) not in sys.path:
 from celery import shared_task  # noqa: E402
 from picows import WSListener, WSMsgType, ws_connect  # noqa: E402
 
+from bench.bench_board_page import BROWSER_ACCEPT_ENCODING, P95_LUA, run_wrk, warm  # noqa: E402
 from bench.live_floor import run_floor  # noqa: E402
 
 TAKES = 4
@@ -620,8 +621,6 @@ def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> d
     """wrk on each page in turn, --http-rounds times over (sign-in, board, API, sign-in, ...): each
     page's figures per round. The sign-in p95 alone moved by a third between runs on this shared
     machine; pages measured side by side in each round, and compared round by round, drift together."""
-    from bench.bench_board_page import P95_LUA, run_wrk, warm
-
     log_dir = Path(tempfile.mkdtemp(prefix=f"http-{kind}-", dir=scratch))
     lua = scratch / "p95.lua"
     lua.write_text(P95_LUA)
@@ -630,18 +629,20 @@ def http_load(kind: str, processes: int, world: World, args, scratch: Path) -> d
     pages = {"sign-in": ("/accounts/login/", ""), "board": (f"/p/{world.slug}/board/", world.cookie),
              "api shots": (f"/api/v1/projects/{world.slug}/shots/", world.cookie)}
     results: dict[str, list[dict]] = {name: [] for name in pages}
-    wrk_args = argparse.Namespace(threads=2, connections=args.http_connections, duration=args.http_duration)
+    wrk_args = argparse.Namespace(threads=2, connections=args.http_connections, duration=args.http_duration,
+                                  accept_encoding=args.accept_encoding)
     try:
         for name, (path, cookie) in pages.items():
             url = f"http://127.0.0.1:{port}{path}"
             try:
-                warm(url, cookie, 4 * processes)
+                warm(url, cookie, 4 * processes, args.accept_encoding)
             except OSError as error:
                 raise RuntimeError(f"{name} {url}: {error}\n{_log_tail(log_dir)}") from error
             # Under load first, unmeasured: the database pool grows to its size and every page is
             # cached, as on a server that has been up for a while (the first round of the board
             # otherwise paid for opening the pool's connections, which the sign-in page never uses).
-            run_wrk(url, cookie, argparse.Namespace(threads=2, connections=args.http_connections, duration=2), lua)
+            run_wrk(url, cookie, argparse.Namespace(threads=2, connections=args.http_connections, duration=2,
+                                                    accept_encoding=args.accept_encoding), lua)
         for _round in range(args.http_rounds):
             for name, (path, cookie) in pages.items():
                 before = cpu_seconds_by_part(servers)
@@ -718,6 +719,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--http-rounds", type=int, default=3, help="the pages loaded in turn, this many times")
     parser.add_argument("--http-connections", type=int, default=50)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--accept-encoding", default=BROWSER_ACCEPT_ENCODING,
+                        help="what the HTTP load says it takes, as a browser does; 'identity' for uncompressed pages")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare fan-out floor (bench/live_floor.py) before each live run")
     parser.add_argument("--no-live", action="store_true", help="only the HTTP load")
     parser.add_argument("--lockstep", action="store_true",

@@ -262,3 +262,40 @@ def test_an_edit_made_before_the_page_s_socket_joined_shows_without_a_reload(bro
     page.evaluate("() => { window.WebSocket = window.__realWebSocket; }")
     page.wait_for_selector("#live-status[data-state=live]", timeout=40_000)
     page.wait_for_selector(f"#shot-{shot.id} .prompt >> text=Edited while the page loaded", timeout=30_000)
+
+
+def test_the_board_comes_gzipped_and_its_forms_carry_this_browser_s_own_csrf_token(browser_page, demo, owner):
+    """The board is served from the cache gzipped, with a placeholder for the CSRF token that the
+    page's first script fills from this browser's cookie: a plain form and an htmx save both pass
+    Django's CSRF check. Without that script the page keeps the placeholder (it is what fills it)."""
+    from django.conf import settings
+
+    from studio.models import Scene
+    from studio.views.board import CSRF_PLACEHOLDER
+
+    shot = Shot.objects.alive().filter(scene__project=demo).order_by("scene__order", "order").first()
+    board = browser_page(owner)
+    answer = board.page.goto(f"/p/{demo.slug}/board/")
+    assert answer.headers.get("content-encoding") == "gzip"
+    page = board.open(f"/p/{demo.slug}/board/")  # a second load: from the cache
+    cookie = next(c["value"] for c in board.context.cookies() if c["name"] == settings.CSRF_COOKIE_NAME)
+    assert page.get_attribute('meta[name="csrf-token"]', "content") == cookie
+    assert cookie in page.get_attribute("body", "hx-headers")
+    assert CSRF_PLACEHOLDER not in page.content()
+
+    page.click(f"#shot-{shot.id} >> text=Edit")  # an htmx post, its token from the body's hx-headers
+    page.locator(f"#shot-{shot.id} textarea[name=prompt]").fill("A gull on the mast at dawn")
+    page.click(f"#shot-{shot.id} button[type=submit]")
+    page.wait_for_selector(f"#shot-{shot.id} .prompt >> text=A gull on the mast at dawn")
+
+    page.click("summary >> text=New scene")  # a plain form, its token from the hidden input
+    page.fill("details.popover-form input[name=heading]", "EXT. HARBOUR WALL - DUSK")
+    with page.expect_navigation():
+        page.click("button >> text=Add scene")
+    assert Scene.objects.filter(project=demo, heading="EXT. HARBOUR WALL - DUSK").exists()
+
+    unfilled = browser_page(owner)
+    unfilled.page.route("**/csrf-from-cookie*.js", lambda route: route.fulfill(body="", content_type="text/javascript"))
+    bare = unfilled.open(f"/p/{demo.slug}/board/")
+    assert bare.get_attribute('meta[name="csrf-token"]', "content") == CSRF_PLACEHOLDER
+    assert bare.get_attribute('input[name="csrfmiddlewaretoken"]', "value") == CSRF_PLACEHOLDER
