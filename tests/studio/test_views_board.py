@@ -205,6 +205,29 @@ def test_a_second_load_of_an_unchanged_board_skips_the_shot_queries(project, use
     assert len(second) < len(first)
 
 
+@pytest.mark.parametrize("shots", [10, 100])
+def test_the_gzipped_board_costs_the_queries_of_the_plain_one_and_a_cached_load_fewer(shots, project, users,
+                                                                                    django_assert_max_num_queries):
+    """Pinned like the plain page: compressing adds no query, whatever the number of shots, and a
+    second load comes from the cache (the compressed copy) without the board's queries."""
+    import gzip
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    build_board(project, shots)
+    client = client_for(users["dave"])
+    url, browser = reverse("board", args=[project.slug]), {"Accept-Encoding": "gzip, deflate, br"}
+    with django_assert_max_num_queries(12):
+        first = client.get(url, headers=browser)
+    with CaptureQueriesContext(connection) as cached_load:
+        second = client.get(url, headers=browser)
+    assert first["Content-Encoding"] == second["Content-Encoding"] == "gzip" and first.content == second.content
+    assert gzip.decompress(second.content).decode().count('class="shot card approved"') == min(shots, BOARD_FIRST_SHOTS)
+    # The project and role in one query (session and user come from the cache): no scene, shot or take.
+    assert len(cached_load) == 1, [q["sql"] for q in cached_load.captured_queries]
+
+
 def test_the_cached_board_is_per_role_and_never_holds_a_csrf_token(project, users):
     build_board(project, 3)
     viewer_page, editor_page = _board(client_for(users["dave"]), project), _board(client_for(users["bob"]), project)
