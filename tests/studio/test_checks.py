@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
@@ -44,3 +45,20 @@ def test_a_binary_that_cannot_run_fails_the_check(monkeypatch, tmp_path):
 
     with pytest.raises(SystemCheckError, match=r"continuity\.E001.*is not an executable file"):
         check_output()
+
+
+def test_the_csrf_cookie_the_board_page_reads_is_checked(settings):
+    """The cached board's script fills its CSRF token from the `csrftoken` cookie: settings that
+    hide or rename that cookie fail `manage.py check` with a clear error instead of every post of
+    the board failing with a 403."""
+    from studio.checks import BOARD_CSRF_COOKIE, csrf_cookie_readable_check
+
+    assert csrf_cookie_readable_check() == []  # the studio's own settings
+    script = (Path(__file__).resolve().parents[2] / "static" / "studio" / "csrf-from-cookie.js").read_text()
+    assert f"{BOARD_CSRF_COOKIE}=" in script
+    settings.CSRF_COOKIE_HTTPONLY = True
+    settings.CSRF_COOKIE_NAME = "studio_csrf"
+    [error] = csrf_cookie_readable_check()
+    assert error.id == "continuity.E002" and "CSRF_COOKIE_HTTPONLY" in error.msg and "'studio_csrf'" in error.msg
+    with pytest.raises(SystemCheckError, match="continuity.E002"):
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
