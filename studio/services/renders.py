@@ -194,11 +194,16 @@ def take_record_progress(*, take: Take, step: int, total: int, publish: bool) ->
     """
     take.step, take.total_steps, take.progress = step, total, (step / total if total else 0.0)
     take.phase = ""
-    saved = _this_claim(take).update(step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now(),
-                                     phase="")
-    if publish and saved:
+    # Saved only while still wanted (this worker's claim, no cancel asked): then nothing more to
+    # read. Asking again after the publish cost a query per tick in the milliseconds the servers
+    # write that tick to every socket (BENCHMARKS.md, issue 15).
+    saved = _this_claim(take).filter(cancel_requested=False).update(
+        step=step, total_steps=total, progress=take.progress, heartbeat_at=timezone.now(), phase="")
+    if not saved:
+        return _still_wanted(take)
+    if publish:
         _publish(take, progress_only=True)
-    return _still_wanted(take)
+    return True
 
 
 def take_record_phase(*, take: Take, phase: str) -> bool:

@@ -231,6 +231,20 @@ def test_cancel_a_running_take_flags_it(shot, alice):
     assert Take.objects.get(pk=take.pk).status == TakeStatus.CANCELLED
 
 
+def test_a_progress_tick_of_a_wanted_take_is_one_write_and_a_stopped_one_says_stop(shot, alice, django_assert_num_queries):
+    """The tick's write is conditional on the take being wanted, so the common tick reads nothing
+    more; a cancelled or lost take is read once to say why it must stop."""
+    take = take_request(shot=shot, actor=alice).take
+    running = take_claim(take_id=take.id, worker="w", max_attempts=3)
+    with django_assert_num_queries(1):
+        assert take_record_progress(take=running, step=1, total=4, publish=False) is True
+    take_cancel(take=take, actor=alice)
+    with django_assert_num_queries(2):
+        assert take_record_progress(take=running, step=2, total=4, publish=False) is False
+    stored = Take.objects.get(pk=take.pk)
+    assert (stored.step, stored.cancel_requested) == (1, True)  # a cancelled take's tick is not saved
+
+
 def test_claim_is_conditional_and_counts_attempts(shot, alice, sent):
     take = take_request(shot=shot, actor=alice).take
     claimed = take_claim(take_id=take.id, worker="gpu-1:42", max_attempts=2)
