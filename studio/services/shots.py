@@ -127,12 +127,13 @@ def shot_update_in_project(*, project: Project, shot_id: int, actor, expected_ve
     shot is read once, locked, instead of read by the caller and again locked here, so the edit's
     event goes out sooner (BENCHMARKS.md, issue 15). Shot.DoesNotExist when it is not a live shot
     of a live scene of the project."""
-    shot = selectors.api_shots(project).prefetch_related(None).order_by().select_for_update(of=("self",)).get(pk=shot_id)
-    return _shot_update(shot, actor, expected_version, changes, already_locked=True)
+    shot = selectors.shot_to_edit(project, shot_id)
+    return _shot_update(shot, actor, expected_version, changes, already_locked=True, project_id=project.id)
 
 
-def _shot_update(shot: Shot, actor, expected_version: int | None, changes: dict, *, already_locked: bool) -> Shot:
-    project_id = shot.scene.project_id
+def _shot_update(shot: Shot, actor, expected_version: int | None, changes: dict, *, already_locked: bool,
+                 project_id: int | None = None) -> Shot:
+    project_id = project_id if project_id is not None else shot.scene.project_id
     cast = cast_for_prompt(project_id, changes["prompt"]) if "prompt" in changes else None
     diff = save_versioned(shot, expected_version=expected_version, changes=changes, allowed=SHOT_EDITABLE_FIELDS,
                           already_locked=already_locked)

@@ -385,7 +385,7 @@ def test_a_shot_edit_reads_the_shot_once_locked_and_only_its_cast_after(world, a
 def test_a_shot_edit_without_if_match_finds_only_a_live_shot_of_its_project(world, alice):
     from studio.models import Shot
     from studio.services.projects import project_create
-    from studio.services.shots import scene_create, shot_create, shot_trash
+    from studio.services.shots import scene_create, scene_trash, shot_create, shot_trash
 
     client = token_client(alice)
     elsewhere = project_create(owner=alice, name="Another film", default_backend="animatic")
@@ -402,6 +402,11 @@ def test_a_shot_edit_without_if_match_finds_only_a_live_shot_of_its_project(worl
     assert client.patch(url, {"lens_mm": 85, "version": read}, format="json").status_code == 200
     stale = client.patch(url, {"lens_mm": 24, "version": read}, format="json")  # someone saved since
     assert stale.status_code == 409 and Shot.objects.get(pk=world["shot"].pk).lens_mm == 85
+    in_a_trashed_scene = shot_create(scene=scene_create(project=world["project"], actor=alice, heading="INT. ATTIC - NIGHT"),
+                                     actor=alice, prompt="dust")
+    scene_trash(scene=in_a_trashed_scene.scene, actor=alice)
+    assert client.patch(api(slug, f"shots/{in_a_trashed_scene.id}/"), {"lens_mm": 85, "version": 1}, format="json").status_code == 404
+    assert Shot.objects.get(pk=in_a_trashed_scene.pk).lens_mm != 85
 
 
 def test_a_stranger_s_malformed_shot_edit_is_a_404_not_a_400(world, users):
