@@ -730,7 +730,8 @@ def shot_to_edit(project: Project, shot_id: int) -> Shot:
 
 @functools.cache
 def _shot_to_edit_sql(vendor: str) -> str:
-    """Same rule as api_shots(project).get(pk=...): the shot and its scene not trashed."""
+    """Same rule as api_shots(project).get(pk=...): the shot and its scene not trashed. `vendor`
+    keys the cache: SQLite (`make run`) has no row locks, so its SQL has no FOR UPDATE."""
     quote = connection.ops.quote_name
     shot_table, scene_table = quote(Shot._meta.db_table), quote(Scene._meta.db_table)
     columns = ", ".join(f"{shot_table}.{quote(f.column)}" for f in Shot._meta.concrete_fields)
