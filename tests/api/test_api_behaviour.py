@@ -396,6 +396,8 @@ def test_a_shot_edit_without_if_match_finds_only_a_live_shot_of_its_project(worl
     shot_trash(shot=trashed, actor=alice)
     assert client.patch(api(slug, f"shots/{trashed.id}/"), {"lens_mm": 85, "version": 1}, format="json").status_code == 404
     assert client.patch(api(slug, "shots/999999/"), {"lens_mm": 85, "version": 1}, format="json").status_code == 404
+    beyond_any_id = api(slug, f"shots/{2 ** 70}/")  # past the database's integers: still only "no such shot"
+    assert client.patch(beyond_any_id, {"lens_mm": 85, "version": 1}, format="json").status_code == 404
     assert Shot.objects.get(pk=foreign.pk).lens_mm != 85 and Shot.objects.get(pk=trashed.pk).lens_mm != 85
     url = api(slug, f"shots/{world['shot'].id}/")
     read = client.get(url).json()["version"]
