@@ -118,7 +118,7 @@ def shot_create(*, scene: Scene, actor, prompt: str = "", code: str = "", **fiel
 @transaction.atomic
 def shot_update(*, shot: Shot, actor, expected_version: int | None = None, **changes) -> Shot:
     """Save edits if nobody else saved since `expected_version`; mentions in the prompt become the cast."""
-    return _shot_update(shot, actor, expected_version, changes, already_locked=False)
+    return _shot_update(shot, actor, expected_version, changes, already_locked=False, project_id=shot.scene.project_id)
 
 
 @transaction.atomic
@@ -132,8 +132,7 @@ def shot_update_in_project(*, project: Project, shot_id: int, actor, expected_ve
 
 
 def _shot_update(shot: Shot, actor, expected_version: int | None, changes: dict, *, already_locked: bool,
-                 project_id: int | None = None) -> Shot:
-    project_id = project_id if project_id is not None else shot.scene.project_id
+                 project_id: int) -> Shot:
     cast = cast_for_prompt(project_id, changes["prompt"]) if "prompt" in changes else None
     diff = save_versioned(shot, expected_version=expected_version, changes=changes, allowed=SHOT_EDITABLE_FIELDS,
                           already_locked=already_locked)
