@@ -143,7 +143,10 @@ class ShotSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_cast(self, shot) -> list[str]:
-        return [link.cast_member.handle for link in shot.cast_links.all()]  # prefetched by the selector
+        handles = shot.__dict__.get("cast_handles")  # a shot just written: selectors.api_shot_with_cast
+        if handles is not None:
+            return handles
+        return [link.cast_member.handle for link in shot.cast_links.all()]  # prefetched by api_shots
 
     def to_representation(self, shot) -> dict:
         """What ModelSerializer gives, read straight off the row: a page of 500 shots would

@@ -382,6 +382,18 @@ def test_a_shot_edit_reads_the_shot_once_locked_and_only_its_cast_after(world, a
     assert len(cast_reads) == 1 and cast_reads[0] > update  # the cast is read only once the write is done
 
 
+def test_a_shot_edit_answers_with_the_cast_a_read_gives_in_reference_order(world, alice):
+    """The edit's answer reads the cast on its own (selectors.api_shot_with_cast), not as the
+    shot list prefetches it: the same handles, in the prompt's order, either way round."""
+    client = token_client(alice)
+    url = api(world["project"].slug, f"shots/{world['shot'].id}/")
+    for prompt, cast in (("@deck watches @mara climb", ["deck", "mara"]), ("@mara climbs past @deck", ["mara", "deck"]),
+                         ("the empty deck at dawn", [])):
+        edited = client.patch(url, {"prompt": prompt, "version": client.get(url).json()["version"]}, format="json")
+        assert edited.status_code == 200 and edited.json()["cast"] == cast
+        assert edited.json() == client.get(url).json()  # the whole answer, as a read gives it
+
+
 def test_a_shot_edit_without_if_match_finds_only_a_live_shot_of_its_project(world, alice):
     from studio.models import Shot
     from studio.services.projects import project_create
