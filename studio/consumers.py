@@ -49,7 +49,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         # Watch before the snapshot so no event can fall between the two: what comes meanwhile is
         # held and written after it (_send_snapshot); events the snapshot already covers are ignored.
         await events.watch_project(self.project_id, self)
-        await events.join_user(self.scope["user"].id, self.channel_name)  # this person's notifications
+        await events.watch_user(self.scope["user"].id, self)  # this person's notifications
         await self._enter(self._page_room())
         await self._send_snapshot()
 
@@ -57,7 +57,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "project_id", None) is None:
             return
         await events.unwatch_project(self.project_id, self)
-        await events.leave_user(self.scope["user"].id, self.channel_name)
+        await events.unwatch_user(self.scope["user"].id, self)
         for room in list(getattr(self, "rooms", {})):
             await self._leave(room)
 
@@ -88,15 +88,12 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json({"type": "error", "error": "unknown message: send resync, heartbeat, editing or playhead"})
 
-    async def project_event(self, message):
-        """A notification for this person (their user group); project events come through forward."""
-        await self.send(text_data=message.get("text") or events.encoded(message["event"]))
-
     def forward(self, frame: socket_frames.EventFrame) -> None:
-        """A project event, written now by the process's fan-out (events.watch_project), which
-        does not wait for any one socket. If the client is not keeping up (the last write still
-        waits, or the transport is paused), this one is skipped: the client sees the gap in the
-        numbers and asks for a snapshot."""
+        """A project event or this person's notification, written now by the process's fan-out
+        (events.watch_project, events.watch_user), which does not wait for any one socket. If the
+        client is not keeping up (the last write still waits, or the transport is paused), this
+        one is skipped: the client sees the gap in the numbers and asks for a snapshot (a skipped
+        notification is a hint lost: the bell's count is read again on the next one)."""
         if self._held is not None:
             if len(self._held) < self.MOST_HELD:
                 self._held.append(frame)  # more: the client sees the gap after the snapshot and resyncs

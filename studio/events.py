@@ -344,7 +344,7 @@ def user_group(user_id: int) -> str:
 def notify_user(user_id: int, payload: dict[str, Any]) -> None:
     """A hint to every open socket of one person (their notifications), after commit. Not
     numbered: it is not part of any project's stream, and the bell refetches its count."""
-    message = {"type": "project.event", "event": payload}
+    message = {"type": "project.event", "user": user_id, "event": payload}
 
     def send() -> None:
         try:
@@ -353,14 +353,6 @@ def notify_user(user_id: int, payload: dict[str, Any]) -> None:
             logger.warning("could not tell user %s about a notification", user_id, exc_info=True)
 
     transaction.on_commit(send)
-
-
-async def join_user(user_id: int, channel_name: str) -> None:
-    await get_channel_layer().group_add(user_group(user_id), channel_name)
-
-
-async def leave_user(user_id: int, channel_name: str) -> None:
-    await get_channel_layer().group_discard(user_group(user_id), channel_name)
 
 
 def close_member_sockets(project_id: int, user_id: int) -> None:
@@ -381,17 +373,30 @@ def connection_id(channel_name: str) -> str:
 async def watch_project(project_id: int, socket) -> None:
     """Hand this socket its project's events from now on (before its snapshot, so nothing falls
     between). `socket` has forward(frame) (a socket_frames.EventFrame) and removed(user_id); see _ProjectFanout."""
-    await _fanout.here().watch(project_id, socket)
+    await _fanout.here().watch(project_group(project_id), socket)
 
 
 async def unwatch_project(project_id: int, socket) -> None:
-    await _fanout.here().unwatch(project_id, socket)
+    await _fanout.here().unwatch(project_group(project_id), socket)
+
+
+async def watch_user(user_id: int, socket) -> None:
+    """Hand this socket its person's notifications (notify_user) from now on, through the same
+    one-pass writer as project events. Through Channels, one socket at a time, a take's "ready"
+    hint to someone with many sockets open held their process's loop for milliseconds per
+    hundred sockets (BENCHMARKS.md, issue 15)."""
+    await _fanout.here().watch(user_group(user_id), socket)
+
+
+async def unwatch_user(user_id: int, socket) -> None:
+    await _fanout.here().unwatch(user_group(user_id), socket)
 
 
 class _LoopFanout:
-    """The project events of one server process (one event loop). A single channel joins each
-    watched project's group, so the layer hands every event to the process once; a writer then
-    writes it to every socket of the process watching that project in one pass.
+    """The project events (and people's notifications) of one server process (one event loop). A
+    single channel joins each watched group (a project's, a person's), so the layer hands every
+    event to the process once; a writer then writes it to every socket of the process watching
+    that group in one pass.
 
     Events that arrive while a pass is being written go out together in the next pass, as one
     frame per socket holding a JSON array of them, in order. On loopback most of a socket's cost is
@@ -404,13 +409,13 @@ class _LoopFanout:
         self._lock = asyncio.Lock()  # group membership changes one at a time
         self._channel: str | None = None
         self._tasks: list[asyncio.Task] = []
-        self._watching: dict[int, dict[Any, None]] = {}  # project id -> its sockets (an ordered set)
+        self._watching: dict[str, dict[Any, None]] = {}  # group -> its sockets (an ordered set)
         self._arrived: list[dict[str, Any]] = []  # received, not yet written
         self._wake = asyncio.Event()
 
-    async def watch(self, project_id: int, socket) -> None:
+    async def watch(self, group: str, socket) -> None:
         async with self._lock:
-            sockets = self._watching.get(project_id)
+            sockets = self._watching.get(group)
             if sockets is None:
                 layer = get_channel_layer()
                 if self._channel is None:
@@ -419,18 +424,18 @@ class _LoopFanout:
                     self._channel = await layer.new_channel()
                     loop = asyncio.get_running_loop()
                     self._tasks = [loop.create_task(self._read(layer, self._channel)), loop.create_task(self._write())]
-                await layer.group_add(project_group(project_id), self._channel)
-                sockets = self._watching[project_id] = {}
+                await layer.group_add(group, self._channel)
+                sockets = self._watching[group] = {}
             sockets[socket] = None
 
-    async def unwatch(self, project_id: int, socket) -> None:
+    async def unwatch(self, group: str, socket) -> None:
         async with self._lock:
-            sockets = self._watching.get(project_id, {})
+            sockets = self._watching.get(group, {})
             sockets.pop(socket, None)
-            if sockets or project_id not in self._watching:
+            if sockets or group not in self._watching:
                 return
-            del self._watching[project_id]
-            await get_channel_layer().group_discard(project_group(project_id), self._channel)
+            del self._watching[group]
+            await get_channel_layer().group_discard(group, self._channel)
             if not self._watching:  # nobody left: no task outlives its loop
                 for task in self._tasks:
                     task.cancel()  # channels_redis forgets a channel whose receive is cancelled
@@ -461,17 +466,18 @@ class _LoopFanout:
                 logger.exception("live events could not be written")
 
     def _write_pass(self, arrived: list[dict[str, Any]]) -> None:
-        texts: dict[int, list[str]] = {}
+        texts: dict[str, list[str]] = {}
         for message in arrived:
-            project_id = message.get("project")
+            # A person's notification names them; everything else sent to these groups, its project.
+            group = user_group(message["user"]) if "user" in message else project_group(message.get("project"))
             if message["type"] == "member.removed":
-                for socket in list(self._watching.get(project_id, ())):
+                for socket in list(self._watching.get(group, ())):
                     socket.removed(message["user_id"])
             else:
-                texts.setdefault(project_id, []).append(message.get("text") or encoded(message["event"]))
-        for project_id, project_texts in texts.items():
-            frame = socket_frames.EventFrame(project_texts[0] if len(project_texts) == 1 else "[" + ",".join(project_texts) + "]")
-            for socket in list(self._watching.get(project_id, ())):
+                texts.setdefault(group, []).append(message.get("text") or encoded(message["event"]))
+        for group, group_texts in texts.items():
+            frame = socket_frames.EventFrame(group_texts[0] if len(group_texts) == 1 else "[" + ",".join(group_texts) + "]")
+            for socket in list(self._watching.get(group, ())):
                 try:
                     socket.forward(frame)
                 except Exception:  # one broken socket must not keep the event from the others

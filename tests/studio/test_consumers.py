@@ -161,6 +161,29 @@ async def test_a_notification_reaches_only_its_recipients_sockets(project, users
         await socket.disconnect()
 
 
+async def test_a_person_s_notification_reaches_every_socket_of_theirs_through_one_subscription(project, users, fresh_channel_layer):
+    """A person's sockets do not each join their user group: the process's fan-out joins it once
+    and writes a notification to all of them in one pass (events.watch_user), as it does project
+    events; the last socket gone, the process leaves the group."""
+    from studio import events
+    from studio.services.notifications import unread_count
+
+    carol = users["carol"]
+    tabs = [await _communicator(carol, project.slug) for _ in range(3)]
+    for tab in tabs:
+        assert (await tab.connect(timeout=10))[0]
+        assert json.loads(await tab.receive_from(timeout=10))["type"] == "snapshot"
+    watching = events._fanout.here()._watching
+    assert len(watching[events.user_group(carol.id)]) == 3
+    await sync_to_async(events.notify_user)(carol.id, {"type": "notification.read", "unread": await sync_to_async(unread_count)(carol)})
+    for tab in tabs:
+        [hint] = [e for e in messages_in(await tab.receive_from(timeout=10)) if e["type"] == "notification.read"]
+        assert hint["unread"] == 0
+    for tab in tabs:
+        await tab.disconnect()
+    assert events.user_group(carol.id) not in watching
+
+
 def test_a_snapshot_is_built_once_per_project_state_and_rebuilt_after_any_event(project, shot, django_assert_num_queries):
     """Sockets opening together share one snapshot (studio/consumers.py); the project's sequence
     number says when it is out of date."""
