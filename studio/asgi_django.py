@@ -42,8 +42,10 @@ class DjangoInOneThread(ASGIHandler):
             await self.send_response(error_response, send)
             await sync_to_async(error_response.close, thread_sensitive=True)()
             return
-        await self._answer_unless_disconnected(request, receive, send)
-        body_file.close()
+        try:
+            await self._answer_unless_disconnected(request, receive, send)
+        finally:
+            body_file.close()  # also when the client sent something that is not ASGI (an AssertionError)
 
     async def _answer_unless_disconnected(self, request, receive, send) -> None:
         """As Django does: the answer is dropped, and request_finished sent, when the client goes
