@@ -13,7 +13,7 @@ Per (server, layer, N) it prints:
                 handed to the channel layer) to the watcher's receive, for every progress event of
                 every watcher: the issue's "worker-publish -> client-receive";
   report->receive p50/p95/p99 ms: from the worker's time.time() right before take_record_progress
-                (save the progress, number the event, publish): the same, plus the database writes;
+                (save the progress, read the last event number, publish): the same, plus the database work;
   edit->receive p50/p95/p99 ms: an HTTP PATCH of a shot through the server (request sent, from a
                 process of its own, as a person's browser would) to each watcher's shot.changed;
                 under it, each edit's request->publish (the server's part: the request read, the
@@ -87,7 +87,7 @@ FINAL = {"succeeded", "failed", "cancelled"}
 
 @shared_task(name="bench.live_progress")
 def live_progress(take_ids: list[int], steps: int, interval_ms: float, out: str, lockstep: bool = False) -> None:
-    """Progress on every take every interval (take_record_progress: save, number, publish), then
+    """Progress on every take every interval (take_record_progress: save, publish a tick), then
     each take succeeds (take_succeed: its final state). Publish times go to `out` as JSON.
 
     Each take ticks on its own clock, started at a random moment within the first interval, as
@@ -297,6 +297,10 @@ class Watcher:
         elif kind == "presence":
             for change in message["ops"]:
                 (self.people.add if change["op"] == "join" else self.people.discard)((change["c"], change["r"]))
+        elif message.get("tick"):  # no number of its own: the last event's (one above ours: we missed it)
+            if isinstance(message.get("seq"), int) and self.seq is not None and message["seq"] > self.seq:
+                self.gaps += message["seq"] - self.seq
+                self.send('{"type":"resync"}')
         elif isinstance(message.get("seq"), int) and self.seq is not None:
             if kind == "take.changed" and message["take"]["status"] in FINAL:
                 self.finals.add(message["take"]["id"])

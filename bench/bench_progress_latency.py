@@ -16,7 +16,8 @@ Real parts, three kinds of process:
           every message;
   worker  `--role worker`: calls studio.services.renders.take_record_progress(take=..., step=i,
           total=K, publish=True) K times, --intervals-ms apart, recording time.time() right before
-          each call; it also timestamps the pieces (next_sequence, the channel layer's group_send).
+          each call; it also timestamps the pieces (events.last_sequence: a tick carries the last
+          event's number and takes none; the channel layer's group_send).
 The channel layer is channels_redis against REDIS_URL (default: the embedded Redis of settings).
 Latency = client receive time - worker call time, matched by step, for every (client, step).
 20 ms apart is the brief's stress rate (about 12 takes rendering at once); 250 ms is the runner's
@@ -290,7 +291,7 @@ def analyse(clients: list[Listener], take_id: int, sent: dict) -> dict:
 # Pieces of one take_record_progress call, from the worker's timestamps.
 WORKER_PHASES = {
     "save + project lookup (DB)": ("call", "sequence_start"),
-    "next_sequence (DB)": ("sequence_start", "sequence_end"),
+    "last_sequence (DB)": ("sequence_start", "sequence_end"),
     "sync -> async hop": ("sequence_end", "group_send_start"),
     "group_send (Redis)": ("group_send_start", "group_send_end"),
     "after send + cancel check (DB)": ("group_send_end", "return"),
@@ -328,7 +329,7 @@ def report(runs: list[dict], args) -> None:
         cells = "".join(f"{percentile(values_of(r), .5):>9.2f} /{percentile(values_of(r), .99):>7.2f}" for r in runs)
         print(f"{name:<34}{cells}")
     gaps = [r["seq_gaps"] for r in runs]
-    print(f"\npublisher: {args.publisher}; sequence numbers skipped by other publishers during the runs: {gaps}; "
+    print(f"\npublisher: {args.publisher}; ticks whose number went back (never expected) per run: {gaps}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
@@ -428,16 +429,17 @@ class StepClock:
 
 
 def instrument(clock: StepClock) -> None:
-    """Wrap events.next_sequence and the channel layer's group_send to timestamp them (no other change)."""
+    """Wrap events.last_sequence (the number a tick carries) and the channel layer's group_send to
+    timestamp them (no other change)."""
     from channels.layers import get_channel_layer
 
     from studio import events
 
-    real_next_sequence = events.next_sequence
+    real_last_sequence = events.last_sequence
 
-    def timed_next_sequence(project_id: int, **kwargs) -> int:
+    def timed_last_sequence(project_id: int) -> int:
         clock.mark("sequence_start")
-        seq = real_next_sequence(project_id, **kwargs)
+        seq = real_last_sequence(project_id)
         clock.mark("sequence_end")
         clock.sequences.append(seq)
         return seq
@@ -451,7 +453,7 @@ def instrument(clock: StepClock) -> None:
             await self.layer.group_send(group, message)
             clock.mark("group_send_end")
 
-    events.next_sequence = timed_next_sequence
+    events.last_sequence = timed_last_sequence
     events.get_channel_layer = lambda: TimedLayer(get_channel_layer())
 
 
@@ -466,8 +468,8 @@ def publish_through_one_loop() -> None:
     threading.Thread(target=loop.run_forever, daemon=True, name="publisher").start()
 
     def send_now(project_id, event_type, payload, **kwargs):
-        seq = events.next_sequence(project_id, **kwargs)
-        message = {"type": "project.event", "event": {"type": event_type, "seq": seq, **payload}}
+        seq = events.last_sequence(project_id)  # the bench sends progress ticks only
+        message = {"type": "project.event", "event": {"type": event_type, "seq": seq, "tick": True, **payload}}
         send = events.get_channel_layer().group_send(events.project_group(project_id), message)
         asyncio.run_coroutine_threadsafe(send, loop).result(timeout=5)
         return seq
@@ -476,6 +478,9 @@ def publish_through_one_loop() -> None:
 
 
 def worker_main(args) -> None:
+    # Every tick timed on its way, none coalesced away (at 20 ms apart most would be, and sent
+    # later from the coalescer's thread, out of this loop's clock).
+    os.environ["CONTINUITY_PROGRESS_COALESCE_S"] = "0"
     setup_django()
     from studio.models import Take
     from studio.services.renders import take_record_progress
@@ -499,7 +504,8 @@ def worker_main(args) -> None:
         pause = started + step * args.interval_ms / 1000 - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    gaps = clock.sequences[-1] - clock.sequences[0] + 1 - len(clock.sequences)
+    # Ticks carry the last event's number: it never goes back (nothing else publishes meanwhile).
+    gaps = sum(later < earlier for earlier, later in zip(clock.sequences, clock.sequences[1:]))
     args.out.write_text(json.dumps({"steps": clock.steps, "seq_gaps": gaps}))
 
 

@@ -11,6 +11,7 @@ re-sent from the database).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -235,25 +236,30 @@ async def _finish(step, waiting_on) -> None:
 
 class _SnapshotsOfThisProcess:
     """The last snapshot built per project, reused while the project's sequence number has not
-    moved. A snapshot holds nothing personal (who is here and "you" are added per socket), and
-    every change to what it holds is published with a new number, so one with the current number
-    is the truth. When a whole team opens the board at once, one is built instead of one per socket
-    (building them was a third of what connecting 500 watchers cost; BENCHMARKS.md, issue 15)."""
+    moved, for at most REUSE_S. A snapshot holds nothing personal (who is here and "you" are added
+    per socket), and every change to what it holds but progress is published with a new number, so
+    one with the current number is the truth but for its progress bars, which are at most REUSE_S
+    old (progress ticks take no number; the next tick paints the bar anyway). When a whole team
+    opens the board at once, a few are built instead of one per socket (building them was a third
+    of what connecting 500 watchers cost; BENCHMARKS.md, issue 15)."""
+
+    REUSE_S = 0.5
 
     def __init__(self):
-        self._by_project: dict[int, tuple[tuple, dict]] = {}
+        self._by_project: dict[int, tuple[tuple, float, dict]] = {}
 
     def current(self, project_id: int) -> dict:
         # The number, and when the project was made: an id can come back (a test database
         # rolled back), a project's creation time with it cannot.
         version = tuple(Project.objects.filter(pk=project_id).values_list("event_seq", "created_at").get())
         known = self._by_project.get(project_id)
-        if known is not None and known[0] == version:
-            return dict(known[1])
+        if known is not None and known[0] == version and time.monotonic() - known[1] < self.REUSE_S:
+            return dict(known[2])
+        built_at = time.monotonic()
         snapshot = selectors.project_snapshot(Project(pk=project_id))  # reads the number first, then the state
         if len(self._by_project) > 1000:
             self._by_project.clear()
-        self._by_project[project_id] = ((snapshot["seq"], version[1]), snapshot)
+        self._by_project[project_id] = ((snapshot["seq"], version[1]), built_at, snapshot)
         return dict(snapshot)
 
 

@@ -2,7 +2,9 @@
 
 The database is the truth and events are hints: callers save first, then publish. Events are sent
 after the transaction commits, each with a per-project sequence number, so a browser that sees a
-gap (or reconnects) refetches the snapshot instead of trusting a partial stream.
+gap (or reconnects) refetches the snapshot instead of trusting a partial stream. A progress tick
+takes no number of its own: it carries the number of the last event before it (`"tick": true`),
+so it can show a gap but never make one.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progre
             coalesce: str | None = None) -> None:
     """Publish an event to everyone watching the project, once the current transaction commits.
 
-    `progress_only`: the event only moves a progress bar, so pages cached under the project's
-    content_seq stay valid (see Project.content_seq).
+    `progress_only`: the event only moves a progress bar: a tick, sent without a number of its own
+    (send_tick), so pages cached under the project's content_seq stay valid (Project.content_seq).
     `coalesce`: a key for the thing the event is about (e.g. "take:12"). Progress events with a key
     are coalesced: within CONTINUITY_PROGRESS_COALESCE_S of the last one sent for that key, only
     the latest value is kept and sent when the window ends. Any other event with the key (a final
@@ -61,26 +63,57 @@ def encoded(event: dict[str, Any]) -> str:
 
 def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progress_only: bool = False) -> int | None:
     """Number the event and send it: one group send per event, whatever the number of sockets.
-    A lost send is logged, never raised: the DB already has it.
+    A lost send is logged, never raised: the DB already has it. A progress tick
+    (`progress_only`) goes as send_tick says.
 
     The number is taken and the event sent in one transaction, so the project row stays locked
     until the event is in Redis: the next publisher (another thread or process) waits for it and
     events reach the layer in the order of their numbers. Taken and sent apart, a worker's progress
     and an edit from the web process now and then crossed on the way; every socket saw a gap and
     asked for a snapshot at once, and 500 snapshots held up live events for seconds (issue 15)."""
+    if progress_only:
+        return send_tick(project_id, event_type, payload)
     with transaction.atomic():
-        seq = next_sequence(project_id, progress_only=progress_only)
+        seq = next_sequence(project_id)
         if seq is None:  # the project is gone (deleted for good while a worker finished): nobody to tell
             logger.info("not publishing %s: project %s no longer exists", event_type, project_id)
             return None
         # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
-        event = {"type": event_type, "seq": seq, **payload, "sent_at": round(time.time(), 6)}
-        message = {"type": "project.event", "project": project_id, "event": event, "text": encoded(event)}
-        try:
-            _publisher.group_send(project_group(project_id), message)
-        except Exception:  # the channel layer is down: clients will see the gap and resync
-            logger.warning("could not publish %s for project %s", event_type, project_id, exc_info=True)
+        _send_to_project(project_id, {"type": event_type, "seq": seq, **payload})
     return seq
+
+
+def send_tick(project_id: int, event_type: str, payload: dict[str, Any]) -> int | None:
+    """Send a progress tick, which moves a bar and nothing else, without numbering it: it carries
+    the number of the last event sent before it (`seq`) and `"tick": true`.
+
+    Numbered like other events, every tick of every take locked the project's row from its number
+    to the COMMIT after its PUBLISH: the project's render workers queued on that one row (eight
+    publishers: 5–8 ms a tick at the median against 0.7 without it), and each tick's COMMIT ran
+    just as the servers wrote the tick to their sockets (BENCHMARKS.md, issue 15). A tick needs no
+    number of its own: the next one supersedes it and the database has the truth.
+
+    It still shows a gap: the number read is committed, and a numbered event is committed only
+    once it is in Redis (send_now), so event `seq` reached the layer before this tick did. A client
+    whose last number is below a tick's missed something and resyncs; a tick never makes a gap.
+    Ticks of one take keep their order (the coalescer sends them, a final state after the last).
+    Returns the number carried; None when the project is gone."""
+    seq = last_sequence(project_id)
+    if seq is None:
+        logger.info("not publishing %s: project %s no longer exists", event_type, project_id)
+        return None
+    _send_to_project(project_id, {"type": event_type, "seq": seq, "tick": True, **payload})
+    return seq
+
+
+def _send_to_project(project_id: int, event: dict[str, Any]) -> None:
+    # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
+    event["sent_at"] = round(time.time(), 6)
+    message = {"type": "project.event", "project": project_id, "event": event, "text": encoded(event)}
+    try:
+        _publisher.group_send(project_group(project_id), message)
+    except Exception:  # the channel layer is down: clients will see the gap and resync
+        logger.warning("could not publish %s for project %s", event["type"], project_id, exc_info=True)
 
 
 SENDING_WAIT_S = 10.0
@@ -88,8 +121,8 @@ SENDING_WAIT_S = 10.0
 
 class _Coalescer:
     """Latest progress value wins per key within a short window (leading edge sent at once, the
-    latest of the rest when the window closes). Numbered when sent, so skipped values leave no
-    gap in the sequence. The trailing sends run on one daemon thread per process."""
+    latest of the rest when the window closes). Ticks take no number (send_tick), so skipped values
+    leave no gap in the sequence. The trailing sends run on one daemon thread per process."""
 
     def __init__(self):
         self._lock = threading.Condition()
@@ -187,17 +220,25 @@ class _Coalescer:
 _coalescer = _Coalescer()
 
 
-def next_sequence(project_id: int, *, progress_only: bool = False) -> int | None:
+def next_sequence(project_id: int) -> int | None:
     """The project's next event number; None when there is no such project (any more).
-    One statement, so concurrent publishers (web and workers) never share a number."""
+    One statement, so concurrent publishers (web and workers) never share a number. Every numbered
+    event may change what a page shows, so content_seq moves with it (progress ticks take no
+    number: they leave cached pages valid)."""
     table = Project._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET event_seq = event_seq + 1, content_seq = content_seq + %s WHERE id = %s RETURNING event_seq",
-            [0 if progress_only else 1, project_id],
+            f"UPDATE {table} SET event_seq = event_seq + 1, content_seq = content_seq + 1 WHERE id = %s RETURNING event_seq",
+            [project_id],
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def last_sequence(project_id: int) -> int | None:
+    """The number of the project's last event, as committed, without locking anything; None when
+    there is no such project (any more)."""
+    return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).first()
 
 
 class _DirectPubSub:

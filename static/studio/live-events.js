@@ -33,7 +33,7 @@ export function onEvent(msg) {
 
 function dispatch(msg) {
   switch (msg.type) {
-    case "take.changed": takeChanged(msg.take); break;
+    case "take.changed": takeChanged(msg.take, msg.tick); break;
     case "shot.changed": shotChanged(msg); break;
     case "scene.changed":
       emit(document.getElementById("scene-" + msg.scene) ? "live-scene-refresh" : "live-board-refresh", { scene: msg.scene });
@@ -58,7 +58,7 @@ function dispatch(msg) {
       emitSoon("live-identity", { shot: msg.shot_id }, msg.shot_id);
       break;
     case "cut.changed": emit("live-cut-changed", { cut: msg.cut }); break;
-    case "export.changed": exportChanged(msg.export); break;
+    case "export.changed": exportChanged(msg.export, msg.tick); break;
     case "project.updated": toast("The project settings were changed.", "info"); break;
     case "notification":  // for this person only (their own group): the bell refetches its count
       toast(msg.text, "info");
@@ -68,9 +68,12 @@ function dispatch(msg) {
   }
 }
 
-function takeChanged(take) {
+function takeChanged(take, tick) {
   const elements = document.querySelectorAll('[data-take-id="' + take.id + '"]');
   const before = elements.length ? elements[0].dataset.status : null;
+  // A tick sent before a take ended can arrive after its final state (the worker's last tick and
+  // a cancel from the studio take different ways): it never turns a finished take back to running.
+  if (tick && FINAL.has(before)) return;
   paintTake(take);
   if (!elements.length) {
     emitSoon("live-take-new", { take: take.id, shot: take.shot_id }, take.id);
@@ -95,9 +98,10 @@ function shotChanged(msg) {
 
 // Progress ticks are painted in place; a new export or a change of status (the download link
 // appears, an error shows) refetches the list.
-function exportChanged(exp) {
+function exportChanged(exp, tick) {
   const row = document.querySelector('[data-export-id="' + exp.id + '"]');
   const before = row ? row.dataset.status : null;
+  if (tick && FINAL.has(before)) return;  // as for takes: a late tick never undoes the end
   paintExport(exp);
   if (!row || before !== exp.status) emitSoon("live-export-refresh", { cut: exp.cut_id }, exp.cut_id);
 }

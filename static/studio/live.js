@@ -5,7 +5,8 @@
    caller's business (live-events.js).
    Every 25 s the page beats with the last number it saw: the beat keeps its presence alive, and
    the server answers a beat that is behind with a fresh snapshot (a final state the layer
-   dropped comes back from the database). Presence deltas carry no number. */
+   dropped comes back from the database). Presence deltas carry no number; a progress tick
+   ("tick": true) carries the number of the last event before it, not one of its own. */
 
 export const state = { socket: null, seq: null, attempt: 0, timer: null, beat: null };
 const HEARTBEAT_MS = 25000;
@@ -86,7 +87,11 @@ function receive(msg) {
     handlers.snapshot(msg, { first: first });
     return;
   }
-  if (typeof msg.seq === "number" && state.seq !== null) {
+  if (msg.tick) {
+    // A progress tick has no number of its own: it carries the last event's. One above ours means
+    // we missed that event. Painted either way: it is the newest progress there is.
+    if (typeof msg.seq === "number" && state.seq !== null && msg.seq > state.seq) resync();
+  } else if (typeof msg.seq === "number" && state.seq !== null) {
     if (msg.seq <= state.seq) return; // already seen (we join before the snapshot)
     if (msg.seq > state.seq + 1) resync(); // a gap: the snapshot tells the truth
     state.seq = msg.seq;

@@ -78,10 +78,16 @@ async def test_cut_renders_live_and_exports_every_format(routed_to_worker, proje
 
     final = _final_takes(events)
     assert {final[i]["status"] for i in take_ids} == {"succeeded"}, [final[i]["error"] for i in take_ids]
-    # Web and worker publish concurrently, so numbers may arrive slightly out of order (a client
-    # that sees a gap resyncs); they are never reused.
-    sequence = [e["seq"] for e in events if "seq" in e]
+    # Web and worker publish concurrently; numbers are never reused. A progress tick takes none: it
+    # carries the last one sent before it, never one this client has not had yet (no false gap).
+    sequence = [e["seq"] for e in events if "seq" in e and not e.get("tick")]
     assert len(set(sequence)) == len(sequence) and min(sequence) > snapshot["seq"]
+    last = snapshot["seq"]
+    for event in events:
+        if event.get("tick"):
+            assert event["seq"] <= last
+        elif "seq" in event:
+            last = max(last, event["seq"])
     running = [e["take"]["progress"] for e in events if e.get("type") == "take.changed" and e["take"]["status"] == "running"]
     assert running and max(running) <= 1.0
 

@@ -202,3 +202,27 @@ def test_a_snapshot_is_built_once_per_project_state_and_rebuilt_after_any_event(
     events.next_sequence(project.id)  # the take's event
     after = _snapshots.current(project.id)
     assert after["seq"] == first["seq"] + 1 and take.id in [t["id"] for t in after["takes"]]
+
+
+def test_a_reused_snapshot_s_progress_is_never_older_than_its_reuse_window(project, shot, monkeypatch):
+    """Progress ticks take no number (events.send_tick), so the number alone cannot tell that a
+    snapshot's progress bars moved on: one is reused for at most REUSE_S."""
+    from studio import events
+    from studio.consumers import _snapshots
+    from studio.models import Take, TakeStatus
+
+    take = Take.objects.create(shot=shot, number=1, status=TakeStatus.RUNNING, total_steps=4, backend="animatic",
+                               request={}, signature="t" * 64)
+    events.next_sequence(project.id)
+    monkeypatch.setattr(_snapshots, "REUSE_S", 3600)
+    assert _progress_of(_snapshots.current(project.id), take) == 0
+    Take.objects.filter(pk=take.pk).update(step=2, progress=0.5)
+    events.send_tick(project.id, "take.changed", {"take": {"id": take.id, "progress": 0.5}})
+    assert _progress_of(_snapshots.current(project.id), take) == 0  # within the window: the one built
+    monkeypatch.setattr(_snapshots, "REUSE_S", 0)
+    assert _progress_of(_snapshots.current(project.id), take) == 0.5  # past it: built again
+
+
+def _progress_of(snapshot: dict, take) -> float:
+    [payload] = [t for t in snapshot["takes"] if t["id"] == take.id]
+    return payload["progress"]

@@ -313,10 +313,12 @@ def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, toke
         events.publish(project.id, "take.changed", {"take": {"id": 2, "step": 1}, "token": token},
                        progress_only=True, coalesce="take:2")  # another take: its own window
     events._coalescer.flush()
-    got = [(m["event"]["take"]["id"], m["event"]["take"]["step"], m["event"]["seq"]) for m in received(channel, token=token)]
-    assert sorted(got, key=lambda g: g[2]) == got
-    assert [(take, step) for take, step, _ in got] == [(1, 1), (2, 1), (1, 10)]
-    assert [seq for *_, seq in got] == [1, 2, 3]  # numbered when sent: no gap for what was skipped
+    got = [(m["event"]["take"]["id"], m["event"]["take"]["step"], m["event"]["seq"], m["event"]["tick"])
+           for m in received(channel, token=token)]
+    assert [(take, step) for take, step, *_ in got] == [(1, 1), (2, 1), (1, 10)]  # in the order sent
+    # ticks take no number: each carries the last event's (none yet), so what was skipped leaves no gap
+    assert [(seq, tick) for *_, seq, tick in got] == [(0, True)] * 3
+    assert events.current_sequence(project.id) == 0
 
     channel = listen(project.id)
     with django_capture_on_commit_callbacks(execute=True):
@@ -326,16 +328,16 @@ def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, toke
         events.publish(project.id, "take.changed", {"take": {"id": 3, "status": "succeeded"}, "token": token},
                        coalesce="take:3")
     events._coalescer.flush()
-    got = [m["event"]["take"] for m in received(channel, token=token)]
+    got = [(m["event"]["take"], m["event"]["seq"]) for m in received(channel, token=token)]
     # the latest waiting tick goes just before the final state, never after it
-    assert got == [{"id": 3, "step": 1}, {"id": 3, "step": 3}, {"id": 3, "status": "succeeded"}]
+    assert got == [({"id": 3, "step": 1}, 0), ({"id": 3, "step": 3}, 0), ({"id": 3, "status": "succeeded"}, 1)]
 
 
 @pytest.mark.django_db(transaction=True)  # the trailing tick is sent from the coalescer's own thread
 def test_a_final_state_waits_for_the_trailing_tick_the_thread_is_sending(project, token, settings, monkeypatch,
                                                                         django_capture_on_commit_callbacks):
     """The coalescer's thread takes the waiting tick and sends it; a final state published in that
-    moment must not go first, or the tick is numbered after it and every page shows "running" again
+    moment must not go first, or the tick arrives after it and every page shows "running" again
     (an export's last progress came after its "succeeded" in CI). The thread's send is slowed on
     purpose so the final state comes while it is under way."""
     settings.CONTINUITY_PROGRESS_COALESCE_S = 0.05
@@ -359,21 +361,21 @@ def test_a_final_state_waits_for_the_trailing_tick_the_thread_is_sending(project
         events.publish(project.id, "export.changed", {"export": {"id": 7, "status": "succeeded"}, "token": token},
                        coalesce="export:7")
     events._coalescer.flush()
-    got = sorted(((m["event"]["seq"], m["event"]["export"]) for m in received(channel, token=token)), key=lambda g: g[0])
-    assert [export for _, export in got] == [{"id": 7, "step": 1}, {"id": 7, "step": 2}, {"id": 7, "status": "succeeded"}]
+    got = [m["event"]["export"] for m in received(channel, token=token)]  # in the order they reached the layer
+    assert got == [{"id": 7, "step": 1}, {"id": 7, "step": 2}, {"id": 7, "status": "succeeded"}]
 
 
 @pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
 def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their_numbers(project, token, monkeypatch):
-    """A worker's progress and an edit from the web process are numbered by one counter; if they
+    """A worker's final state and an edit from the web process are numbered by one counter; if they
     crossed on the way to Redis, every socket would see a gap and ask for a snapshot at once. A
     slow moment between numbering and sending (a busy machine) is made on purpose here."""
     from django.db import connection
 
     numbered = events.next_sequence
 
-    def slow_after_numbering(project_id, **kwargs):
-        seq = numbered(project_id, **kwargs)
+    def slow_after_numbering(project_id):
+        seq = numbered(project_id)
         time.sleep(0.002 * (seq % 3))
         return seq
 
@@ -383,7 +385,7 @@ def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their
     def publisher(n: int) -> None:
         try:
             for i in range(15):
-                events.send_now(project.id, "take.changed", {"take": {"id": n, "step": i}, "token": token}, progress_only=True)
+                events.send_now(project.id, "take.changed", {"take": {"id": n, "step": i}, "token": token})
         finally:
             connection.close()
 
@@ -395,3 +397,88 @@ def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their
     seqs = [m["event"]["seq"] for m in received(channel, token=token)]
     assert sorted(seqs) == list(range(1, 61))  # all of them
     assert seqs == sorted(seqs)  # and in order
+
+
+@pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
+def test_a_tick_carries_the_last_number_and_is_never_ahead_of_the_events_that_reach_the_layer_before_it(
+        project, token, monkeypatch):
+    """Progress ticks take no number (events.send_tick); each carries the number of the last event
+    sent. A client resyncs when a tick's number is above its own, so a tick whose number reached
+    the layer before the event of that number would send every socket to the database for nothing.
+    Ticks and numbered events are sent together here, with a slow moment after each numbering."""
+    from django.db import connection
+
+    numbered = events.next_sequence
+
+    def slow_after_numbering(project_id):
+        seq = numbered(project_id)
+        time.sleep(0.002 * (seq % 3))
+        return seq
+
+    monkeypatch.setattr(events, "next_sequence", slow_after_numbering)
+    channel = listen(project.id)
+
+    def publisher(n: int, tick: bool) -> None:
+        try:
+            for i in range(15):
+                events.send_now(project.id, "take.changed", {"take": {"id": n, "step": i}, "token": token}, progress_only=tick)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publisher, args=(n, n % 2 == 0)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    got = [m["event"] for m in received(channel, token=token)]
+    assert len(got) == 60
+    assert [e["seq"] for e in got if not e.get("tick")] == list(range(1, 31))  # no number taken by a tick
+    last_numbered = 0
+    for event in got:
+        if event.get("tick"):
+            assert event["seq"] <= last_numbered  # never ahead: no false gap
+        else:
+            last_numbered = event["seq"]
+    assert events.current_sequence(project.id) == 30
+
+
+@pytest.mark.django_db(transaction=True)  # the project's row is held by another connection
+def test_a_tick_goes_while_another_publisher_holds_the_project_row(project, token):
+    """A numbered event holds the project's row from its number to its COMMIT; a tick reads the
+    last number without waiting for it, so a project's render workers do not queue on one row."""
+    from django.db import connection
+    from django.db.models import F
+
+    channel = listen(project.id)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        try:
+            with transaction.atomic():
+                Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert holding.wait(10)
+    sent: list = []
+
+    def tick() -> None:
+        try:
+            sent.append(events.send_tick(project.id, "take.changed", {"take": {"id": 1, "step": 1}, "token": token}))
+        finally:
+            connection.close()
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    ticker.join(10)
+    still_held = not release.is_set() and holder.is_alive()
+    release.set()
+    holder.join(30)
+    assert not ticker.is_alive() and still_held  # it went while the row was held
+    assert sent == [0]  # the number committed before the holder's
+    [message] = received(channel, token=token)
+    assert message["event"]["tick"] is True and message["event"]["seq"] == 0

@@ -1,0 +1,79 @@
+"""Progress ticks in Chromium (static/studio/live.js, live-events.js). A tick takes no number of its
+own: it carries the number of the last event sent before it (studio/events.py, send_tick). So a
+page must not take a tick for the next event, must resync when a tick's number is above its own
+(it missed that event), and must never let a tick that arrives after a final state turn the work
+back to "running"."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from studio import events, selectors
+from studio.models import Export, ExportFormat, ExportStatus
+from studio.services.demo import demo_project_ensure
+from tests.browser.conftest import off_the_event_loop, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo():
+    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)  # they sign in as the demo owner
+    return project
+
+
+@pytest.fixture
+def owner(demo):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username="demo")
+
+
+def _payload(export_id: int) -> dict:
+    return selectors.export_payload(Export.objects.select_related("cut").get(pk=export_id))
+
+
+def _finish(export_id: int) -> None:
+    Export.objects.filter(pk=export_id).update(status=ExportStatus.FAILED, progress=0.6, error="ffmpeg failed",
+                                               finished_at=timezone.now())
+    export = Export.objects.select_related("cut").get(pk=export_id)
+    events.send_now(export.cut.project_id, "export.changed", {"export": selectors.export_payload(export)})
+
+
+def test_a_late_tick_never_undoes_a_final_state_and_a_tick_ahead_of_the_page_resyncs_it(browser_page, demo, owner):
+    from playwright.sync_api import expect
+
+    cut = demo.cuts.get(name="Assembly")
+    export = Export.objects.create(cut=cut, format=ExportFormat.EDL, status=ExportStatus.RUNNING, requested_by=owner)
+    stale_tick = {**_payload(export.id), "progress": 0.5}  # what the worker had sent just before it failed
+    editor = browser_page(owner)
+    page = editor.open(f"/p/{demo.slug}/cuts/{cut.id}/")
+    row = page.locator(f'#cut-exports [data-export-id="{export.id}"]')
+    expect(row.locator('[data-field="status"]')).to_have_text("Running")
+
+    off_the_event_loop(_finish, export.id)
+    expect(row.locator('[data-field="status"]')).to_have_text("Failed")
+    seen = page.evaluate("window.ContinuityLive.state.seq")
+    # Every status the row is painted with from now on (a refetch of the row would hide a wrong
+    # paint from a plain look at the page a moment later).
+    page.evaluate("""() => {
+        window.painted = [];
+        new MutationObserver(changes => changes.forEach(c => window.painted.push(c.target.dataset.status)))
+            .observe(document.getElementById("cut-exports"), { subtree: true, attributeFilter: ["data-status"] });
+    }""")
+    off_the_event_loop(events.send_tick, demo.id, "export.changed", {"export": stale_tick})
+    # A numbered event after it: once it shows, the tick before it has been handled.
+    off_the_event_loop(events.send_now, demo.id, "project.updated", {})
+    page.wait_for_selector(".toast >> text=The project settings were changed.")
+    assert "running" not in page.evaluate("window.painted")
+    expect(row.locator('[data-field="status"]')).to_have_text("Failed")
+    assert page.evaluate("window.ContinuityLive.state.seq") == seen + 1  # the tick took no number
+
+    # An event this page never gets (numbered, lost on the way), then a tick carrying its number.
+    page.evaluate("() => { window.resyncs = 0; document.body.addEventListener('live-resync', () => { window.resyncs += 1; }); }")
+    missed = off_the_event_loop(events.next_sequence, demo.id)
+    off_the_event_loop(events.send_tick, demo.id, "export.changed", {"export": stale_tick})
+    wait_until(page, "() => window.resyncs >= 1")  # the snapshot came: the page refetches what it shows
+    assert page.evaluate("window.ContinuityLive.state.seq") == missed
+    expect(row.locator('[data-field="status"]')).to_have_text("Failed")
