@@ -237,8 +237,12 @@ def next_sequence(project_id: int) -> int | None:
 
 def last_sequence(project_id: int) -> int | None:
     """The number of the project's last event, as committed, without locking anything; None when
-    there is no such project (any more)."""
-    return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).first()
+    there is no such project (any more). Hand-written, as next_sequence: a worker reads it for
+    every tick, and the ORM's query building cost more than the query."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT event_seq FROM {Project._meta.db_table} WHERE id = %s", [project_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 class _DirectPubSub:
