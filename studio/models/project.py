@@ -26,7 +26,8 @@ class Project(Timestamped, Trashable, Versioned):
     gpu_budget_lifted = models.BooleanField(default=False)
     # Sequence number of the last event published to this project's group (see studio/events.py).
     event_seq = models.PositiveBigIntegerField(default=0, editable=False)
-    # Bumped with event_seq by every event except progress ticks: a page fragment cached under it
+    # Bumped with event_seq by every numbered event (progress ticks take no number; until 4
+    # December 2026 they took an event_seq but no content_seq): a page fragment cached under it
     # (the shot board) is current but for progress bars, which the live snapshot repaints.
     content_seq = models.PositiveBigIntegerField(default=0, editable=False)
 
