@@ -176,6 +176,22 @@ def off_the_event_loop(function, *args, **kwargs):
         return pool.submit(call).result()
 
 
+@pytest.fixture
+def demo():
+    """The demo project, as `make run` makes it; the browsers sign in as its owner."""
+    from studio.services.demo import demo_project_ensure
+
+    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)
+    return project
+
+
+@pytest.fixture
+def owner(demo):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username="demo")
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing():
     """Overrides the suite's MD5 hasher: the server process checks passwords with the real hashers."""

@@ -11,23 +11,10 @@ from django.utils import timezone
 
 from studio import events, selectors
 from studio.models import Export, ExportFormat, ExportStatus
-from studio.services.demo import demo_project_ensure
 from tests.browser.conftest import off_the_event_loop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture
-def demo():
-    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)  # they sign in as the demo owner
-    return project
-
-
-@pytest.fixture
-def owner(demo):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get(username="demo")
 
 
 def _payload(export_id: int) -> dict:

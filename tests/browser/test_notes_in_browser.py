@@ -8,25 +8,12 @@ import pytest
 
 from generation.backends.base import RenderRequest
 from studio.models import Comment, Shot, Take
-from studio.services.demo import demo_project_ensure
 from studio.services.render_requests import take_request
 from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_for_take, wait_until
 from tests.conftest import require, wait_until_worker_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture
-def demo():
-    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)
-    return project
-
-
-@pytest.fixture
-def owner(demo):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get(username="demo")
 
 
 def test_a_note_and_a_drawing_each_rerender_a_linked_take(browser_page, demo, owner, celery_worker_process):

@@ -9,7 +9,6 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from studio.models import Role, Shot, Take
-from studio.services.demo import demo_project_ensure
 from studio.services.projects import membership_add
 from studio.services.render_requests import take_request
 from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_for_take, wait_until
@@ -17,16 +16,6 @@ from tests.conftest import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture
-def demo():
-    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)
-    return project
-
-
-@pytest.fixture
-def owner(demo):
-    return get_user_model().objects.get(username="demo")
 
 
 @pytest.fixture

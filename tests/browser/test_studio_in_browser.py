@@ -9,7 +9,6 @@ import re
 import pytest
 
 from studio.models import CastMember, Comment, Export, ExportStatus, Shot, Take, TakeStatus
-from studio.services.demo import demo_project_ensure
 from studio.services.shots import shot_update
 from tests.browser.conftest import has_ffmpeg, off_the_event_loop, wait_until
 from tests.conftest import png_bytes, require
@@ -18,18 +17,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(tran
 
 RENDER_TIMEOUT_MS = 180_000
 
-
-@pytest.fixture
-def demo():
-    project, _ = off_the_event_loop(demo_project_ensure, with_login=True)  # they sign in as the demo owner
-    return project
-
-
-@pytest.fixture
-def owner(demo):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get(username="demo")
 
 
 def render_everything(page):
