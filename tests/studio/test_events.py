@@ -365,13 +365,9 @@ def test_a_final_state_waits_for_the_trailing_tick_the_thread_is_sending(project
     assert got == [{"id": 7, "step": 1}, {"id": 7, "step": 2}, {"id": 7, "status": "succeeded"}]
 
 
-@pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
-def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their_numbers(project, token, monkeypatch):
-    """A worker's final state and an edit from the web process are numbered by one counter; if they
-    crossed on the way to Redis, every socket would see a gap and ask for a snapshot at once. A
-    slow moment between numbering and sending (a busy machine) is made on purpose here."""
-    from django.db import connection
-
+@pytest.fixture
+def slow_numbering(monkeypatch):
+    """A slow moment between an event's number and its send (a busy machine), made on purpose."""
     numbered = events.next_sequence
 
     def slow_after_numbering(project_id):
@@ -380,6 +376,15 @@ def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their
         return seq
 
     monkeypatch.setattr(events, "next_sequence", slow_after_numbering)
+
+
+@pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
+def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their_numbers(project, token, slow_numbering):
+    """A worker's final state and an edit from the web process are numbered by one counter; if they
+    crossed on the way to Redis, every socket would see a gap and ask for a snapshot at once. A
+    slow moment between numbering and sending (a busy machine) is made on purpose here."""
+    from django.db import connection
+
     channel = listen(project.id)
 
     def publisher(n: int) -> None:
@@ -401,21 +406,13 @@ def test_events_from_concurrent_publishers_reach_the_layer_in_the_order_of_their
 
 @pytest.mark.django_db(transaction=True)  # publishers on threads of their own, each with its own connection
 def test_a_tick_carries_the_last_number_and_is_never_ahead_of_the_events_that_reach_the_layer_before_it(
-        project, token, monkeypatch):
+        project, token, slow_numbering):
     """Progress ticks take no number (events.send_tick); each carries the number of the last event
     sent. A client resyncs when a tick's number is above its own, so a tick whose number reached
     the layer before the event of that number would send every socket to the database for nothing.
     Ticks and numbered events are sent together here, with a slow moment after each numbering."""
     from django.db import connection
 
-    numbered = events.next_sequence
-
-    def slow_after_numbering(project_id):
-        seq = numbered(project_id)
-        time.sleep(0.002 * (seq % 3))
-        return seq
-
-    monkeypatch.setattr(events, "next_sequence", slow_after_numbering)
     channel = listen(project.id)
 
     def publisher(n: int, tick: bool) -> None:
