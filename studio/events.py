@@ -78,7 +78,6 @@ def send_now(project_id: int, event_type: str, payload: dict[str, Any], *, progr
         if seq is None:  # the project is gone (deleted for good while a worker finished): nobody to tell
             logger.info("not publishing %s: project %s no longer exists", event_type, project_id)
             return None
-        # sent_at: when it was published (epoch seconds), so a client or a bench can tell how late it came.
         _send_to_project(project_id, {"type": event_type, "seq": seq, **payload})
     return seq
 
@@ -88,10 +87,11 @@ def send_tick(project_id: int, event_type: str, payload: dict[str, Any]) -> int 
     the number of the last event sent before it (`seq`) and `"tick": true`.
 
     Numbered like other events, every tick of every take locked the project's row from its number
-    to the COMMIT after its PUBLISH: the project's render workers queued on that one row (eight
-    publishers: 5–8 ms a tick at the median against 0.7 without it), and each tick's COMMIT ran
-    just as the servers wrote the tick to their sockets (BENCHMARKS.md, issue 15). A tick needs no
-    number of its own: the next one supersedes it and the database has the truth.
+    to the COMMIT after its PUBLISH: the project's render workers queued on that one row (32
+    workers ticking every 100 ms: p99 107 ms a tick against 5.4 ms now, bench_tick_publishers.py),
+    and each tick's COMMIT ran just as the servers wrote the tick to their sockets (BENCHMARKS.md,
+    issue 15). A tick needs no number of its own: the next one supersedes it and the database has
+    the truth.
 
     It still shows a gap: the number read is committed, and a numbered event is committed only
     once it is in Redis (send_now), so event `seq` reached the layer before this tick did. A client
