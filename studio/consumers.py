@@ -79,8 +79,10 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             await self._send_snapshot()
         elif kind == "heartbeat":
             await presence.heartbeat(self.project_id, self.rooms)
-            seq = content.get("seq")
-            if not isinstance(seq, int) or seq < await self._current_sequence():
+            seq, last = content.get("seq"), await self._last_sequence()
+            if last is None:
+                await self._project_gone()
+            elif not isinstance(seq, int) or seq < last:
                 await self._send_snapshot()  # it missed something: the truth again
         elif kind == "editing":
             await self._editing(content.get("shot"))
@@ -114,11 +116,20 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         if self._held is None:
             self._held = []
         try:
-            await self.send_json(await self._snapshot())
+            snapshot = await self._snapshot()
+            if snapshot is None:
+                await self._project_gone()
+                return
+            await self.send_json(snapshot)
         finally:
             held, self._held = self._held, None
             for frame in held:
                 self.forward(frame)
+
+    async def _project_gone(self) -> None:
+        """The project was deleted for good (its trash emptied) while this socket was open: say so
+        with the code a refused socket gets, instead of failing on the missing row."""
+        await self.close(code=CLOSE_NOT_FOUND)
 
     def removed(self, user_id: int) -> None:
         """Someone's membership of the project was removed: close their sockets."""
@@ -190,15 +201,17 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         return Shot.objects.filter(pk=shot_id, scene__project_id=self.project_id).exists()
 
     @database_sync_to_async
-    def _current_sequence(self) -> int:
-        return events.current_sequence(self.project_id)
+    def _last_sequence(self) -> int | None:
+        return events.last_sequence(self.project_id)
 
     @database_sync_to_async
-    def _db_snapshot(self) -> dict:
+    def _db_snapshot(self) -> dict | None:
         return _snapshots.current(self.project_id)
 
-    async def _snapshot(self) -> dict:
+    async def _snapshot(self) -> dict | None:
         snapshot = await self._db_snapshot()
+        if snapshot is None:
+            return None
         snapshot["presence"] = await presence.everyone(self.project_id)
         snapshot["you"] = self.connection
         return snapshot
@@ -248,15 +261,21 @@ class _SnapshotsOfThisProcess:
     def __init__(self):
         self._by_project: dict[int, tuple[tuple, float, dict]] = {}
 
-    def current(self, project_id: int) -> dict:
+    def current(self, project_id: int) -> dict | None:
+        """The project's snapshot; None when the project is gone."""
         # The number, and when the project was made: an id can come back (a test database
         # rolled back), a project's creation time with it cannot.
-        version = tuple(Project.objects.filter(pk=project_id).values_list("event_seq", "created_at").get())
+        version = Project.objects.filter(pk=project_id).values_list("event_seq", "created_at").first()
+        if version is None:
+            return None
         known = self._by_project.get(project_id)
         if known is not None and known[0] == version and time.monotonic() - known[1] < self.REUSE_S:
             return dict(known[2])
         built_at = time.monotonic()
-        snapshot = selectors.project_snapshot(Project(pk=project_id))  # reads the number first, then the state
+        try:
+            snapshot = selectors.project_snapshot(Project(pk=project_id))  # reads the number first, then the state
+        except Project.DoesNotExist:  # deleted for good since the line above
+            return None
         if len(self._by_project) > 1000:
             self._by_project.clear()
         self._by_project[project_id] = ((snapshot["seq"], version[1]), built_at, snapshot)

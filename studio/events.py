@@ -373,10 +373,6 @@ def prepare_publisher() -> None:
         logger.info("live events: Redis not reachable as this process starts; the first event will connect", exc_info=True)
 
 
-def current_sequence(project_id: int) -> int:
-    return Project.objects.filter(pk=project_id).values_list("event_seq", flat=True).get()
-
-
 def current_sequences(project_id: int) -> tuple[int, int]:
     """The project's event number and its content number (see Project.content_seq), read together."""
     return Project.objects.filter(pk=project_id).values_list("event_seq", "content_seq").get()

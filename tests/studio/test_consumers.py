@@ -119,6 +119,21 @@ async def test_removed_member_is_disconnected(project, users):
     assert output == {"type": "websocket.close", "code": 4404}
 
 
+@pytest.mark.parametrize("asks", [{"type": "heartbeat", "seq": 0}, {"type": "resync"}])
+async def test_a_socket_whose_project_was_deleted_for_good_is_closed_as_not_found(project, users, asks):
+    """The trash emptied while a board was open: the socket's next heartbeat or resync finds no
+    project row. It is closed with the code a refused socket gets, not left to fail on the row."""
+    from studio.models import Project
+
+    communicator = await _communicator(users["dave"], project.slug)
+    await communicator.connect(timeout=10)
+    await communicator.receive_from(timeout=10)  # the snapshot
+    await sync_to_async(Project.objects.filter(pk=project.pk).delete)()
+    await communicator.send_json_to(asks)
+    assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 4404}
+    await communicator.disconnect()
+
+
 
 @pytest.fixture
 def fresh_channel_layer():

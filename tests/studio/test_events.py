@@ -101,7 +101,7 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(project, token, django_
                 raise RuntimeError("rolled back")
     assert callbacks == []
     assert received(channel, token=token, timeout=0.5) == []
-    assert events.current_sequence(project.id) == 0
+    assert events.last_sequence(project.id) == 0
 
 
 def test_sequence_numbers_increase_by_one_per_project(project, users, token, django_capture_on_commit_callbacks):
@@ -116,8 +116,8 @@ def test_sequence_numbers_increase_by_one_per_project(project, users, token, dja
     mine = received(here, token=token)
     assert [(m["event"]["n"], m["event"]["seq"]) for m in mine] == [(0, 1), (1, 2), (2, 3)]
     assert [m["event"]["seq"] for m in received(there, token=token)] == [1]
-    assert events.current_sequence(project.id) == 3
-    assert events.current_sequence(other.id) == 1
+    assert events.last_sequence(project.id) == 3
+    assert events.last_sequence(other.id) == 1
     assert events.send_now(project.id, "ping", {"token": token}) == 4
 
 
@@ -318,7 +318,7 @@ def test_progress_is_coalesced_per_take_and_a_final_state_is_never(project, toke
     assert [(take, step) for take, step, *_ in got] == [(1, 1), (2, 1), (1, 10)]  # in the order sent
     # ticks take no number: each carries the last event's (none yet), so what was skipped leaves no gap
     assert [(seq, tick) for *_, seq, tick in got] == [(0, True)] * 3
-    assert events.current_sequence(project.id) == 0
+    assert events.last_sequence(project.id) == 0
 
     channel = listen(project.id)
     with django_capture_on_commit_callbacks(execute=True):
@@ -436,7 +436,7 @@ def test_a_tick_carries_the_last_number_and_is_never_ahead_of_the_events_that_re
             assert event["seq"] <= last_numbered  # never ahead: no false gap
         else:
             last_numbered = event["seq"]
-    assert events.current_sequence(project.id) == 30
+    assert events.last_sequence(project.id) == 30
 
 
 @pytest.mark.django_db(transaction=True)  # the project's row is held by another connection
