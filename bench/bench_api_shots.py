@@ -58,7 +58,7 @@ def queries_per_listing(client, project, headers: dict[str, str], query: str) ->
 
     url = f"/api/v1/projects/{project.slug}/shots/{query}"
     client.get(url, headers=headers)  # the token notes its last use once a minute
-    Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)  # what any event does
+    Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)  # what any event does
     counts = []
     for _ in range(2):
         with CaptureQueriesContext(connection) as queries:

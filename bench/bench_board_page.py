@@ -132,7 +132,7 @@ def load_after_change_ms(client, project, repeat: int = 5) -> float:
 
     times = []
     for _ in range(repeat):
-        Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)  # what any event does
+        Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)  # what any event does
         started = time.perf_counter()
         client.get(f"/p/{project.slug}/board/", headers={"X-Forwarded-Proto": "https"})
         times.append((time.perf_counter() - started) * 1000)
@@ -151,7 +151,7 @@ def profile_board(client, project, path: Path) -> None:
     texts = []
     for label, change in (("renders the board (after a change)", True), ("from the cache", False)):
         if change:
-            Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)
+            Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)
         profiler = Profiler(interval=0.0005)
         with profiler:
             client.get(url, headers={"X-Forwarded-Proto": "https"})
@@ -174,7 +174,7 @@ def queries_per_load(client, project) -> tuple[int, int]:
             response = client.get(f"/p/{project.slug}/board/", headers={"X-Forwarded-Proto": "https"})
         assert response.status_code == 200, response.status_code
         counts.append(len(queries))
-    Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)
+    Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)
     return counts[0], counts[1]
 
 
@@ -327,7 +327,7 @@ def measure(args, scratch: Path) -> None:
         project = build_project(owner, shots, f"Board bench {shots} {time.time_ns()}")
         built_s = time.monotonic() - started
         client.get(f"/p/{project.slug}/board/")  # fills Django's own caches (content types, templates)
-        Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)
+        Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)
         counts[shots], cached = queries_per_load(client, project)
         page = client.get(f"/p/{project.slug}/board/", headers={"X-Forwarded-Proto": "https"})
         print(f"{shots:>4} shots: {counts[shots]:>2} queries per board load that renders it, {cached} from the cache "

@@ -27,7 +27,7 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     list_filter = ["default_backend"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["event_seq", "content_seq", "version", "created_at", "updated_at"]
+    readonly_fields = ["event_seq", "version", "created_at", "updated_at"]
     inlines = [MembershipInline]
 
 

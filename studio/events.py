@@ -41,7 +41,7 @@ def publish(project_id: int, event_type: str, payload: dict[str, Any], *, progre
     """Publish an event to everyone watching the project, once the current transaction commits.
 
     `progress_only`: the event only moves a progress bar: a tick, sent without a number of its own
-    (send_tick), so pages cached under the project's content_seq stay valid (Project.content_seq).
+    (send_tick), so pages cached under the project's event_seq stay valid (Project.event_seq).
     `coalesce`: a key for the thing the event is about (e.g. "take:12"). Progress events with a key
     are coalesced: within CONTINUITY_PROGRESS_COALESCE_S of the last one sent for that key, only
     the latest value is kept and sent when the window ends. Any other event with the key (a final
@@ -222,13 +222,11 @@ _coalescer = _Coalescer()
 
 def next_sequence(project_id: int) -> int | None:
     """The project's next event number; None when there is no such project (any more).
-    One statement, so concurrent publishers (web and workers) never share a number. Every numbered
-    event may change what a page shows, so content_seq moves with it (progress ticks take no
-    number: they leave cached pages valid)."""
+    One statement, so concurrent publishers (web and workers) never share a number."""
     table = Project._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET event_seq = event_seq + 1, content_seq = content_seq + 1 WHERE id = %s RETURNING event_seq",
+            f"UPDATE {table} SET event_seq = event_seq + 1 WHERE id = %s RETURNING event_seq",
             [project_id],
         )
         row = cursor.fetchone()
@@ -371,11 +369,6 @@ def prepare_publisher() -> None:
         _publisher.prepare()
     except Exception:
         logger.info("live events: Redis not reachable as this process starts; the first event will connect", exc_info=True)
-
-
-def current_sequences(project_id: int) -> tuple[int, int]:
-    """The project's event number and its content number (see Project.content_seq), read together."""
-    return Project.objects.filter(pk=project_id).values_list("event_seq", "content_seq").get()
 
 
 def user_group(user_id: int) -> str:

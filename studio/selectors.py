@@ -529,10 +529,12 @@ def export_payload(export: Export) -> dict[str, Any]:
 
 
 def project_snapshot(project: Project) -> dict[str, Any]:
-    """What a browser needs on (re)connect: the sequence numbers, then running and recent work.
-    content_seq lets a page that has just loaded tell whether anything changed between its render
-    (the page carries the number it was rendered at) and its socket joining."""
-    seq, content_seq = events.current_sequences(project.id)
+    """What a browser needs on (re)connect: the sequence number, then running and recent work.
+    The number also lets a page that has just loaded tell whether anything changed between its
+    render (the page carries the number it was rendered at) and its socket joining."""
+    seq = events.last_sequence(project.id)
+    if seq is None:
+        raise Project.DoesNotExist(f"project {project.id} no longer exists")
     active = Take.objects.filter(shot__scene__project=project, status__in=ACTIVE_TAKE_STATUSES)
     recent = (
         Take.objects.filter(shot__scene__project=project)
@@ -543,7 +545,6 @@ def project_snapshot(project: Project) -> dict[str, Any]:
     return {
         "type": "snapshot",
         "seq": seq,
-        "content_seq": content_seq,
         "takes": [take_payload(t) for t in [*active.order_by("id"), *recent]],
         "exports": [export_payload(e) for e in exports],
     }

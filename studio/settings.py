@@ -200,7 +200,7 @@ CACHES = {
         "KEY_PREFIX": os.environ.get("CONTINUITY_CACHE_PREFIX", "continuity"),
     },
     # Per process, in front of "default": answers keyed by what they were made from (the API's shot
-    # listings, keyed by the project's content_seq) and API tokens for a few seconds
+    # listings, keyed by the project's event_seq) and API tokens for a few seconds
     # (CONTINUITY_API_TOKEN_LOCAL_S): a hit costs no round trip. Bounded.
     "process": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

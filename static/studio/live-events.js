@@ -19,8 +19,8 @@ export function onSnapshot(msg, options) {
 }
 
 function changedSinceRender(msg) {
-  const rendered = Number(document.body.dataset.contentSeq);
-  return Number.isFinite(rendered) && typeof msg.content_seq === "number" && msg.content_seq > rendered;
+  const rendered = Number(document.body.dataset.eventSeq);
+  return Number.isFinite(rendered) && typeof msg.seq === "number" && msg.seq > rendered;
 }
 
 export function onEvent(msg) {

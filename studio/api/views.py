@@ -71,7 +71,7 @@ def not_found(request, rest: str = ""):
     return JsonResponse({"detail": "No such API endpoint."}, status=404)
 
 
-# Cached answers are keyed by the project's content_seq, which every event but a progress tick
+# Cached answers are keyed by the project's event_seq, which every event but a progress tick
 # bumps (studio/events.py); the expiry only bounds an event lost between a commit and its publish.
 CONTENT_CACHE_S = 300
 
@@ -80,7 +80,7 @@ def content_cache_key(kind: str, project, request) -> str:
     """One entry per project state and per URL (filters, ordering, page and the host of its links).
     Nothing personal is in such an answer; who may read it was decided before."""
     url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
-    return f"{kind}:{project.id}:{project.created_at.timestamp():.6f}:{project.content_seq}:{url}"
+    return f"{kind}:{project.content_key}:{url}"
 
 
 def _cache_get(key: str):

@@ -25,11 +25,9 @@ class Project(Timestamped, Trashable, Versioned):
     gpu_budget_seconds = models.PositiveIntegerField(null=True, blank=True)
     gpu_budget_lifted = models.BooleanField(default=False)
     # Sequence number of the last event published to this project's group (see studio/events.py).
+    # Progress ticks take no number, so a page cached under it (the shot board, the API's shot
+    # lists) is current but for progress bars, which the live snapshot repaints.
     event_seq = models.PositiveBigIntegerField(default=0, editable=False)
-    # Bumped with event_seq by every numbered event (progress ticks take no number; until 4
-    # December 2026 they took an event_seq but no content_seq): a page fragment cached under it
-    # (the shot board) is current but for progress bars, which the live snapshot repaints.
-    content_seq = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -40,6 +38,13 @@ class Project(Timestamped, Trashable, Versioned):
     @property
     def resolution(self) -> str:
         return f"{self.width}×{self.height}"
+
+    @property
+    def content_key(self) -> str:
+        """Names the project's current content in the keys of cached pages (the board, the API's
+        shot lists): its event number, and when it was made, since an id can come back (a test
+        database rolled back on SQLite) and a project's creation time with it cannot."""
+        return f"{self.id}:{self.created_at.timestamp():.6f}:{self.event_seq}"
 
 
 class Membership(models.Model):

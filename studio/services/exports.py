@@ -356,6 +356,6 @@ def _refresh_and_publish_if(changed: int, export: Export) -> bool:
 
 
 def _publish(export: Export, *, progress_only: bool = False) -> None:
-    # progress_only: a progress tick leaves pages cached under the project's content_seq valid.
+    # progress_only: a progress tick leaves pages cached under the project's event_seq valid.
     events.publish(export.cut.project_id, "export.changed", {"export": selectors.export_payload(export)},
                    progress_only=progress_only, coalesce=f"export:{export.pk}")

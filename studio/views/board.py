@@ -52,7 +52,7 @@ def _shot(project, shot_id: int) -> Shot:
 BOARD_FIRST_SHOTS = 40
 LATER_SCENE_ROW_PX, LATER_SCENE_COLUMNS = 190, 3  # the space a scene will take, so scrolling is steady
 
-# A cached board is keyed by the project's content_seq, which every event but a progress tick
+# A cached board is keyed by the project's event_seq, which every event but a progress tick
 # bumps; the expiry only bounds the damage of an event lost between a commit and its publish.
 BOARD_CACHE_S = 300
 
@@ -85,7 +85,7 @@ def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dic
     the page around it does. A filtered board shows every matching scene at once (a placeholder
     that loads itself would load the scene unfiltered)."""
     filters_key = hashlib.sha256(repr(filters).encode()).hexdigest()[:16] if filters.active else "all"
-    key = f"board-scenes:{project.id}:{project.content_seq}:{'edit' if can_edit else 'view'}:{filters_key}"
+    key = f"board-scenes:{project.content_key}:{'edit' if can_edit else 'view'}:{filters_key}"
 
     def render_parts() -> dict[str, str]:
         view = selectors.board_view(project, filters)
@@ -98,9 +98,9 @@ def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dic
 
 
 def _cached_per_content(project, name: str, compute):
-    """A per-project part of the board under a versioned key (the project's content_seq, bumped by
+    """A per-project part of the board under a versioned key (the project's event_seq, bumped by
     every event but a progress tick), so a change is never served stale and nothing is deleted."""
-    return _cached(f"{name}:{project.id}:{project.content_seq}", compute)
+    return _cached(f"{name}:{project.content_key}", compute)
 
 
 def _cached(key: str, compute):
@@ -164,12 +164,12 @@ def _page_bytes(request, project, *, compressed: bool) -> bytes:
 
 
 def _board_page_key(request, project) -> str:
-    """Versioned like every part of the board (the project's content_seq), per person as the page
+    """Versioned like every part of the board (the project's event_seq), per person as the page
     shows them (name, staff link, role) and per filter."""
     user = request.user
     who = hashlib.sha256(f"{user.pk}:{user.get_username()}:{user.is_staff}:{access.role_of(user, project)}".encode()).hexdigest()[:16]
     query = hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:16]
-    return f"board-page-bytes:{project.id}:{project.content_seq}:{who}:{query}"
+    return f"board-page-bytes:{project.content_key}:{who}:{query}"
 
 
 def _board_page_html(request, project) -> str:
@@ -371,7 +371,7 @@ def render_missing(request, slug: str):
         return refused(request, _board_url(project), exc)
     response = None
     if request.htmx:
-        project.refresh_from_db(fields=["content_seq"])  # the renders just asked for changed it
+        project.refresh_from_db(fields=["event_seq"])  # the renders just asked for changed it
         response = HttpResponse(_board_context(request, project)["scenes_html"])
     return toast(request, _board_url(project), batch.summary() + budget_warning(project),
                  level="warning" if batch.refused else "info",

@@ -172,7 +172,7 @@ def test_shots_filter_by_scene_status_and_cast_and_order(world, alice):
 
 def _content_changed(project) -> None:
     """What every event does once its transaction commits (the test's transaction never does)."""
-    Project.objects.filter(pk=project.pk).update(content_seq=F("content_seq") + 1)
+    Project.objects.filter(pk=project.pk).update(event_seq=F("event_seq") + 1)
 
 
 def _shot_list_queries(client, project) -> tuple[int, int]:

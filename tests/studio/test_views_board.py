@@ -234,13 +234,13 @@ def test_the_cached_board_is_per_role_and_never_holds_a_csrf_token(project, user
     assert "Render scene" not in viewer_page and "Render scene" in editor_page  # each role its own copy
     from django.core.cache import cache
 
-    cached = cache.get(f"board-scenes:{project.id}:{project.content_seq}:edit:all")
+    cached = cache.get(f"board-scenes:{project.content_key}:edit:all")
     assert cached and all("csrfmiddlewaretoken" not in html and "bob" not in html for html in cached.values())
 
 
 @pytest.mark.django_db(transaction=True)
 def test_any_change_but_progress_shows_on_the_next_load(project, shot, users):
-    """Committed changes bump the project's content_seq (studio/events.py), which keys the cache."""
+    """Committed changes bump the project's event_seq (studio/events.py), which keys the cache."""
     from studio.models import Project
     from studio.services.renders import take_claim, take_record_progress
 
@@ -257,7 +257,7 @@ def test_any_change_but_progress_shows_on_the_next_load(project, shot, users):
     take_record_progress(take=take, step=3, total=10, publish=True)
     after = Project.objects.get(pk=project.pk)
     # a tick takes no number of its own (events.send_tick): the page content is the same
-    assert (after.event_seq, after.content_seq) == (before.event_seq, before.content_seq)
+    assert after.event_seq == before.event_seq
 
 
 def test_the_cached_cast_handles_follow_a_cast_change(project, users, django_capture_on_commit_callbacks):
@@ -315,7 +315,7 @@ def test_the_cached_board_follows_changes_roles_and_messages(project, shot, user
     assert refused.status_code == 302
     assert "A scene needs a heading." in bob.get(url).content.decode()  # the one-time message is shown...
     assert "A scene needs a heading." not in bob.get(url).content.decode()  # ...once, then the cached page again
-    with django_capture_on_commit_callbacks(execute=True):  # its event bumps the project's content_seq
+    with django_capture_on_commit_callbacks(execute=True):  # its event bumps the project's event_seq
         shot_create(scene=shot.scene, actor=users["alice"], prompt="a gull lands on @deck")
     assert "a gull lands on" in bob.get(url).content.decode()  # a change: the page is made again
     Membership.objects.filter(project=project, user=users["bob"]).update(role=Role.VIEWER)
