@@ -140,3 +140,7 @@ urlpatterns = [
     path("r/<slug:token>/media/<int:take_id>/", sharing.guest_media, name="guest_media"),
     path("r/<slug:token>/media/<int:take_id>/poster/", sharing.guest_media, {"kind": "poster"}, name="guest_poster"),
 ]
+
+# A request refused before any view runs (e.g. a Host that is not ours) is answered as its part of
+# the site answers: JSON under /api/.
+handler400 = "studio.views.common.bad_request"

@@ -7,8 +7,9 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 
 from studio.services.render_rate import RateLimited
 
@@ -69,3 +70,12 @@ def toast(request: HttpRequest, url: str, message: str, *, level: str = "info", 
     response = response if response is not None else HttpResponse(status=204)
     response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": level}})
     return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's answer to a request it refuses before any view runs (a Host header that is not one
+    of ours, a malformed multipart body): JSON under /api/, as every other API answer is, where
+    Django's own page is HTML that a pipeline's client cannot read (found by the schema fuzzer)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)

@@ -335,6 +335,17 @@ def test_an_unknown_api_path_is_a_json_404_for_every_method(world, alice):
         assert (response.status_code, response["Content-Type"]) == (404, "application/json"), method
 
 
+def test_a_request_with_a_foreign_host_is_a_json_400_under_the_api_and_django_s_page_elsewhere(world, alice):
+    """Found by the schema fuzzer: a Host header that is not one of ours is refused before any view
+    runs, and Django's answer was its HTML page, under /api/ too."""
+    client = token_client(alice)
+    answer = client.get(api(world["project"].slug, "shots/"), HTTP_HOST="script imported")
+    assert (answer.status_code, answer["Content-Type"]) == (400, "application/json")
+    assert answer.json() == {"detail": "Bad request."}
+    page = client.get("/accounts/login/", HTTP_HOST="script imported")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+
 def test_a_revocation_in_another_process_reaches_this_one_within_its_local_seconds(project, alice, settings):
     """Another web process's revoke drops the shared entry (and its own); this process's memory
     keeps the token for CONTINUITY_API_TOKEN_LOCAL_S at most. With 0 it asks the shared cache."""
