@@ -9,7 +9,6 @@ after the server has swallowed it; uploads within the cap, chunked or not, must 
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
 import select

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from studio.services.projects import project_create
 from studio.views.media import requested_range
-from tests.studio.views_helpers import VIDEO_BYTES, client_for, finished_take
+from tests.studio.views_helpers import VIDEO_BYTES, client_for
 
 pytestmark = pytest.mark.django_db
 
