@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import functools
 from enum import Enum
+from importlib import import_module
+from types import SimpleNamespace
 
+from django.conf import settings
+from django.contrib import auth
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -117,6 +121,27 @@ def _project_with_role_sql() -> str:
             f" FROM {quote(Membership._meta.db_table)} m INNER JOIN {quote(Project._meta.db_table)} p"
             f" ON p.{quote('id')} = m.{quote('project_id')}"
             f" WHERE m.{quote('user_id')} = %s AND p.{quote('slug')} = %s AND p.{quote('deleted_at')} IS NULL")
+
+
+def project_for_socket(user, session_key: str | None, slug: str) -> Project | None:
+    """The project a live socket watches, if its person may still watch it; None otherwise. A
+    socket lives for hours and was authorised once, as it opened: each heartbeat asks again, with
+    the person read afresh from their session, so signing out, a password changed elsewhere, an
+    account deactivated, a membership removed or the project trashed all close it within a beat,
+    even when the message that closes it at once was lost."""
+    if session_key is not None and _session_user(session_key).pk != user.pk:
+        return None
+    try:
+        return project_for(user, slug)
+    except Http404:
+        return None
+
+
+def _session_user(session_key: str):
+    """Who the session signs in now (anonymous once it was flushed), as Django decides it for a
+    request: the account still active, its password hash still the one the session was made with."""
+    request = SimpleNamespace(session=import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key))
+    return auth.get_user(request)
 
 
 def trashed_project_for_owner(user, project_id: int) -> Project:

@@ -1,5 +1,8 @@
 """WebSocket: authorise, join the project's group, send a snapshot, then forward events.
 
+A socket is authorised as it opens and again on every snapshot it is sent and every heartbeat (the
+person read afresh from their session then): one that may no longer watch is closed with 4404.
+
 The socket's page says which room its person is in (`?room=board`, `review:<shot id>`, or
 `project`); a shot form opened on the page adds `shot:<id>` ("editing this shot"), and a review
 room's player says where it is on the take (`playhead`, relayed to the others). The browser
@@ -11,17 +14,20 @@ re-sent from the database).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.http import Http404
 
 from studio import access, events, presence, selectors, socket_frames
 from studio.models import Project, Shot
+
+logger = logging.getLogger(__name__)
 
 CLOSE_NOT_FOUND = 4404
 MOST_FRAMES = 10_000_000  # a playhead's frame: past any take's length, below what JSON numbers lose
@@ -35,10 +41,11 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
     MOST_HELD = 1000  # events kept while a snapshot is made; past that the client resyncs
 
     async def connect(self):
-        self.project_id = await self._authorised_project_id()
-        if self.project_id is None:
+        project = await self._project_if_allowed()
+        if project is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.project_id = project.id
         self.connection = events.connection_id(self.channel_name)
         self.who = presence.person(self.scope["user"])
         self.rooms: dict[str, dict] = {}  # room -> this connection's entry there
@@ -49,41 +56,57 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         self._direct = socket_frames.direct_connection(self.scope.get("server_send"))
         # Watch before the snapshot so no event can fall between the two: what comes meanwhile is
         # held and written after it (_send_snapshot); events the snapshot already covers are ignored.
+        # The snapshot authorises again: a membership removed since the check above, whose closing
+        # message came before this process watched the project, closes the socket there.
         await events.watch_project(self.project_id, self)
         await events.watch_user(self.scope["user"].id, self)  # this person's notifications
         await self._enter(self._page_room())
         await self._send_snapshot()
 
     async def disconnect(self, code):
+        await self._forget()
+
+    async def _forget(self) -> None:
+        """Stop watching and leave every room. Each step on its own: one that fails (Redis away)
+        must not keep this socket in the process's fan-out or its person in the others' lists.
+        Safe to run twice."""
         if getattr(self, "project_id", None) is None:
             return
-        await events.unwatch_project(self.project_id, self)
-        await events.unwatch_user(self.scope["user"].id, self)
-        for room in list(getattr(self, "rooms", {})):
-            await self._leave(room)
+        steps = [lambda: events.unwatch_project(self.project_id, self), lambda: events.unwatch_user(self.scope["user"].id, self)]
+        steps += [lambda room=room: self._leave(room) for room in list(getattr(self, "rooms", {}))]
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                logger.warning("a closed socket of project %s was not forgotten everywhere", self.project_id, exc_info=True)
 
     async def dispatch(self, message):
         """Channels closes stale database connections before every message, through a hop to the
         process's one sync thread: with hundreds of sockets each forwarding every progress event,
         those hops queued behind each other and live latency grew without bound (BENCHMARKS.md,
         issue 15). Every database call here goes through database_sync_to_async, which closes
-        stale connections itself, so messages are handled without the hop."""
+        stale connections itself, so messages are handled without the hop.
+
+        A handler that fails (Redis or the database away mid-heartbeat) ends the socket, which
+        the browser reopens; Channels then never calls disconnect, so it is forgotten here, or the
+        process would keep writing to it and the others would see its person here for good."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            await self._forget()
+            raise
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resync":
             await self._send_snapshot()
         elif kind == "heartbeat":
-            await presence.heartbeat(self.project_id, self.rooms)
-            seq, last = content.get("seq"), await self._last_sequence()
-            if last is None:
-                await self._project_gone()
-            elif not isinstance(seq, int) or seq < last:
-                await self._send_snapshot()  # it missed something: the truth again
+            await self._heartbeat(content.get("seq"))
         elif kind == "editing":
             await self._editing(content.get("shot"))
         elif kind == "playhead":
@@ -108,6 +131,17 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             return
         self._writing = _send_without_waiting(self.scope.get("server_send", self.base_send), {"type": "websocket.send", "text": frame.text})
 
+    async def _heartbeat(self, seq) -> None:
+        project = await self._project_if_allowed(session_too=True)
+        if project is None:
+            await self._refuse()
+            return
+        await presence.heartbeat(self.project_id, self.rooms)
+        if not isinstance(seq, int) or seq < project.event_seq:
+            await self._send_snapshot()  # it missed something: the truth again (who is here too)
+        elif _sweeps.due(self.project_id):
+            await self._everyone()
+
     async def _send_snapshot(self) -> None:
         """The truth, then the events that arrived while it was read, in that order. Sent the
         other way round, a presence change read into the snapshot's list too late, but forwarded
@@ -118,7 +152,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         try:
             snapshot = await self._snapshot()
             if snapshot is None:
-                await self._project_gone()
+                await self._refuse()
                 return
             await self.send_json(snapshot)
         finally:
@@ -126,15 +160,17 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             for frame in held:
                 self.forward(frame)
 
-    async def _project_gone(self) -> None:
-        """The project was deleted for good (its trash emptied) while this socket was open: say so
-        with the code a refused socket gets, instead of failing on the missing row."""
+    async def _refuse(self) -> None:
+        """This person may no longer watch the project (signed out, membership removed, project
+        trashed or deleted for good): the code a refused socket gets. The browser does not retry."""
         await self.close(code=CLOSE_NOT_FOUND)
 
-    def removed(self, user_id: int) -> None:
-        """Someone's membership of the project was removed: close their sockets."""
-        if user_id == self.scope["user"].id:
-            asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_FOUND))
+    def removed(self, user_id: int | None) -> None:
+        """Someone's membership of the project was removed (None: the project was trashed, everyone
+        goes): close their sockets."""
+        if user_id is None or user_id == self.scope["user"].id:
+            _closing.add(task := asyncio.get_running_loop().create_task(self._refuse()))
+            task.add_done_callback(_closing.discard)  # the loop keeps only a weak reference
 
     @classmethod
     async def encode_json(cls, content):
@@ -158,8 +194,10 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
     async def _leave(self, room: str) -> None:
         entry = self.rooms.pop(room, None)
         if entry is not None:
-            await presence.leave(self.project_id, room, self.connection)
+            # Announced first: with Redis away the others still see this person go; the entry
+            # left behind is swept as stale (_everyone).
             await events.presence_changed(self.project_id, "leave", entry)
+            await presence.leave(self.project_id, room, self.connection)
 
     async def _editing(self, shot_id) -> None:
         """The shot form opened (a shot id) or closed (null) on this page."""
@@ -187,34 +225,68 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         else:
             events.playhead_moved(self.project_id, {"c": self.connection, **self.who, "r": room, "t": take, "f": frame, "p": playing})
 
+    async def _everyone(self) -> list[dict]:
+        """Who is here; the entries found stale on the way are announced gone to every page still
+        showing them (a server that died said no goodbye for its sockets)."""
+        roll = await presence.everyone(self.project_id)
+        for entry in roll.gone:
+            await events.presence_changed(self.project_id, "leave", entry)
+        return roll.here
+
     # --- database ---------------------------------------------------------------------------
 
     @database_sync_to_async
-    def _authorised_project_id(self) -> int | None:
-        try:
-            return access.project_for(self.scope["user"], self.scope["url_route"]["kwargs"]["slug"]).id
-        except Http404:
-            return None
+    def _project_if_allowed(self, session_too: bool = False) -> Project | None:
+        """The project, if this socket's person may (still) watch it. `session_too`: their session
+        read afresh (a heartbeat's check); a snapshot's check reads the membership only, one query,
+        as a storm of resyncs may ask for hundreds at once."""
+        return self._project_if_allowed_now(session_too)
+
+    def _project_if_allowed_now(self, session_too: bool = False) -> Project | None:
+        session_key = getattr(self.scope.get("session"), "session_key", None) if session_too else None
+        return access.project_for_socket(self.scope["user"], session_key, self.scope["url_route"]["kwargs"]["slug"])
 
     @database_sync_to_async
     def _shot_in_project(self, shot_id: int) -> bool:
         return Shot.objects.filter(pk=shot_id, scene__project_id=self.project_id).exists()
 
     @database_sync_to_async
-    def _last_sequence(self) -> int | None:
-        return events.last_sequence(self.project_id)
-
-    @database_sync_to_async
     def _db_snapshot(self) -> dict | None:
-        return _snapshots.current(self.project_id)
+        project = self._project_if_allowed_now()
+        return None if project is None else _snapshots.current(project)
 
     async def _snapshot(self) -> dict | None:
         snapshot = await self._db_snapshot()
         if snapshot is None:
             return None
-        snapshot["presence"] = await presence.everyone(self.project_id)
+        snapshot["presence"] = await self._everyone()
         snapshot["you"] = self.connection
         return snapshot
+
+
+class _Sweeps:
+    """When this process last looked for presence entries nobody said goodbye for, per project.
+    Snapshots find them too, but a quiet project may go hours without one: a heartbeat looks, at
+    most every SWEEP_S per process and project, so a server that died or restarted leaves no one
+    shown on a board for much longer than presence.TTL_S."""
+
+    SWEEP_S = 30.0
+
+    def __init__(self):
+        self._last: dict[int, float] = {}
+
+    def due(self, project_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(project_id, float("-inf")) < self.SWEEP_S:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[project_id] = now
+        return True
+
+
+_sweeps = _Sweeps()
+_closing: set[asyncio.Task] = set()  # sockets being closed by the fan-out's pass (ProjectConsumer.removed)
 
 
 def _send_without_waiting(send: Callable[[dict], Awaitable[None]], message: dict) -> asyncio.Future | None:
@@ -261,13 +333,12 @@ class _SnapshotsOfThisProcess:
     def __init__(self):
         self._by_project: dict[int, tuple[tuple, float, dict]] = {}
 
-    def current(self, project_id: int) -> dict | None:
-        """The project's snapshot; None when the project is gone."""
+    def current(self, project: Project) -> dict | None:
+        """The snapshot of the project as just read (access.project_for_socket); None when it is
+        gone since."""
         # The number, and when the project was made: an id can come back (a test database
         # rolled back), a project's creation time with it cannot.
-        version = Project.objects.filter(pk=project_id).values_list("event_seq", "created_at").first()
-        if version is None:
-            return None
+        project_id, version = project.id, (project.event_seq, project.created_at)
         known = self._by_project.get(project_id)
         if known is not None and known[0] == version and time.monotonic() - known[1] < self.REUSE_S:
             return dict(known[2])

@@ -389,10 +389,21 @@ def notify_user(user_id: int, payload: dict[str, Any]) -> None:
     transaction.on_commit(send)
 
 
-def close_member_sockets(project_id: int, user_id: int) -> None:
-    """Ask every open socket of this user on this project to close (membership removed)."""
+def close_member_sockets(project_id: int, user_id: int | None) -> None:
+    """Ask every open socket of this user on this project to close (membership removed), after
+    commit; `user_id` None: every socket of the project (it was trashed). A send that fails is
+    logged, never raised: the change is committed, and each socket's next heartbeat checks its
+    access again and closes it (consumers.ProjectConsumer)."""
     message = {"type": "member.removed", "project": project_id, "user_id": user_id}
-    transaction.on_commit(lambda: _publisher.group_send(project_group(project_id), message))
+
+    def send() -> None:
+        try:
+            _publisher.group_send(project_group(project_id), message)
+        except Exception:
+            logger.warning("could not close the sockets of user %s on project %s at once; their next heartbeat will",
+                           user_id, project_id, exc_info=True)
+
+    transaction.on_commit(send)
 
 
 # --- Presence: who is where. Ephemeral (kept in Redis by studio/presence.py), so not numbered. ---
@@ -458,6 +469,8 @@ class _LoopFanout:
                     self._channel = await layer.new_channel()
                     loop = asyncio.get_running_loop()
                     self._tasks = [loop.create_task(self._read(layer, self._channel)), loop.create_task(self._write())]
+                    if getattr(layer, "group_expiry", None):
+                        self._tasks.append(loop.create_task(self._keep_groups(layer, self._channel, layer.group_expiry)))
                 await layer.group_add(group, self._channel)
                 sockets = self._watching[group] = {}
             sockets[socket] = None
@@ -474,6 +487,18 @@ class _LoopFanout:
                 for task in self._tasks:
                     task.cancel()  # channels_redis forgets a channel whose receive is cancelled
                 self._tasks, self._channel, self._arrived = [], None, []
+
+    async def _keep_groups(self, layer, channel: str, expiry: float) -> None:
+        """channels_redis' core layer drops a group's member `group_expiry` after it joined (a day
+        by default): this process joins each group once, for as long as a socket watches it, so it
+        joins again well before then, or a board open for a day would stop hearing its project."""
+        while True:
+            await asyncio.sleep(expiry / 3)
+            for group in list(self._watching):
+                try:
+                    await layer.group_add(group, channel)
+                except Exception:  # Redis away: the next round tries again, before the expiry
+                    logger.warning("could not renew this process's watch of %s", group, exc_info=True)
 
     async def _read(self, layer, channel: str) -> None:
         while True:
@@ -504,7 +529,7 @@ class _LoopFanout:
         for message in arrived:
             # A person's notification names them; everything else sent to these groups, its project.
             group = user_group(message["user"]) if "user" in message else project_group(message.get("project"))
-            if message["type"] == "member.removed":
+            if message["type"] == "member.removed":  # a user_id of None: the project was trashed
                 for socket in list(self._watching.get(group, ())):
                     socket.removed(message["user_id"])
             else:
@@ -549,6 +574,7 @@ def playhead_moved(project_id: int, playhead: dict[str, Any]) -> None:
 
 
 PRESENCE_BATCH_S = 0.25
+_sending_batches: set[asyncio.Task] = set()
 
 
 class _PresenceBatcher:
@@ -572,9 +598,14 @@ class _PresenceBatcher:
         pending = self._pending.setdefault(loop, {})
         if project_id not in pending:
             pending[project_id] = {}
-            loop.call_later(PRESENCE_BATCH_S, lambda: loop.create_task(self._send(loop, project_id)))
+            loop.call_later(PRESENCE_BATCH_S, self._start_send, loop, project_id)
         ops = pending[project_id]
         ops[op[self._latest_by] if self._latest_by else len(ops)] = op
+
+    def _start_send(self, loop: asyncio.AbstractEventLoop, project_id: int) -> None:
+        task = loop.create_task(self._send(loop, project_id))
+        _sending_batches.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_sending_batches.discard)
 
     async def _send(self, loop: asyncio.AbstractEventLoop, project_id: int) -> None:
         ops = list(self._pending.get(loop, {}).pop(project_id, {}).values())

@@ -18,7 +18,7 @@ import json
 import re
 import time
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -112,29 +112,53 @@ async def heartbeat(project_id: int, rooms: dict[str, dict[str, Any]]) -> None:
         await pipe.execute()
 
 
-async def everyone(project_id: int) -> list[dict[str, Any]]:
-    """The whole list for a snapshot: every live entry of every room, oldest heartbeat first
-    dropped if stale. Two round trips whatever the number of people."""
+class Roll(NamedTuple):
+    here: list[dict[str, Any]]  # every live entry
+    gone: list[dict[str, Any]]  # stale entries this read removed: nobody said goodbye for them
+
+
+async def everyone(project_id: int) -> Roll:
+    """The whole list for a snapshot: every live entry of every room; stale ones (no heartbeat for
+    TTL_S: their server died, or their leave failed) are removed and returned apart, so the caller
+    can announce them gone to the pages still showing them. Two round trips whatever the number of
+    people, three with stale entries."""
     client = _client()
     rooms = sorted(await client.smembers(rooms_key(project_id)))
     if not rooms:
-        return []
+        return Roll([], [])
     async with client.pipeline(transaction=False) as pipe:
         for room in rooms:
             pipe.hgetall(room_key(project_id, room))
         hashes = await pipe.execute()
     oldest = time.time() - TTL_S
-    found, stale = [], []
+    here, stale = [], []
     for room, entries in zip(rooms, hashes):
         for connection, raw in entries.items():
             entry = json.loads(raw)
             if entry.pop("t", 0) < oldest:
-                stale.append((room, connection))
+                stale.append((room_key(project_id, room), connection, raw, entry))
             else:
-                found.append(entry)
-    if stale:
-        async with client.pipeline(transaction=False) as pipe:
-            for room, connection in stale:
-                pipe.hdel(room_key(project_id, room), connection)
-            await pipe.execute()
-    return found
+                here.append(entry)
+    return Roll(here, await _remove_unchanged(client, stale))
+
+
+# Removes each field whose value is still the one read: a heartbeat that refreshed an entry since
+# (a connection thought stale that beat after all) keeps it. Returns the positions removed.
+_REMOVE_UNCHANGED = """
+local removed = {}
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], ARGV[2 * i - 1]) == ARGV[2 * i] then
+    redis.call('HDEL', KEYS[i], ARGV[2 * i - 1])
+    removed[#removed + 1] = i
+  end
+end
+return removed
+"""
+
+
+async def _remove_unchanged(client: aioredis.Redis, stale: list[tuple[str, str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    if not stale:
+        return []
+    args = [value for _key, connection, raw, _entry in stale for value in (connection, raw)]
+    removed = await client.eval(_REMOVE_UNCHANGED, len(stale), *[key for key, *_ in stale], *args)
+    return [stale[int(i) - 1][3] for i in removed]

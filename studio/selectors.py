@@ -498,9 +498,13 @@ def take_payload(take: Take) -> dict[str, Any]:
 
 
 def take_progress_payload(take: Take) -> dict[str, Any]:
-    """A progress tick: only what a progress bar paints (the rest has not changed)."""
-    return {"id": take.id, "shot_id": take.shot_id, "status": take.status, "progress": round(take.progress, 4),
-            "step": take.step, "total_steps": take.total_steps}
+    """A progress tick: only what a progress bar paints (the rest has not changed). The phase
+    ("loading model… 40%") only while there is one: a page clears it when a tick has none."""
+    payload = {"id": take.id, "shot_id": take.shot_id, "status": take.status, "progress": round(take.progress, 4),
+               "step": take.step, "total_steps": take.total_steps}
+    if take.phase:
+        payload["phase"] = take.phase
+    return payload
 
 
 def identity_score_payload(score: IdentityScore) -> dict[str, Any]:

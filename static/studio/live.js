@@ -8,7 +8,7 @@
    dropped comes back from the database). Presence deltas carry no number; a progress tick
    ("tick": true) carries the number of the last event before it, not one of its own. */
 
-export const state = { socket: null, seq: null, attempt: 0, timer: null, beat: null };
+export const state = { socket: null, seq: null, attempt: 0, timer: null, beat: null, resyncing: false };
 const HEARTBEAT_MS = 25000;
 let handlers = { snapshot: function () {}, event: function () {} };
 
@@ -25,7 +25,12 @@ export function connectLive(onSnapshot, onEvent) {
   connect();
 }
 
+// One snapshot asked at a time: while it is on its way, every tick of every take rendering is
+// still above our number, and each would ask again (and each extra snapshot refetches the page's
+// fragments).
 export function resync() {
+  if (state.resyncing) return;
+  state.resyncing = true;
   sendLive({ type: "resync" });
 }
 
@@ -52,6 +57,7 @@ function connect() {
   state.socket = socket;
   socket.onopen = function () {
     state.attempt = 0;
+    state.resyncing = false; // a new socket sends its snapshot unasked
     setLiveStatus("live", "Live");
     clearInterval(state.beat);
     state.beat = setInterval(heartbeat, HEARTBEAT_MS);
@@ -83,7 +89,11 @@ function reconnectLater() {
 function receive(msg) {
   if (msg.type === "snapshot") {
     const first = state.seq === null;
+    // Taken as it is, even below a number already seen: a snapshot reused by the server can be
+    // older than an event that reached us first. The next event then looks like a gap and asks
+    // again: one snapshot more, never a change missed.
     state.seq = msg.seq;
+    state.resyncing = false;
     handlers.snapshot(msg, { first: first });
     return;
   }

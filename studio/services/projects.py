@@ -99,8 +99,7 @@ def project_trash(*, project: Project, actor) -> Project:
     """Move the whole project to the trash: it disappears for everyone at once (every access check
     reads live projects only) and its owners can restore it for 30 days from their project list."""
     trash(project, actor=actor, project_id=project.id)
-    for user_id in project.memberships.values_list("user_id", flat=True):
-        events.close_member_sockets(project.id, user_id)
+    events.close_member_sockets(project.id, None)
     return project
 
 

@@ -64,3 +64,29 @@ def test_a_late_tick_never_undoes_a_final_state_and_a_tick_ahead_of_the_page_res
     wait_until(page, "() => window.resyncs >= 1")  # the snapshot came: the page refetches what it shows
     assert page.evaluate("window.ContinuityLive.state.seq") == missed
     expect(row.locator('[data-field="status"]')).to_have_text("Failed")
+
+
+def _ticks_at_once(project_id: int, export_id: int, progresses: tuple[float, ...]) -> None:
+    payload = _payload(export_id)
+    for progress in progresses:
+        events.send_tick(project_id, "export.changed", {"export": {**payload, "progress": progress}})
+
+
+def test_a_page_asks_for_one_snapshot_however_many_ticks_come_ahead_of_it(browser_page, demo, owner):
+    """While the snapshot asked for is on its way, every tick of every take rendering is still
+    above the page's number: each must not ask again (each extra snapshot refetches the page)."""
+    cut = demo.cuts.get(name="Assembly")
+    export = Export.objects.create(cut=cut, format=ExportFormat.EDL, status=ExportStatus.RUNNING, requested_by=owner)
+    page = browser_page(owner).open(f"/p/{demo.slug}/cuts/{cut.id}/")
+    wait_until(page, "() => window.ContinuityLive.state.seq !== null")
+    page.evaluate("""() => {
+        window.asked = [];
+        const send = WebSocket.prototype.send;
+        WebSocket.prototype.send = function (data) { window.asked.push(JSON.parse(data).type); return send.call(this, data); };
+    }""")
+    missed = off_the_event_loop(events.next_sequence, demo.id)  # an event this page never gets
+    off_the_event_loop(_ticks_at_once, demo.id, export.id, (0.2, 0.3, 0.4, 0.5, 0.6))  # four takes' worth, in a burst
+    wait_until(page, f"() => window.ContinuityLive.state.seq === {missed}")  # the snapshot came
+    off_the_event_loop(events.send_tick, demo.id, "export.changed", {"export": {**_payload(export.id), "progress": 0.7}})
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.asked.filter(type => type === 'resync').length") == 1

@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.urls import reverse
 
 from studio.asgi import application
 from studio.websocket_origin import origin_allowed
@@ -135,6 +136,104 @@ async def test_a_socket_whose_project_was_deleted_for_good_is_closed_as_not_foun
 
 
 
+async def _signed_in(user) -> tuple[Client, bytes]:
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    return client, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _open(cookie: bytes, slug: str) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(application, f"/ws/projects/{slug}/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)])
+    assert (await socket.connect(timeout=10))[0]
+    assert json.loads(await socket.receive_from(timeout=10))["type"] == "snapshot"
+    return socket
+
+
+async def _closing_code(socket: WebsocketCommunicator) -> int | None:
+    """How the socket was closed, past the frames before it (its own join, batched); None when it
+    is still open after a quiet second."""
+    while not await socket.receive_nothing(timeout=1):
+        output = await socket.receive_output(timeout=10)
+        if output["type"] == "websocket.close":
+            return output["code"]
+    return None
+
+
+async def test_signing_out_closes_the_session_s_sockets_on_their_next_heartbeat(project, users):
+    """A socket was authorised as it opened, hours ago maybe: a heartbeat reads its person from the
+    session again. Signed out in that browser (the session flushed): closed; another browser of
+    the same person is not."""
+    client, cookie = await _signed_in(users["dave"])
+    _other_client, other_cookie = await _signed_in(users["dave"])
+    signed_out, still_in = await _open(cookie, project.slug), await _open(other_cookie, project.slug)
+    assert (await sync_to_async(client.post)(reverse("logout"))).status_code == 302
+    await signed_out.send_json_to({"type": "heartbeat", "seq": 10**9})
+    assert await _closing_code(signed_out) == 4404
+    await still_in.send_json_to({"type": "heartbeat", "seq": 10**9})
+    assert await _closing_code(still_in) is None
+    for socket in (signed_out, still_in):
+        await socket.disconnect()
+
+
+async def test_a_deactivated_account_s_socket_is_closed_on_its_next_heartbeat(project, users):
+    _client, cookie = await _signed_in(users["dave"])
+    socket = await _open(cookie, project.slug)
+    dave = users["dave"]
+    dave.is_active = False
+    await sync_to_async(dave.save)(update_fields=["is_active"])  # as the admin does
+    await socket.send_json_to({"type": "heartbeat", "seq": 10**9})
+    assert await _closing_code(socket) == 4404
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("asks", [{"type": "heartbeat", "seq": 10**9}, {"type": "resync"}])
+async def test_a_member_removed_whose_closing_message_was_lost_is_closed_on_the_next_heartbeat_or_resync(project, users, asks):
+    """The closing message is a hint that can be lost (Redis away as the membership went): the
+    socket's next heartbeat or snapshot checks the membership again."""
+    from studio.models import Membership
+
+    _client, cookie = await _signed_in(users["bob"])
+    socket = await _open(cookie, project.slug)
+    await sync_to_async(Membership.objects.filter(project=project, user=users["bob"]).delete)()  # no message sent
+    assert await _closing_code(socket) is None
+    await socket.send_json_to(asks)
+    assert await _closing_code(socket) == 4404
+    await socket.disconnect()
+
+
+async def test_trashing_a_project_closes_every_socket_on_it_at_once(project, users):
+    from studio.services.projects import project_trash
+
+    sockets = [await _open((await _signed_in(users[name]))[1], project.slug) for name in ("bob", "carol", "dave")]
+    await sync_to_async(project_trash)(project=project, actor=users["alice"])
+    for socket in sockets:
+        assert await _closing_code(socket) == 4404
+        await socket.disconnect()
+
+
+async def test_a_handler_that_fails_forgets_its_socket_everywhere(project, users, monkeypatch):
+    """Channels does not call disconnect when a handler raises: the socket would stay in its
+    process's fan-out (written to for good) and its person in everyone's list."""
+    from studio import events, presence
+
+    _client, cookie = await _signed_in(users["dave"])
+    socket = await _open(cookie, project.slug)
+    fanout = events._fanout.here()
+    assert len(fanout._watching[events.project_group(project.id)]) == 1
+    assert [e["u"] for e in (await presence.everyone(project.id)).here] == ["dave"]
+
+    async def redis_away(project_id, rooms):
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(presence, "heartbeat", redis_away)
+    await socket.send_json_to({"type": "heartbeat", "seq": 0})
+    with pytest.raises(ConnectionError):
+        await socket.receive_output(timeout=10)
+    assert events.project_group(project.id) not in fanout._watching
+    assert events.user_group(users["dave"].id) not in fanout._watching
+    assert (await presence.everyone(project.id)).here == []
+
+
 @pytest.fixture
 def fresh_channel_layer():
     """A channel layer of this test's own: a receive cancelled by an earlier test (another event
@@ -206,16 +305,17 @@ def test_a_snapshot_is_built_once_per_project_state_and_rebuilt_after_any_event(
     from studio.consumers import _snapshots
     from studio.models import Take, TakeStatus
 
-    first = _snapshots.current(project.id)
-    with django_assert_num_queries(1):  # only the number is asked
-        again = _snapshots.current(project.id)
+    first = _snapshots.current(_as_read(project))
+    read_again = _as_read(project)  # what the socket's access check reads: the number with the row
+    with django_assert_num_queries(0):
+        again = _snapshots.current(read_again)
     assert again == first
     again["you"] = "someone"  # what a socket adds to its copy stays with it
-    assert "you" not in _snapshots.current(project.id)
+    assert "you" not in _snapshots.current(_as_read(project))
     take = Take.objects.create(shot=shot, number=1, status=TakeStatus.RUNNING, total_steps=4, backend="animatic",
                                request={}, signature="s" * 64)
     events.next_sequence(project.id)  # the take's event
-    after = _snapshots.current(project.id)
+    after = _snapshots.current(_as_read(project))
     assert after["seq"] == first["seq"] + 1 and take.id in [t["id"] for t in after["takes"]]
 
 
@@ -230,12 +330,19 @@ def test_a_reused_snapshot_s_progress_is_never_older_than_its_reuse_window(proje
                                request={}, signature="t" * 64)
     events.next_sequence(project.id)
     monkeypatch.setattr(_snapshots, "REUSE_S", 3600)
-    assert _progress_of(_snapshots.current(project.id), take) == 0
+    assert _progress_of(_snapshots.current(_as_read(project)), take) == 0
     Take.objects.filter(pk=take.pk).update(step=2, progress=0.5)
     events.send_tick(project.id, "take.changed", {"take": {"id": take.id, "progress": 0.5}})
-    assert _progress_of(_snapshots.current(project.id), take) == 0  # within the window: the one built
+    assert _progress_of(_snapshots.current(_as_read(project)), take) == 0  # within the window: the one built
     monkeypatch.setattr(_snapshots, "REUSE_S", 0)
-    assert _progress_of(_snapshots.current(project.id), take) == 0.5  # past it: built again
+    assert _progress_of(_snapshots.current(_as_read(project)), take) == 0.5  # past it: built again
+
+
+def _as_read(project):
+    """The project row as a socket's access check reads it (with its current event number)."""
+    from studio.models import Project
+
+    return Project.objects.get(pk=project.pk)
 
 
 def _progress_of(snapshot: dict, take) -> float:

@@ -160,8 +160,60 @@ async def test_presence_lives_in_redis_with_an_expiry_and_stale_entries_go(proje
     # A server that died without a goodbye: an entry whose last beat is older than the TTL.
     ghost = {"c": "ghost", "u": "ghost", "n": "ghost", "i": "GH", "r": "board", "t": int(time.time()) - presence.TTL_S - 5}
     await client.hset(key, "ghost", json.dumps(ghost))
-    assert {e["c"] for e in await presence.everyone(project.id)} == {snapshot["you"]}
+    roll = await presence.everyone(project.id)
+    assert {e["c"] for e in roll.here} == {snapshot["you"]} and [e["c"] for e in roll.gone] == ["ghost"]
     assert not await client.hexists(key, "ghost")
+    await socket.disconnect()
+
+
+async def test_a_ghost_left_by_a_dead_server_is_announced_gone_to_the_pages_showing_it(project, users, monkeypatch):
+    """A server that died said no goodbye for its sockets: the pages that saw those people join
+    keep showing them until something announces the leave. A heartbeat looks for stale entries
+    (at most every SWEEP_S per process and project) and announces each one it removes."""
+    from studio import consumers
+
+    monkeypatch.setattr(consumers._sweeps, "_last", {})
+    socket = await _socket(users["dave"], project.slug)
+    snapshot = await _next(socket)
+    await _everything(socket)  # its own join, batched
+    key = presence.room_key(project.id, "board")
+    ghost = {"c": "ghost", "u": "erin", "n": "Erin", "i": "ER", "r": "board", "t": int(time.time()) - presence.TTL_S - 5}
+    await presence._client().hset(key, "ghost", json.dumps(ghost))
+    await socket.send_json_to({"type": "heartbeat", "seq": snapshot["seq"]})
+    assert _changes(await _everything(socket)) == [{"op": "leave", "c": "ghost", "u": "erin", "n": "Erin", "i": "ER", "r": "board"}]
+    assert not await presence._client().hexists(key, "ghost")
+    await socket.send_json_to({"type": "heartbeat", "seq": snapshot["seq"]})  # within SWEEP_S: no second look
+    assert await _everything(socket) == []
+    await socket.disconnect()
+
+
+async def test_an_entry_that_beat_after_it_was_read_as_stale_is_kept(project):
+    """Read as stale, then refreshed by its own heartbeat before the removal: it stays."""
+    client = presence._client()
+    key = presence.room_key(project.id, "board")
+    old = json.dumps({"c": "slow", "u": "erin", "n": "Erin", "i": "ER", "r": "board", "t": 1})
+    await client.hset(key, mapping={"slow": old, "dead": old})
+    stale = [(key, "slow", old, {"c": "slow"}), (key, "dead", old, {"c": "dead"})]
+    await client.hset(key, "slow", json.dumps({"c": "slow", "u": "erin", "n": "Erin", "i": "ER", "r": "board", "t": int(time.time())}))
+    assert await presence._remove_unchanged(client, stale) == [{"c": "dead"}]
+    assert set(await client.hkeys(key)) == {"slow"}
+    await client.delete(key)
+
+
+async def test_a_group_watched_for_longer_than_the_core_layer_s_group_expiry_still_hears_its_project(project, users, settings):
+    """channels_redis' core layer forgets a group's member `group_expiry` after it joined: the
+    process's fan-out joins again before then (a day by default; two seconds here)."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"]["BACKEND"] = "channels_redis.core.RedisChannelLayer"
+    layers["default"]["CONFIG"].update(group_expiry=2)
+    settings.CHANNEL_LAYERS = layers
+    socket = await _socket(users["dave"], project.slug)
+    snapshot = await _next(socket)
+    await _everything(socket)
+    await asyncio.sleep(3.5)  # past the expiry of the first join
+    await sync_to_async(events.send_now)(project.id, "shot.changed", {"shot": {"id": 1}})
+    [event] = [m for m in await _everything(socket) if m["type"] == "shot.changed"]
+    assert event["seq"] == snapshot["seq"] + 1
     await socket.disconnect()
 
 

@@ -20,7 +20,8 @@ from studio.services.cast import reference_image_add
 from studio.services.reviews import review_decide
 from studio.services.shots import scene_create, shot_create, shot_update
 from studio.services.render_requests import take_request
-from studio.services.renders import take_claim, take_fail, take_record_progress, take_requeue, take_succeed
+from studio.services.renders import (take_claim, take_fail, take_record_phase, take_record_progress, take_requeue,
+                                     take_succeed)
 from studio.services.takes import take_cancel
 from tests.conftest import png_bytes, require
 
@@ -274,6 +275,21 @@ def test_progress_is_saved_only_while_running(shot, alice):
     take_record_progress(take=running, step=3, total=4, publish=True)
     stored = Take.objects.get(pk=take.pk)
     assert (stored.step, stored.total_steps, stored.progress) == (3, 4, 0.75)
+
+
+def test_a_phase_tick_carries_its_phase_and_the_next_step_tick_clears_it(shot, alice, sent, settings,
+                                                                        django_capture_on_commit_callbacks):
+    """Before its first step a worker says what it is doing ("loading model… 40%"): the tick that
+    carries it must hold it, or every page blanks the phase it should show."""
+    settings.CONTINUITY_PROGRESS_COALESCE_S = 0  # every tick sent as it comes
+    take = take_request(shot=shot, actor=alice).take
+    running = take_claim(take_id=take.id, worker="w", max_attempts=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert take_record_phase(take=running, phase="loading model… 40%") is True
+        take_record_progress(take=running, step=1, total=4, publish=True)
+    ticks = [payload["take"] for _project, kind, payload in sent if kind == "take.changed"]
+    assert ticks[-2]["phase"] == "loading model… 40%"
+    assert "phase" not in ticks[-1] and ticks[-1]["step"] == 1
 
 
 def test_succeed_once(shot, alice, sent, django_capture_on_commit_callbacks):
