@@ -201,10 +201,13 @@ CACHES = {
     },
     # Per process, in front of "default": answers keyed by what they were made from (the API's shot
     # listings, keyed by the project's event_seq) and API tokens for a few seconds
-    # (CONTINUITY_API_TOKEN_LOCAL_S): a hit costs no round trip. Bounded.
+    # (CONTINUITY_API_TOKEN_LOCAL_S): a hit costs no round trip. Bounded, and kept 30 s: a copy
+    # taken from "default" near the end of its life must not double how long a page whose event
+    # was lost can be served.
     "process": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "continuity-process",
+        "TIMEOUT": 30,
         "OPTIONS": {"MAX_ENTRIES": 128},
     },
 }

@@ -2,6 +2,7 @@
    errors said in a toast, and live refreshes that wait while someone is typing or dragging.
    htmx itself is the vendored classic script loaded before the modules (static/vendor/). */
 
+import { state } from "./live.js";
 import { toast } from "./toasts.js";
 
 const ERROR_MESSAGES = {
@@ -26,8 +27,16 @@ export function configureHtmx() {
   document.body.addEventListener("htmx:sendError", function () {
     toast("The studio cannot be reached. Check your connection.", "error");
   });
+  document.body.addEventListener("htmx:configRequest", sayLastEventSeen);
   document.body.addEventListener("htmx:beforeRequest", holdLiveRefreshWhileEditing);
   document.body.addEventListener("htmx:beforeSwap", dropLiveRefreshWhileEditing);
+}
+
+// The number of the last live event this page saw goes with every request: an event reaches
+// the page a moment before its number is committed, and a refresh it asks for that fast must not
+// be answered from a cache keyed by the number before it (studio/views/board.py).
+function sayLastEventSeen(evt) {
+  if (state.seq !== null) evt.detail.headers["X-Live-Seq"] = String(state.seq);
 }
 
 function sayPlainRefusals(evt) {

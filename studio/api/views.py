@@ -94,12 +94,12 @@ def _cache_get(key: str):
         logger.warning("API cache unavailable", exc_info=True)
         return None
     if body is not None:
-        caches["process"].set(key, body, CONTENT_CACHE_S)
+        caches["process"].set(key, body)  # for its own short while (settings.CACHES)
     return body
 
 
 def _cache_set(key: str, data) -> None:
-    caches["process"].set(key, data, CONTENT_CACHE_S)
+    caches["process"].set(key, data)
     try:
         cache.set(key, data, CONTENT_CACHE_S)
     except Exception:

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from studio import release
 from studio.models.base import Timestamped, Trashable, Versioned
 
 
@@ -43,8 +44,9 @@ class Project(Timestamped, Trashable, Versioned):
     def content_key(self) -> str:
         """Names the project's current content in the keys of cached pages (the board, the API's
         shot lists): its event number, and when it was made, since an id can come back (a test
-        database rolled back on SQLite) and a project's creation time with it cannot."""
-        return f"{self.id}:{self.created_at.timestamp():.6f}:{self.event_seq}"
+        database rolled back on SQLite) and a project's creation time with it cannot; and the
+        release rendering it, since a cached page outlives a deploy (studio/release.py)."""
+        return f"{self.id}:{self.created_at.timestamp():.6f}:{self.event_seq}:{release.fingerprint()}"
 
 
 class Membership(models.Model):

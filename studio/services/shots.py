@@ -45,6 +45,17 @@ def _set_shot_cast(shot: Shot, cast: list[CastMember]) -> None:
     ShotCast.objects.bulk_create([ShotCast(shot=shot, cast_member=c, order=i) for i, c in enumerate(cast)])
 
 
+def _relink_shot_cast(shot: Shot, cast: list[CastMember]) -> bool:
+    """An edited shot's cast as its prompt names it now; False when it already was (nothing
+    written). The same prompt can name other members than before: "@bob" trashed and a new
+    "@bob" made, the shot saved unchanged."""
+    linked = list(ShotCast.objects.filter(shot=shot).order_by("order").values_list("cast_member_id", flat=True))
+    if linked == [member.id for member in cast]:
+        return False
+    _set_shot_cast(shot, cast)
+    return True
+
+
 def default_seed(scene: Scene, code: str) -> int:
     # Stable, so an untouched shot renders the same on every machine.
     return zlib.crc32(f"{scene.project_id}:{scene.pk}:{code}".encode())
@@ -137,10 +148,10 @@ def _shot_update(shot: Shot, actor, expected_version: int | None, changes: dict,
     diff = save_versioned(shot, expected_version=expected_version, changes=changes, allowed=SHOT_EDITABLE_FIELDS,
                           already_locked=already_locked)
     _check_shot_values(shot)
-    if cast is not None:
-        _set_shot_cast(shot, cast)
+    relinked = cast is not None and _relink_shot_cast(shot, cast)
     if diff:
         audit_record(actor=actor, project_id=project_id, verb="updated", obj=shot, changes=diff)
+    if diff or relinked:
         events.publish(project_id, "shot.changed", {"shot": shot.id, "scene": shot.scene_id, "version": shot.version})
     return shot
 

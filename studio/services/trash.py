@@ -88,6 +88,7 @@ def trash_purge(*, days: int = selectors.TRASH_KEEP_DAYS) -> dict[str, int]:
              | _file_names(doomed_exports, ("file",)))
     counts = {}
     with transaction.atomic():
+        _announce_purged_cast(cutoff)
         for kind, (model, _) in TRASHABLE_KINDS.items():
             counts[kind] = model.objects.filter(deleted_at__lt=cutoff).delete()[1].get(model._meta.label, 0)
         counts["project"] = Project.objects.filter(deleted_at__lt=cutoff).delete()[1].get(Project._meta.label, 0)
@@ -95,6 +96,15 @@ def trash_purge(*, days: int = selectors.TRASH_KEEP_DAYS) -> dict[str, int]:
         counts["cut entry"] = CutEntry.objects.filter(deleted_at__lt=cutoff).delete()[1].get(CutEntry._meta.label, 0)
     counts["files"] = _delete_unused_files(files)
     return counts
+
+
+def _announce_purged_cast(cutoff) -> None:
+    """A cast member purged takes its links to live shots and scenes with it (the chips on the board
+    and in the API, a scene's location): tell their live projects, so pages and cached boards
+    keyed by the project's event number move on (after the commit, as every event)."""
+    purged = CastMember.objects.filter(deleted_at__lt=cutoff, project__deleted_at__isnull=True)
+    for cast_member_id, project_id in purged.values_list("id", "project_id"):
+        events.publish(project_id, "cast.changed", {"cast_member": cast_member_id})
 
 
 def _file_names(queryset, fields: tuple[str, ...]) -> set[str]:

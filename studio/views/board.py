@@ -57,11 +57,11 @@ LATER_SCENE_ROW_PX, LATER_SCENE_COLUMNS = 190, 3  # the space a scene will take,
 BOARD_CACHE_S = 300
 
 
-def _board_context(request, project) -> dict:
+def _board_context(request, project, *, fresh: bool = False) -> dict:
     can_edit = access.can(request.user, project, access.Action.EDIT)
     form = BoardFilterForm(request.GET)
     filters = form.filters()
-    html = _board_html(project, can_edit, filters)
+    html = _board_html(project, can_edit, filters, fresh=fresh)
     return {"project": project, "can_edit": can_edit, "scenes_html": html["scenes"], "filters_html": html["filters"],
             "filter_form": form, "filter_errors": form.error_messages_text(), "filters_active": filters.active,
             "filter_query": request.GET.urlencode() if filters.active else ""}
@@ -78,7 +78,7 @@ def _mark_later_scenes(scenes: list) -> list:
     return scenes
 
 
-def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dict[str, str]:
+def _board_html(project, can_edit: bool, filters: selectors.BoardFilters, *, fresh: bool = False) -> dict[str, str]:
     """Every scene and shot of the board as HTML, and the filter bar with its counts: the page's one
     big part (a second for 500 shots), rendered once per change of the project's content, per role
     and per filter, then served from the cache. It holds nothing personal (no CSRF token, no user):
@@ -94,7 +94,7 @@ def _board_html(project, can_edit: bool, filters: selectors.BoardFilters) -> dic
         return {"scenes": render_to_string("board/_scenes.html", context),
                 "filters": render_to_string("board/_filters.html", context)}
 
-    return _cached(key, render_parts)
+    return render_parts() if fresh else _cached(key, render_parts)
 
 
 def _cached_per_content(project, name: str, compute):
@@ -125,7 +125,7 @@ def board_page(request, slug: str):
     if len(messages.get_messages(request)):  # a toast to show once: this load is not the usual page
         return HttpResponse(_board_page_html(request, project).replace(CSRF_PLACEHOLDER, get_token(request)))
     get_token(request)  # the CSRF cookie goes out with the page: its script fills the page's token from it
-    if ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+    if accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING", "")):
         response = HttpResponse(_page_bytes(request, project, compressed=True))
         response["Content-Encoding"] = "gzip"
     else:
@@ -144,8 +144,20 @@ def board_page(request, slug: str):
 # browsers, and the compressed bytes hold no secret for a compression attack (BREACH) to guess.
 # Anything else gets the page uncompressed with its token put in here, as before.
 CSRF_PLACEHOLDER = "csrf-token-placeholder-0d5c2b7e"
-ACCEPTS_GZIP = re.compile(r"\bgzip\b", re.IGNORECASE)
+ACCEPT_ENCODING_ITEM = re.compile(r"^\s*([\w*-]+)\s*(?:;\s*q\s*=\s*([\d.]+))?", re.IGNORECASE)
 GZIP_LEVEL = 6  # zlib's default; the page is compressed once per change of the project, then served
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether the client takes gzip: named with a weight above 0 ("gzip;q=0" refuses it)."""
+    for item in accept_encoding.split(","):
+        match = ACCEPT_ENCODING_ITEM.match(item)
+        if match and match.group(1).lower() == "gzip":
+            try:
+                return float(match.group(2) or 1) > 0
+            except ValueError:
+                return False
+    return False
 
 
 def _page_bytes(request, project, *, compressed: bool) -> bytes:
@@ -159,7 +171,7 @@ def _page_bytes(request, project, *, compressed: bool) -> bytes:
             page = _cached(key, lambda: gzip.compress(_page_bytes(request, project, compressed=False), GZIP_LEVEL, mtime=0))
         else:
             page = _cached(key, lambda: _board_page_html(request, project).encode())
-        caches["process"].set(key, page, BOARD_CACHE_S)
+        caches["process"].set(key, page)  # for its own short while (settings.CACHES)
     return page
 
 
@@ -184,8 +196,14 @@ def _board_page_html(request, project) -> str:
 @require_safe
 @login_required
 def board_scenes_fragment(request, slug: str):
+    """The scenes again, when an event asks the page for them. Events are published a moment
+    before their number is committed (events.send_now), so a page that saw a number above the one
+    read here asks for what that event changed: made afresh, not taken from (nor put in) the cache
+    kept under the older number."""
     project = access.project_for(request.user, slug, access.Action.VIEW)
-    return HttpResponse(_board_context(request, project)["scenes_html"])
+    seen = request.headers.get("X-Live-Seq", "")
+    ahead = seen.isdigit() and len(seen) < 19 and int(seen) > project.event_seq
+    return HttpResponse(_board_context(request, project, fresh=ahead)["scenes_html"])
 
 
 def _scene_response(request, project, scene_id: int, *, status: int = 200):

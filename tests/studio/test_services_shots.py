@@ -110,6 +110,27 @@ def test_shot_update_without_a_real_change_keeps_the_version(scene, alice):
     assert not AuditEvent.objects.filter(verb="updated").exists()
 
 
+def test_a_prompt_saved_unchanged_that_now_names_another_member_relinks_the_shot_and_says_so(
+        scene, cast, alice, django_capture_on_commit_callbacks):
+    """"@mara" trashed and a new "@mara" made: the shot saved as it was now names the new one, and
+    the board hears of it (its cached pages are keyed by the project's event number)."""
+    from studio.models import Project
+    from studio.services.cast import cast_member_create, cast_member_trash
+
+    shot = shot_create(scene=scene, actor=alice, prompt="@mara on the @deck")
+    cast_member_trash(member=cast["mara"], actor=alice)
+    new_mara = cast_member_create(project=scene.project, actor=alice, name="Mara Two", handle="mara")
+    before = Project.objects.get(pk=scene.project_id).event_seq
+    with django_capture_on_commit_callbacks(execute=True):
+        shot_update(shot=shot, actor=alice, expected_version=1, prompt="@mara on the @deck")
+    assert list(shot.cast.order_by("shot_links__order")) == [new_mara, cast["deck"]]
+    assert Project.objects.get(pk=scene.project_id).event_seq == before + 1
+    with django_capture_on_commit_callbacks(execute=True):  # saved again as it is: nothing to say
+        shot_update(shot=shot, actor=alice, expected_version=1, prompt="@mara on the @deck")
+    assert Project.objects.get(pk=scene.project_id).event_seq == before + 1
+    assert Shot.objects.get(pk=shot.pk).version == 1
+
+
 def test_stale_shot_update_is_refused_with_the_current_values(scene, alice, users):
     shot = shot_create(scene=scene, actor=alice, prompt="first")
     mine = Shot.objects.get(pk=shot.pk)

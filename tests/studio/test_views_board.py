@@ -370,3 +370,61 @@ def test_the_page_script_knows_the_placeholder_and_can_read_the_csrf_cookie(proj
     page = client_for(users["bob"]).get(reverse("board", args=[project.slug])).content.decode()
     scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
     assert "csrf-from-cookie" in scripts[0], scripts
+
+
+@pytest.mark.parametrize(("accept_encoding", "gzipped"), [
+    ("gzip, deflate, br", True), ("GZIP", True), ("br;q=1.0, gzip;q=0.8", True),
+    ("gzip;q=0", False), ("gzip; q=0.0, identity", False), ("deflate, br", False), ("", False), ("xgzip", False),
+])
+def test_the_board_is_gzipped_only_for_a_client_that_takes_gzip(project, shot, users, accept_encoding, gzipped):
+    answer = client_for(users["bob"]).get(reverse("board", args=[project.slug]), headers={"Accept-Encoding": accept_encoding})
+    assert answer.status_code == 200 and (answer.get("Content-Encoding") == "gzip") is gzipped
+    if not gzipped:
+        assert "INT." in answer.content.decode() or shot.scene.heading in answer.content.decode()
+
+
+def test_a_cached_board_is_not_served_by_another_release(project, shot, users, monkeypatch):
+    """Cached pages outlive a deploy (Redis is not redeployed with the image): a page rendered by the
+    last release names static files the new one does not have. The release is in the key."""
+    from studio import release
+
+    url = reverse("board", args=[project.slug])
+    bob = client_for(users["bob"])
+    monkeypatch.setenv("CONTINUITY_RELEASE", "2026.12.1")
+    release.fingerprint.cache_clear()
+    assert "EXT. SEA WALL" not in bob.get(url).content.decode()
+    Scene.objects.create(project=project, heading="EXT. SEA WALL - DAY", order=99)  # no event: the cached page stays
+    assert "EXT. SEA WALL" not in bob.get(url).content.decode()
+    monkeypatch.setenv("CONTINUITY_RELEASE", "2026.12.2")
+    release.fingerprint.cache_clear()
+    assert "EXT. SEA WALL" in bob.get(url).content.decode()
+    monkeypatch.delenv("CONTINUITY_RELEASE")
+    release.fingerprint.cache_clear()
+
+
+def test_a_release_is_named_by_its_files_where_the_build_names_none(monkeypatch):
+    from studio import release
+
+    monkeypatch.delenv("CONTINUITY_RELEASE", raising=False)
+    release.fingerprint.cache_clear()
+    by_files = release.fingerprint()
+    monkeypatch.setattr(release, "RELEASE_SUFFIXES", {".py"})  # other files, another name
+    release.fingerprint.cache_clear()
+    assert release.fingerprint() != by_files and len(by_files) == 12
+    release.fingerprint.cache_clear()
+
+
+def test_a_page_that_saw_an_event_not_yet_committed_gets_the_scenes_made_afresh(project, shot, users):
+    """An event reaches the page a moment before its number is committed (events.send_now): the
+    refresh it asks for, sent that fast, must not be answered from the cache kept under the number
+    before. The page says the last number it saw (X-Live-Seq)."""
+    from studio.models import Project
+
+    url = reverse("board_scenes", args=[project.slug])
+    bob = client_for(users["bob"])
+    assert "EXT. SEA WALL" not in bob.get(url).content.decode()  # cached under the current number
+    Scene.objects.create(project=project, heading="EXT. SEA WALL - DAY", order=99)  # its number not yet committed
+    current = Project.objects.get(pk=project.pk).event_seq
+    assert "EXT. SEA WALL" not in bob.get(url, headers={"X-Live-Seq": str(current)}).content.decode()
+    assert "EXT. SEA WALL" in bob.get(url, headers={"X-Live-Seq": str(current + 1)}).content.decode()
+    assert "EXT. SEA WALL" not in bob.get(url, headers={"X-Live-Seq": "junk"}).content.decode()

@@ -230,3 +230,19 @@ def test_a_project_deleted_more_than_30_days_ago_cannot_be_restored_and_is_purge
     call_command("purge_trash", stdout=io.StringIO())
     assert not Project.objects.filter(pk=project.pk).exists() and not Take.objects.filter(pk=take.pk).exists()
     assert not _file(take.video.name).exists()
+
+
+def test_purging_a_cast_member_still_named_on_a_live_shot_moves_the_project_on(project, shot, alice, django_capture_on_commit_callbacks):
+    """A purged cast member takes its chips off live shots (the links cascade): the project's
+    pages and cached boards, keyed by its event number, must hear of it."""
+    from studio.models import Project, ShotCast
+
+    member = cast_member_create(project=project, actor=alice, name="Ghost Diver", handle="diver")
+    ShotCast.objects.create(shot=shot, cast_member=member, order=9)
+    cast_member_trash(member=member, actor=alice)
+    _age(member, 31)
+    before = Project.objects.get(pk=project.pk).event_seq
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_trash", stdout=io.StringIO())
+    assert not ShotCast.objects.filter(shot=shot, cast_member_id=member.id).exists()
+    assert Project.objects.get(pk=project.pk).event_seq == before + 1
