@@ -22,9 +22,10 @@ from studio.websocket_origin import SameOriginValidator  # noqa: E402
 # edit after a start stalled every socket of the process (BENCHMARKS.md, issue 15).
 get_resolver().url_patterns
 
-from studio import events  # noqa: E402
+from studio import events, release  # noqa: E402
 
 events.prepare_publisher()  # the first edit after a start goes out as fast as the next ones
+release.fingerprint()  # hashed now (8 ms), not on the event loop's first board request
 
 _websocket_app = SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
