@@ -51,6 +51,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         self.rooms: dict[str, dict] = {}  # room -> this connection's entry there
         await self.accept()
         self._writing: asyncio.Future | None = None  # a write still waiting on a slow client
+        self._skipped = False  # a frame was not written to this client (it was not keeping up)
         self._held: list[socket_frames.EventFrame] | None = []  # events waiting for the snapshot being made
         # uvicorn's connection itself when event frames can be written to it as they are.
         self._direct = socket_frames.direct_connection(self.scope.get("server_send"))
@@ -118,16 +119,21 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         """A project event or this person's notification, written now by the process's fan-out
         (events.watch_project, events.watch_user), which does not wait for any one socket. If the
         client is not keeping up (the last write still waits, or the transport is paused), this
-        one is skipped: the client sees the gap in the numbers and asks for a snapshot (a skipped
-        notification is a hint lost: the bell's count is read again on the next one)."""
+        one is skipped: the client sees the gap in the numbers and asks for a snapshot; a skipped
+        join or leave (unnumbered) is repaired by a snapshot on the socket's next heartbeat (a
+        skipped notification is a hint lost: the bell's count is read again on the next one)."""
         if self._held is not None:
             if len(self._held) < self.MOST_HELD:
                 self._held.append(frame)  # more: the client sees the gap after the snapshot and resyncs
+            else:
+                self._skipped = True
             return
         if self._writing is not None and not self._writing.done():
+            self._skipped = True
             return
         if self._direct is not None:
-            socket_frames.write(self._direct, frame)  # the same bytes for every socket: no framing here
+            # The same bytes for every socket: no framing here.
+            self._skipped |= not socket_frames.write(self._direct, frame)
             return
         self._writing = _send_without_waiting(self.scope.get("server_send", self.base_send), {"type": "websocket.send", "text": frame.text})
 
@@ -137,8 +143,11 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse()
             return
         await presence.heartbeat(self.project_id, self.rooms)
-        if not isinstance(seq, int) or seq < project.event_seq:
-            await self._send_snapshot()  # it missed something: the truth again (who is here too)
+        if not isinstance(seq, int) or seq < project.event_seq or self._skipped:
+            # It missed something: the truth again. A skipped frame may have been a join or a
+            # leave, which carry no number: only this says the client's list of who is here is off.
+            self._skipped = False
+            await self._send_snapshot()
         elif _sweeps.due(self.project_id):
             await self._everyone()
 

@@ -378,3 +378,26 @@ async def test_what_arrives_while_a_snapshot_is_made_is_written_after_it(project
     after = [m for m in await _everything(socket) if m["type"] != "presence"]
     assert [(m["type"], m["seq"]) for m in after] == [("shot.changed", seq)]
     await socket.disconnect()
+
+
+async def test_a_join_skipped_for_a_client_not_keeping_up_is_repaired_on_its_next_heartbeat(project, users):
+    """Joins and leaves carry no number, so a client cannot see that it missed one: the socket
+    remembers that a frame was skipped and answers its next heartbeat with a snapshot."""
+    dave = await _socket(users["dave"], project.slug)
+    snapshot = await _next(dave)
+    await _everything(dave)  # its own join, batched
+    [consumer] = events._fanout.here()._watching[events.project_group(project.id)]
+    stuck = asyncio.get_running_loop().create_future()
+    consumer._writing = stuck  # the last write still waits on this client
+    carol = await _socket(users["carol"], project.slug)
+    await _next(carol)
+    await asyncio.sleep(events.PRESENCE_BATCH_S + 0.3)  # carol's join went out, past dave
+    stuck.set_result(None)  # dave reads again
+    assert await _everything(dave) == []  # the join never reached him
+    await dave.send_json_to({"type": "heartbeat", "seq": snapshot["seq"]})  # up to date by the numbers
+    again = await _next(dave)
+    assert again["type"] == "snapshot" and _people(again) == {("dave", "board"), ("carol", "board")}
+    await dave.send_json_to({"type": "heartbeat", "seq": snapshot["seq"]})
+    assert await _everything(dave) == []  # repaired: the next beat says nothing
+    for socket in (dave, carol):
+        await socket.disconnect()
