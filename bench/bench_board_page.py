@@ -38,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -236,14 +238,27 @@ def wait_until_serving(url: str, cookie: str, processes: list[subprocess.Popen],
 BROWSER_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
 
-def warm(url: str, cookie: str, requests: int, accept_encoding: str = BROWSER_ACCEPT_ENCODING) -> None:
-    """A few loads first, so every process has compiled its templates and opened its connections."""
-    import urllib.request
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the redirect itself comes back, as an error
 
+
+def warm(url: str, cookie: str, requests: int, accept_encoding: str = BROWSER_ACCEPT_ENCODING) -> None:
+    """A few loads first, so every process has compiled its templates and opened its connections.
+    Each must be the page itself: wrk counts only 4xx and 5xx as errors, so a cookie that no
+    longer signed in would have the load measure a quick redirect to the sign-in page."""
+    opener = urllib.request.build_opener(_NoRedirects)
     for _ in range(requests):
         request = urllib.request.Request(url, headers={"Cookie": cookie, "X-Forwarded-Proto": "https",
                                                        "Accept-Encoding": accept_encoding})
-        urllib.request.urlopen(request, timeout=30).read()
+        try:
+            with opener.open(request, timeout=30) as response:
+                response.read()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        if status != 200:
+            raise SystemExit(f"{url} answered {status}, not the page: nothing to measure")
 
 
 def run_wrk(url: str, cookie: str, args, lua_path: Path) -> dict[str, int]:

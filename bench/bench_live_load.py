@@ -25,8 +25,11 @@ Per (server, layer, N) it prints:
                 against bare servers (bench/live_floor.py: Redis pub/sub written to every socket,
                 nothing else): what two cores take to write and read N sockets per event; the
                 studio's publish->receive is printed over it;
-  lost          progress, final and edit events a watcher never received live (a sequence gap),
-                and final states it never got at all (neither live nor in a resync snapshot);
+  lost          progress ticks the worker recorded, and edits made, that a watcher never received
+                (counted per watcher, each take's step once); sequence gaps ("gaps") and final states a watcher
+                never got, live or in a resync snapshot ("finals"), have columns of their own. A
+                tick the coalescer held (a worker more than its window behind) is stamped when it
+                is sent: that wait shows in report->receive, not publish->receive;
 then wrk on the board (--board-shots shots), the sign-in page and the REST API's shot list under
 --http-connections connections, the three in turn for --http-rounds rounds of --http-duration
 seconds each: the medians, each page's p95 over the sign-in p95 of the same round (and their
@@ -300,6 +303,7 @@ class Watcher:
         elif message.get("tick"):  # no number of its own: the last event's (one above ours: we missed it)
             if isinstance(message.get("seq"), int) and self.seq is not None and message["seq"] > self.seq:
                 self.gaps += message["seq"] - self.seq
+                self.seq = message["seq"]  # counted once, asked once (the snapshot may still set it back)
                 self.send('{"type":"resync"}')
         elif isinstance(message.get("seq"), int) and self.seq is not None:
             if kind == "take.changed" and message["take"]["status"] in FINAL:
@@ -390,13 +394,16 @@ def _stats(values: list[float]) -> dict:
     return {"n": len(values), "p50": percentile(values, .50), "p95": percentile(values, .95), "p99": percentile(values, .99)}
 
 
-def _patch_shot(port: int, world: World, shot_id: int, lens: int) -> float:
-    """An edit through the server's REST API; returns the time the request was sent."""
-    return _timed_patch(port, world, shot_id, lens)[0]
+def _patch_shot(port: int, world: World, shot_id: int, lens: int) -> tuple[float, int]:
+    """An edit through the server's REST API: (time the request was sent, the shot's new version,
+    which its event carries)."""
+    sent, _ms, version = _timed_patch(port, world, shot_id, lens)
+    return sent, version
 
 
-def _timed_patch(port: int, world: World, shot_id: int, lens: int) -> tuple[float, float]:
-    """An edit through the server's REST API: (time the request was sent, ms until its answer)."""
+def _timed_patch(port: int, world: World, shot_id: int, lens: int) -> tuple[float, float, int]:
+    """An edit through the server's REST API: (time the request was sent, ms until its answer, the
+    shot's new version)."""
     import http.client
 
     headers = {"Authorization": f"Bearer {world.token}", "Content-Type": "application/json", "X-Forwarded-Proto": "https"}
@@ -408,9 +415,10 @@ def _timed_patch(port: int, world: World, shot_id: int, lens: int) -> tuple[floa
     connection.request("PATCH", path, body=json.dumps({"lens_mm": lens, "version": version}), headers=headers)
     response = connection.getresponse()
     body = response.read()
+    answered = time.time()
     if response.status != 200:
         raise RuntimeError(f"PATCH {path}: {response.status} {body[:300]!r}")
-    return sent, (time.time() - sent) * 1000
+    return sent, (answered - sent) * 1000, json.loads(body)["version"]
 
 
 # A server process's first edits run code for the first time (Django's and DRF's lazily built
@@ -555,7 +563,8 @@ def _measured_run(watchers: WatcherProcesses, world: World, port: int, clients: 
         time.sleep(interval_ms / 1000 * 2)
         for n in range(edits):
             lens = 20 + n
-            edit_sent[lens] = editor.submit(_patch_shot, port, world, world.shot_ids[0], lens).result()
+            sent_at, version = editor.submit(_patch_shot, port, world, world.shot_ids[0], lens).result()
+            edit_sent[version] = sent_at
             time.sleep(steps * interval_ms / 1000 / (edits + 1))
     watchers.answers((str(out), world.take_ids, steps * interval_ms / 1000 + 120), timeout=steps * interval_ms / 1000 + 300)
     time.sleep(1.0)  # stragglers
@@ -568,26 +577,36 @@ def _figures(watchers: list[Received], world: World, out: Path, edit_sent: dict,
     def finals_in(w: Received) -> set[int]:
         return w.finals & set(world.take_ids)
 
-    record = json.loads(out.read_text()) if out.exists() else {"sent": [], "finals": []}
+    if not out.exists():  # no record, nothing expected: every tick would count as delivered
+        raise RuntimeError("the worker's task left no record of what it sent: it failed (keep its log with --keep-logs)")
+    record = json.loads(out.read_text())
     sent = {(take, step): t for take, step, t in record["sent"]}
     sent_takes = {take for take, _step, _t in record["sent"]}
     final_sent = {take: t for take, t in record["finals"]}
 
     progress_ms, final_ms, edit_ms, published_ms, edit_published_ms = [], [], [], [], []
     edit_request_ms: dict[float, float] = {}  # per edit: request sent -> event published (the server's part)
+    progress_received = 0
     for w in watchers:
+        ticks_seen: set[tuple[int, int]] = set()  # each take's step once per watcher
         for t, m in w.received:
             if m.get("type") == "take.changed" and m["take"]["id"] in sent_takes and m["take"]["status"] == "running":
                 published_ms.append((t - m["sent_at"]) * 1000)  # progress; final states have their own column
             if m.get("type") == "take.changed":
                 take = m["take"]
+                tick = (take["id"], take.get("step"))
                 if take["status"] in FINAL and take["id"] in final_sent:
                     final_ms.append((t - final_sent[take["id"]]) * 1000)
-                elif (take["id"], take.get("step")) in sent and take["status"] == "running":
-                    progress_ms.append((t - sent[(take["id"], take["step"])]) * 1000)
-        # edits: shot.changed carries the version, not the lens; match them in order of arrival
-        arrivals = [(t, m["sent_at"]) for t, m in w.received if m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0]]
-        for sent_at, (got_at, published_at) in zip(sorted(edit_sent.values()), arrivals):
+                elif tick in sent and take["status"] == "running" and tick not in ticks_seen:
+                    ticks_seen.add(tick)
+                    progress_ms.append((t - sent[tick]) * 1000)
+        progress_received += len(ticks_seen)
+        # edits: each shot.changed matched with its request by the version it carries
+        for got_at, m in w.received:
+            sent_at = edit_sent.get(m.get("version")) if m.get("type") == "shot.changed" and m.get("shot") == world.shot_ids[0] else None
+            if sent_at is None:
+                continue
+            published_at = m["sent_at"]
             edit_ms.append((got_at - sent_at) * 1000)
             edit_published_ms.append((got_at - published_at) * 1000)
             edit_request_ms[sent_at] = (published_at - sent_at) * 1000
@@ -596,7 +615,7 @@ def _figures(watchers: list[Received], world: World, out: Path, edit_sent: dict,
         "clients": clients, "connect_all_s": connect_all_s, "presence_complete": complete,
         "progress_ms": _stats(progress_ms), "published_ms": _stats(published_ms), "final_ms": _stats(final_ms), "edit_ms": _stats(edit_ms),
         "edit_published_ms": _stats(edit_published_ms), "edit_request_ms": [edit_request_ms[t] for t in sorted(edit_request_ms)],
-        "progress_expected": expected_progress, "progress_received": len(progress_ms),
+        "progress_expected": expected_progress, "progress_received": progress_received,
         "edits_expected": len(edit_sent) * clients, "edits_received": len(edit_ms),
         "gaps": sum(w.gaps for w in watchers),
         "finals_complete": sum(len(finals_in(w)) == TAKES for w in watchers),
@@ -795,7 +814,7 @@ def main() -> None:
                     floor = None
                     if not args.no_floor:
                         bare = run_floor(clients=n, processes=int(processes), takes=TAKES, steps=args.steps, interval_ms=args.interval_ms,
-                                         watcher_processes=args.watcher_processes)
+                                         watcher_processes=args.watcher_processes, lockstep=args.lockstep)
                         floor = {"progress_ms": _stats(bare["latencies_ms"]), "lost": bare["lost"]}
                         print(f"{'bare floor':<11} {n:>4} {'':>9} {'':>9} {_ms(floor['progress_ms']):>32}  (lost {floor['lost']})")
                     try:

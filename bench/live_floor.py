@@ -62,13 +62,14 @@ def _server_process(listening: socket.socket, redis_url: str, channel: str, read
     uvloop.run(_serve(listening, redis_url, channel, ready))
 
 
-def _publish(redis_url: str, channel: str, takes: int, steps: int, interval_ms: float) -> None:
-    """`takes` takes on their own clocks, as bench.live_progress ticks them in the studio's run."""
+def _publish(redis_url: str, channel: str, takes: int, steps: int, interval_ms: float, lockstep: bool = False) -> None:
+    """`takes` takes on their own clocks (or all at once with `lockstep`), as bench.live_progress
+    ticks them in the studio's run."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     interval = interval_ms / 1000
-    offsets = [random.uniform(0, interval) for _ in range(takes)]
+    offsets = [0.0] * takes if lockstep else [random.uniform(0, interval) for _ in range(takes)]
     ticks = sorted((offset + step * interval, n, step) for n, offset in enumerate(offsets) for step in range(1, steps + 1))
     started = time.monotonic()
     for seq, (due, n, step) in enumerate(ticks, start=1):
@@ -121,7 +122,7 @@ def _watcher_process(port: int, clients: int, conn) -> None:
 
 
 def _watch(port: int, clients: int, watcher_processes: int, redis_url: str, channel: str, takes: int, steps: int,
-           interval_ms: float) -> list[tuple[float, bytes]]:
+           interval_ms: float, lockstep: bool = False) -> list[tuple[float, bytes]]:
     """Every frame the watchers received, (time, payload), the watchers split over `watcher_processes`
     processes as bench_live_load splits the studio's."""
     context = multiprocessing.get_context("fork")
@@ -137,7 +138,7 @@ def _watch(port: int, clients: int, watcher_processes: int, redis_url: str, chan
         for pipe in pipes:
             if not pipe.poll(120) or pipe.recv() != "open":
                 raise RuntimeError("a floor watcher process did not open its sockets")
-        publisher = context.Process(target=_publish, args=(redis_url, channel, takes, steps, interval_ms))
+        publisher = context.Process(target=_publish, args=(redis_url, channel, takes, steps, interval_ms, lockstep))
         publisher.start()
         publisher.join()
         for pipe in pipes:
@@ -156,7 +157,7 @@ def _watch(port: int, clients: int, watcher_processes: int, redis_url: str, chan
 
 
 def run_floor(*, clients: int, processes: int, takes: int, steps: int, interval_ms: float, watcher_processes: int = 1,
-              redis_url: str | None = None) -> dict:
+              redis_url: str | None = None, lockstep: bool = False) -> dict:
     """One run of the floor: every publish->receive latency (ms) and the events it lost."""
     redis_url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     channel = f"livefloor{os.getpid()}-{time.time_ns()}"
@@ -172,7 +173,7 @@ def run_floor(*, clients: int, processes: int, takes: int, steps: int, interval_
             servers.append(server)
             if not ready.wait(30):
                 raise RuntimeError("a floor server did not start")
-        frames = _watch(port, clients, watcher_processes, redis_url, channel, takes, steps, interval_ms)
+        frames = _watch(port, clients, watcher_processes, redis_url, channel, takes, steps, interval_ms, lockstep)
     finally:
         listening.close()
         for server in servers:

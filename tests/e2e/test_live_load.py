@@ -1,7 +1,8 @@
 """The live load bench at small N as a correctness test (issue 15; no timing is asserted): 10
 WebSocket watchers (in two processes, as the bench splits them) through a real ASGI server (uvicorn, two processes behind one channel layer),
 a real Celery worker publishing progress on 4 concurrent takes, edits over HTTP. Every watcher
-must end with every final state, a complete "who is here" list, and every edit."""
+must end with every progress tick, every final state, a complete "who is here" list, and every
+edit, with no gap in the numbers."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def test_ten_watchers_get_every_final_state_every_edit_and_everyone_present(laye
     for name, value in {"DATABASE_URL": database_url_for_workers(), "CONTINUITY_CHANNEL_LAYER": layer,
                         "CONTINUITY_CHANNEL_PREFIX": f"livetest{uuid.uuid4().hex[:8]}", "CONTINUITY_IDENTITY_SCORING": "0",
                         "DJANGO_ALLOW_ASYNC_UNSAFE": "",
+                        "CONTINUITY_PROGRESS_COALESCE_S": "0",  # every tick sent, so every tick can be counted
                         # as the README runs ASGI servers: a connection pool per process (PostgreSQL)
                         "CONN_MAX_AGE": "0", "CONTINUITY_DB_POOL": "4"}.items():
         monkeypatch.setenv(name, value)
@@ -33,7 +35,8 @@ def test_ten_watchers_get_every_final_state_every_edit_and_everyone_present(laye
     assert result["presence_complete"] == 10  # every watcher sees all 10 connections
     assert result["finals_complete"] == 10  # every watcher got all 4 final states (live or by resync)
     assert result["edits_expected"] == 20 and result["edits_received"] == 20  # no lost edits
-    assert result["progress_received"] > 0
+    assert result["progress_expected"] == 10 * TAKES * 4 and result["progress_received"] == result["progress_expected"]
+    assert result["gaps"] == 0  # every numbered event in order, none missed
     assert len(result["edit_request_ms"]) == 2  # each edit's server part, matched by its event's publish time
 
 
