@@ -261,7 +261,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _db_snapshot(self) -> dict | None:
-        project = self._project_if_allowed_now()
+        project = self._project_if_allowed_now()  # None: no longer allowed, or the project is gone
         return None if project is None else _snapshots.current(project)
 
     async def _snapshot(self) -> dict | None:
@@ -342,9 +342,8 @@ class _SnapshotsOfThisProcess:
     def __init__(self):
         self._by_project: dict[int, tuple[tuple, float, dict]] = {}
 
-    def current(self, project: Project) -> dict | None:
-        """The snapshot of the project as just read (access.project_for_socket); None when it is
-        gone since."""
+    def current(self, project: Project) -> dict:
+        """The snapshot of the project as just read (access.project_for_socket)."""
         # The number, and when the project was made: an id can come back (a test database
         # rolled back), a project's creation time with it cannot.
         project_id, version = project.id, (project.event_seq, project.created_at)
@@ -352,10 +351,7 @@ class _SnapshotsOfThisProcess:
         if known is not None and known[0] == version and time.monotonic() - known[1] < self.REUSE_S:
             return dict(known[2])
         built_at = time.monotonic()
-        try:
-            snapshot = selectors.project_snapshot(Project(pk=project_id))  # reads the number first, then the state
-        except Project.DoesNotExist:  # deleted for good since the line above
-            return None
+        snapshot = selectors.project_snapshot(project)  # the number as read with the row, then the state
         if len(self._by_project) > 1000:
             self._by_project.clear()
         self._by_project[project_id] = ((snapshot["seq"], version[1]), built_at, snapshot)

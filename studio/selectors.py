@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from generation.backends.prompting import camera_prompt
 from generation.backends.registry import sends_camera_in_prompt
-from studio import events, script_diff
+from studio import script_diff
 from studio.screenplay import ScriptError, parse_fountain
 from studio.models import (
     AuditEvent, CastKind, CastMember, Comment, Cut, CutEntry, Export, ExportStatus, IdentityScore, IdentityStatus, Membership,
@@ -535,10 +535,11 @@ def export_payload(export: Export) -> dict[str, Any]:
 def project_snapshot(project: Project) -> dict[str, Any]:
     """What a browser needs on (re)connect: the sequence number, then running and recent work.
     The number also lets a page that has just loaded tell whether anything changed between its
-    render (the page carries the number it was rendered at) and its socket joining."""
-    seq = events.last_sequence(project.id)
-    if seq is None:
-        raise Project.DoesNotExist(f"project {project.id} no longer exists")
+    render (the page carries the number it was rendered at) and its socket joining.
+
+    `project` as just read from the database (the socket's access check): its event_seq is the
+    snapshot's number, read before the state below, so nothing the number covers is missing."""
+    seq = project.event_seq
     active = Take.objects.filter(shot__scene__project=project, status__in=ACTIVE_TAKE_STATUSES)
     recent = (
         Take.objects.filter(shot__scene__project=project)
